@@ -1,0 +1,273 @@
+"""The `roundtable` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from roundtable_tui import __version__
+from roundtable_tui.kernels import problems
+from roundtable_tui.kernels.build import ToolMissing
+from roundtable_tui.kernels.verdict import VERDICT_HELP, CheckResult, Verdict
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one clear line, exit status 2."""
+
+
+def _infer_problem(source: str) -> str:
+    from roundtable_tui.kernels.policy import TokenizeError, tokenize
+
+    try:
+        tokens = tokenize(source)
+    except TokenizeError:
+        tokens = []
+    found = [name for name in problems.PROBLEMS
+             if any(t.text == name and i and tokens[i - 1].text == "fn"
+                    for i, t in enumerate(tokens))]
+    if len(found) != 1:
+        raise UsageError("cannot tell which problem the kernel solves; pass --problem "
+                         f"({', '.join(problems.PROBLEMS)})")
+    return found[0]
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _verdict_style(v: Verdict) -> str:
+    return "bold green" if v is Verdict.PASSED else "bold red"
+
+
+def print_check(r: CheckResult, name: str) -> None:
+    problem = problems.get(r.problem)
+    out.print(f"[{_verdict_style(r.verdict)}]{r.verdict}[/] {name} · {r.problem} "
+              f"{problem.format_shape(r.shape)}")
+    if not r.passed:
+        out.print(f"  reason: {r.reason}")
+    if r.compiler_output:
+        out.print("\n[bold]compiler output[/]")
+        out.print(r.compiler_output, markup=False)
+    if r.gflops is not None:
+        t = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+        for col in ("", "GFLOPS", "median", "95% CI", "samples"):
+            t.add_column(col, justify="right" if col else "left")
+        lo, hi = r.ci95_s or (None, None)
+        t.add_row("kernel", _fmt(r.gflops, ".1f"), _fmt(r.median_s and r.median_s * 1e3, ".2f", " ms"),
+                  f"{_fmt(lo and lo * 1e3, '.2f')}–{_fmt(hi and hi * 1e3, '.2f')} ms", str(r.samples))
+        for b in r.baselines.values():
+            t.add_row(b.name, f"{b.gflops:.1f}", f"{b.median_s * 1e3:.2f} ms", "", str(b.samples))
+        if r.peak_gflops:
+            t.add_row("machine peak", f"{r.peak_gflops:.1f}", "", "", "")
+        out.print()
+        out.print(t)
+        out.print(f"\n  speedup vs naive {_fmt(r.speedup_vs_naive, '.2f', '×')} · "
+                  f"{_fmt(r.fraction_of_openblas and r.fraction_of_openblas * 100, '.0f', '%')} "
+                  f"of OpenBLAS · {_fmt(r.fraction_of_peak and r.fraction_of_peak * 100, '.0f', '%')}"
+                  " of peak")
+    failed = [c for c in r.checks if not c.ok]
+    passed = [c for c in r.checks if c.ok]
+    out.print(f"\n  checks: {len(passed)} passed" + (f", {len(failed)} failed" if failed else ""))
+    for c in failed:
+        out.print(f"  [red]✗[/] {c.name}: {c.detail}", markup=True)
+    if r.max_abs_error is not None:
+        out.print(f"  largest error {r.max_abs_error:.2e} (bound there {r.error_bound:.2e})")
+    notes = r.gate.get("notes", [])
+    for n in notes:
+        out.print(f"  note: line {n['line']}: {n['message']}")
+    steps = " · ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in r.timings.items())
+    out.print(f"  time: {steps}", style="dim")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from roundtable_tui.kernels.checker import Checker, Options
+
+    path = Path(args.kernel)
+    try:
+        source = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    problem = problems.get(args.problem or _infer_problem(source))
+    shape = problem.parse_shape(args.shape) if args.shape else None
+    opts = Options(shape=shape, allow_unsafe=args.allow_unsafe, baselines=not args.no_baselines,
+                   bench_budget_ms=args.budget_ms, seed=args.seed)
+    checker = Checker(_settings_from(args))
+    cancel = threading.Event()
+    show = not args.json and err.is_terminal
+    status = err.status("checking…") if show else None
+    if status:
+        status.start()
+    try:
+        result = checker.check(source, problem, opts, cancel,
+                               progress=(lambda p: status.update(f"{path.name}: {p}…"))
+                               if status else None)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    finally:
+        if status:
+            status.stop()
+    if args.json:
+        print(result.to_json())
+    else:
+        print_check(result, path.name)
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _settings_from(args: argparse.Namespace):
+    from roundtable_tui.config import settings
+
+    cfg = settings()
+    updates = {}
+    if getattr(args, "timeout", None):
+        updates["timeout_s"] = args.timeout
+    if getattr(args, "memory_mb", None):
+        updates["memory_limit_mb"] = args.memory_mb
+    return cfg.model_copy(update=updates) if updates else cfg
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from roundtable_tui.kernels.baselines import bench
+
+    names = [args.problem] if args.problem else list(problems.PROBLEMS)
+    rows = []
+    for name in names:
+        problem = problems.get(name)
+        shape = problem.parse_shape(args.shape) if args.shape else None
+        with err.status(f"{name}…") if err.is_terminal and not args.json else _null():
+            rows.append(bench(problem, shape))
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows]))
+        return EXIT_OK
+    t = Table(title="baselines on this machine (GFLOPS, median; same run per problem)",
+              header_style="bold")
+    for col in ("problem", "shape", "naive", "rayon", "OpenBLAS", "peak 1 thread",
+                f"peak {rows[0].threads} threads"):
+        t.add_column(col, justify="left" if col in ("problem", "shape") else "right")
+    for r in rows:
+        p = problems.get(r.problem)
+        t.add_row(r.problem, p.format_shape(r.shape), *(_fmt(r.gflops[b], ".1f") for b in
+                                                        ("naive", "rayon", "openblas")),
+                  _fmt(r.peak_gflops_1, ".1f"), _fmt(r.peak_gflops_all, ".1f"))
+    out.print(t)
+    for r in rows:
+        if r.error:
+            err.print(f"[red]{r.problem}: {r.error}[/]")
+    return EXIT_FAILED if any(r.error for r in rows) else EXIT_OK
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from roundtable_tui.doctor import diagnose
+
+    items = diagnose()
+    if args.json:
+        print(json.dumps([i.__dict__ for i in items]))
+    else:
+        t = Table(show_header=False, box=None)
+        t.add_column()
+        t.add_column()
+        t.add_column()
+        for i in items:
+            mark = "[green]✓[/]" if i.ok else "[yellow]![/]"
+            t.add_row(mark, i.name, i.detail + (f"\n[dim]→ {i.fix}[/]" if not i.ok and i.fix else ""))
+        out.print(t)
+    required = {"python", "cargo", "rustc", "sandbox"}
+    return EXIT_OK if all(i.ok for i in items if i.name in required) else EXIT_FAILED
+
+
+def cmd_problems(args: argparse.Namespace) -> int:
+    for p in problems.PROBLEMS.values():
+        out.print(f"[bold]{p.name}[/]  {p.summary}")
+        out.print(f"  {p.signature}", markup=False)
+        out.print(f"  default shape {p.format_shape(p.default_shape)} "
+                  f"({', '.join(p.dims)}), {p.flops(p.default_shape) / 1e9:.1f} GFLOP\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    verdicts = "\n".join(f"  {v:<14} {VERDICT_HELP[v]}" for v in Verdict)
+    parser = argparse.ArgumentParser(
+        prog="roundtable",
+        description="A roundtable of local-LLM agents searching for fast Rust matmul kernels, "
+                    "with a checker that cannot be fooled.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"roundtable {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser(
+        "check", help="verdict and speed figures for one kernel file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Static gate → build → correctness → benchmark → one verdict.\n"
+                    "Exit status 0 only for `passed`.",
+        epilog=f"verdicts:\n{verdicts}\n\nexample:\n  roundtable check my_sgemm.rs --problem sgemm")
+    c.add_argument("kernel", help="the kernel's Rust source file")
+    c.add_argument("--problem", "-p", choices=list(problems.PROBLEMS),
+                   help="which contract the kernel implements (inferred from its pub fn if omitted)")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON object (the last line of stdout)")
+    c.add_argument("--allow-unsafe", action="store_true",
+                   help="allow `unsafe` code in the kernel (it is forbidden by default)")
+    c.add_argument("--shape", help="benchmark shape, e.g. 1024x1024x1024 or m=512,n=512,k=256")
+    c.add_argument("--no-baselines", action="store_true",
+                   help="skip timing naive and OpenBLAS beside the kernel (faster; no ratios)")
+    c.add_argument("--budget-ms", type=float, default=1500.0,
+                   help="time to spend on the kernel's timed calls (default 1500)")
+    c.add_argument("--timeout", type=float, help="wall-clock limit of the run in seconds")
+    c.add_argument("--memory-mb", type=int, help="memory limit of the run in MiB")
+    c.add_argument("--seed", type=int, help="master seed (random by default; for reproducing)")
+    c.set_defaults(func=cmd_check)
+
+    b = sub.add_parser("bench", help="naive, rayon, OpenBLAS and peak GFLOPS per problem")
+    b.add_argument("--problem", "-p", choices=list(problems.PROBLEMS))
+    b.add_argument("--shape", help="shape instead of the problem's default")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("doctor", help="what is installed and which protections are active")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("problems", help="the four kernel contracts")
+    p.set_defaults(func=cmd_problems)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return args.func(args)
+    except (UsageError, ValueError, ToolMissing) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

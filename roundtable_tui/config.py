@@ -1,0 +1,62 @@
+"""Settings: paths, limits and defaults. Every field can be set as ROUNDTABLE_<NAME>."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """roundtable's settings, read from the environment (prefix ROUNDTABLE_)."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUNDTABLE_", extra="ignore")
+
+    rust_workspace: Path = Field(
+        default=PROJECT_ROOT / "rust_workspace",
+        description="The Rust workspace template (harness, baselines, candidate).",
+    )
+    cache_dir: Path = Field(
+        default=Path(user_cache_dir("roundtable")),
+        description="Build directories, built kernels and measured machine figures.",
+    )
+    data_dir: Path = Field(
+        default=Path(user_data_dir("roundtable")),
+        description="Models, the knowledge base and sessions.",
+    )
+    rustflags: str = Field(
+        default="-C target-cpu=native",
+        description="RUSTFLAGS for every kernel build (recorded in every result).",
+    )
+    threads: int = Field(
+        default=0, description="Threads for kernels and baselines; 0 means all cores."
+    )
+    memory_limit_mb: int = Field(
+        default=4096, description="Address-space limit of a kernel run (out_of_memory above)."
+    )
+    timeout_s: float = Field(
+        default=60.0, description="Wall-clock limit of one kernel run (timeout above)."
+    )
+    build_timeout_s: float = Field(
+        default=300.0, description="Wall-clock limit of one cargo build."
+    )
+    crate_registry: Path = Field(
+        default=Path("/usr/share/cargo/registry"),
+        description="Debian's crate sources, used only when crates.io cannot be reached.",
+    )
+
+    @property
+    def n_threads(self) -> int:
+        import os
+
+        return self.threads or len(os.sched_getaffinity(0))
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

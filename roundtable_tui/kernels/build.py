@@ -1,0 +1,239 @@
+"""Building a kernel: a private copy of the Rust workspace, one build at a time, cached.
+
+The template in the repository is never modified. Each build writes the kernel into the
+copy's candidate crate under an exclusive file lock (so concurrent checks, even from other
+processes, cannot mix their kernels), builds the runner and copies the binary out, keyed by
+everything that went into it. Running happens after the lock is released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from roundtable_tui.config import Settings, settings
+from roundtable_tui.kernels import problems
+from roundtable_tui.kernels.problems import Problem
+from roundtable_tui.kernels.sandbox import Cancelled, wait
+
+KERNEL_REL = Path("candidate/src/kernel.rs")
+TEMPLATE_DIRS = ("harness", "baselines", "candidate", "runner")
+KEEP_BINARIES = 200
+
+
+class BuildFailed(Exception):
+    def __init__(self, message: str, compiler_output: str = "") -> None:
+        super().__init__(message)
+        self.compiler_output = compiler_output
+
+
+class ToolMissing(Exception):
+    """cargo (or another required tool) is not installed."""
+
+
+@dataclass
+class Built:
+    binary: Path
+    cached: bool
+    seconds: float
+    warnings: int
+
+
+def have_openblas() -> bool:
+    return ctypes.util.find_library("openblas") is not None
+
+
+def _template_files(template: Path) -> Iterator[Path]:
+    yield template / "Cargo.toml"
+    for d in TEMPLATE_DIRS:
+        for path in sorted((template / d).rglob("*")):
+            if path.is_file() and "target" not in path.parts:
+                yield path
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Writes only on change, so cargo's mtime-based fingerprints stay valid."""
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _tail_lines(text: str, n: int) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+class Builder:
+    def __init__(self, cfg: Settings | None = None) -> None:
+        self.cfg = cfg or settings()
+        self.template = self.cfg.rust_workspace
+        self.root = self.cfg.cache_dir / "build"
+        self.bins = self.cfg.cache_dir / "bins"
+        self.openblas = have_openblas()
+
+    # ------------------------------------------------------------------ workspace
+    @property
+    def cargo(self) -> str:
+        cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+        if not Path(cargo).exists():
+            raise ToolMissing("cargo is not installed: install Rust (rustup or Debian's cargo), "
+                              "then run `make setup`")
+        return cargo
+
+    def template_fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for path in _template_files(self.template):
+            h.update(str(path.relative_to(self.template)).encode())
+            h.update(path.read_bytes())
+        return h.hexdigest()[:16]
+
+    def registry_mode(self) -> str:
+        marker = self.root / ".registry"
+        return marker.read_text().strip() if marker.exists() else "unknown"
+
+    def _sync(self) -> None:
+        """Copies the template into the build directory (changed files only)."""
+        for path in _template_files(self.template):
+            rel = path.relative_to(self.template)
+            if rel == KERNEL_REL:
+                continue
+            dest = self.root / rel
+            data = path.read_bytes()
+            if not dest.exists() or dest.read_bytes() != data:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        if not (self.root / ".registry").exists():
+            self._choose_registry()
+
+    def _choose_registry(self) -> None:
+        """crates.io when reachable; otherwise Debian's crate sources (directory source)."""
+        env = {**os.environ, "CARGO_NET_RETRY": "0", "CARGO_HTTP_TIMEOUT": "15"}
+        cfg_file = self.root / ".cargo" / "config.toml"
+        cfg_file.unlink(missing_ok=True)
+        probe = subprocess.run([self.cargo, "generate-lockfile"], cwd=self.root, env=env,
+                               capture_output=True, text=True, timeout=120)
+        mode = "crates.io"
+        if probe.returncode != 0:
+            registry = self.cfg.crate_registry
+            if not any(registry.glob("rayon-*")):
+                raise BuildFailed(
+                    "cannot fetch the rayon crate: crates.io is unreachable and Debian's crate "
+                    f"sources are not in {registry} (apt-get install librust-rayon-dev)",
+                    _tail_lines(probe.stderr, 5))
+            cfg_file.parent.mkdir(parents=True, exist_ok=True)
+            cfg_file.write_text(
+                "# Written by roundtable: crates.io was unreachable, so crates come from\n"
+                "# Debian's sources (librust-*-dev) through directory source replacement.\n"
+                '[source.crates-io]\nreplace-with = "debian-sources"\n\n'
+                f'[source.debian-sources]\ndirectory = "{registry}"\n')
+            retry = subprocess.run([self.cargo, "generate-lockfile", "--offline"], cwd=self.root,
+                                   capture_output=True, text=True, timeout=120)
+            if retry.returncode != 0:
+                raise BuildFailed("cannot resolve the workspace's crates from Debian's sources",
+                                  _tail_lines(retry.stderr, 10))
+            mode = f"debian ({registry})"
+        (self.root / ".registry").write_text(mode + "\n")
+
+    # ------------------------------------------------------------------ building
+    def features(self) -> list[str]:
+        return ["--features", "runner/openblas"] if self.openblas else []
+
+    def key(self, source: str, problem: Problem, allow_unsafe: bool) -> str:
+        h = hashlib.sha256()
+        for part in (source, problem.name, str(allow_unsafe), self.cfg.rustflags,
+                     self.template_fingerprint(), str(self.openblas)):
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()[:24]
+
+    def build(self, source: str, problem: Problem, allow_unsafe: bool = False,
+              cancel: threading.Event | None = None) -> Built:
+        start = time.monotonic()
+        key = self.key(source, problem, allow_unsafe)
+        stored = self.bins / key / "runner"
+        if stored.exists():
+            os.utime(stored.parent)
+            return Built(stored, True, time.monotonic() - start, 0)
+        with _locked(self.root / ".build.lock"):
+            self._sync()
+            _write_if_changed(self.root / "harness/src/entry.rs", problems.rust_entry())
+            _write_if_changed(self.root / "candidate/src/lib.rs",
+                              problems.rust_candidate_lib(problem, allow_unsafe))
+            _write_if_changed(self.root / "runner/src/main.rs", problems.rust_runner_main(problem))
+            _write_if_changed(self.root / KERNEL_REL, source)
+            env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
+            env.pop("CARGO_ENCODED_RUSTFLAGS", None)
+            cmd = [self.cargo, "build", "--release", "-p", "runner", *self.features()]
+            if self.registry_mode().startswith("debian"):
+                cmd.append("--offline")
+            proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+            err_chunks: list[str] = []
+            reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()),
+                                      daemon=True)
+            reader.start()
+            try:
+                finished = wait(proc, self.cfg.build_timeout_s, cancel)
+            finally:
+                reader.join(timeout=5)
+            stderr = "".join(err_chunks)
+            if not finished:
+                raise BuildFailed(f"the build took longer than {self.cfg.build_timeout_s:.0f} s "
+                                  "and was stopped", _tail_lines(stderr, 20))
+            if proc.returncode != 0:
+                raise BuildFailed(*explain_build_error(stderr))
+            binary = self.root / "target" / "release" / "runner"
+            self.bins.mkdir(parents=True, exist_ok=True)
+            staging = self.bins / f".{key}.{os.getpid()}"
+            staging.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(binary, staging / "runner")
+            try:
+                staging.rename(self.bins / key)
+            except OSError:  # another process stored the same build first
+                shutil.rmtree(staging, ignore_errors=True)
+        self._prune()
+        warnings = len(re.findall(r"^warning: ", stderr, re.M))
+        return Built(stored, False, time.monotonic() - start, warnings)
+
+    def _prune(self) -> None:
+        entries = sorted((p for p in self.bins.iterdir() if not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime)
+        for old in entries[:-KEEP_BINARIES]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def explain_build_error(stderr: str) -> tuple[str, str]:
+    """(one-line reason, the compiler's messages about the kernel) from cargo's stderr."""
+    blocks = re.split(r"\n(?=(?:error|warning)(?:\[\w+\])?: )", stderr)
+    errors = [b.strip() for b in blocks if re.match(r"error(\[\w+\])?: ", b.strip())
+              and not b.strip().startswith("error: could not compile")]
+    in_runner = [b for b in errors if "runner/src/main.rs" in b]
+    if in_runner and not any("kernel.rs" in b for b in errors):
+        return ("the kernel's function does not have the problem's exact signature",
+                "\n\n".join(in_runner))
+    if not errors:
+        return "cargo failed", _tail_lines(stderr, 30)
+    first = errors[0].splitlines()[0]
+    text = "\n\n".join(errors).replace("candidate/src/kernel.rs", "kernel.rs")
+    return f"the compiler refused the kernel: {first}", text

@@ -1,0 +1,59 @@
+"""Exec'd between the parent and the harness: applies the sandbox, then becomes the harness.
+
+Run as `python -S -E jail.py MEM_BYTES CPU_S FSIZE_BYTES REPORT_FD -- PROGRAM ARGS...`.
+It sets the resource limits, starts a new session (its own process group, so a timeout
+kills every thread and child), leaves the network namespace where the OS allows, tells the
+parent on the report descriptor which protections it got, and execs the program. It
+imports nothing but the standard library so it starts in milliseconds.
+"""
+
+import ctypes
+import os
+import resource
+import sys
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+
+
+def isolate_network() -> str:
+    """Enters a fresh network namespace (no interfaces but a down loopback) if permitted."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return "unavailable"
+    if libc.unshare(CLONE_NEWNET) == 0:
+        return "netns"
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+        try:  # keep our own uid inside the user namespace
+            with open("/proc/self/setgroups", "w") as f:
+                f.write("deny")
+            with open("/proc/self/uid_map", "w") as f:
+                f.write(f"{uid} {uid} 1")
+            with open("/proc/self/gid_map", "w") as f:
+                f.write(f"{gid} {gid} 1")
+        except OSError:
+            pass
+        return "userns+netns"
+    return "denied"
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    sep = args.index("--")
+    mem, cpu, fsize, report_fd = (int(a) for a in args[:4])
+    program = args[sep + 1:]
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    net = isolate_network()
+    nonce = os.environ.pop("ROUNDTABLE_NONCE", "")
+    os.write(report_fd, f"{nonce} jail network={net} memory={mem} cpu={cpu} fsize={fsize}\n".encode())
+    os.execve(program[0], program, os.environ)
+
+
+if __name__ == "__main__":
+    main()

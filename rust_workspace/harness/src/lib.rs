@@ -1,0 +1,295 @@
+//! The trusted harness: reads its orders from fd 3, runs the kernel on inputs it makes
+//! from the parent's seeds, checks every call it makes, times them, and reports on fd 4.
+//! Nothing the kernel prints reaches the parent; every report line carries the run's nonce.
+
+mod entry;
+pub mod linalg;
+mod peak;
+pub mod problems;
+pub mod rng;
+
+pub use entry::*;
+
+use linalg::{Failure, Worst};
+use problems::{Instance, Problem};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::FromRawFd;
+use std::time::Instant;
+
+/// `runner <config fd> <report fd>`: the descriptors the parent opened for us.
+fn fds() -> (i32, i32) {
+    let args: Vec<i32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    match args[..] {
+        [config, report] => (config, report),
+        _ => {
+            eprintln!("usage: runner CONFIG_FD REPORT_FD (run it through `roundtable check`)");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// One order line: a keyword followed by `key=value` fields.
+struct Order {
+    word: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Order {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> T {
+        self.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+    fn dims(&self) -> Vec<usize> {
+        self.get("dims").unwrap_or("").split(',').filter_map(|x| x.parse().ok()).collect()
+    }
+}
+
+struct Report {
+    out: File,
+    nonce: String,
+}
+
+impl Report {
+    fn line(&mut self, text: &str) {
+        // A parent that went away is not the kernel's doing; nothing else to tell.
+        let _ = writeln!(self.out, "{} {}", self.nonce, text);
+    }
+    fn fail(&mut self, verdict: &str, detail: &str) -> ! {
+        self.line(&format!("verdict {verdict} {}", detail.replace('\n', " ")));
+        self.line("done");
+        std::process::exit(0);
+    }
+}
+
+fn read_orders(fd: i32) -> Vec<Order> {
+    // SAFETY: the parent opened this descriptor for us; nothing else in the process owns it.
+    let file = unsafe { File::from_raw_fd(fd) };
+    BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| {
+        let mut parts = line.split_whitespace();
+        let word = parts.next()?.to_string();
+        let fields = parts.map(|p| match p.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (p.to_string(), String::new()),
+        }).collect();
+        Some(Order { word, fields })
+    }).collect()
+}
+
+fn check_inputs_unchanged(before: &Instance, after: &Instance) -> Result<(), Failure> {
+    let same = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(a, b)| a.to_bits() == b.to_bits());
+    for (n, (x, y)) in before.inputs.iter().zip(&after.inputs).enumerate() {
+        if !same(x, y) {
+            return Err(Failure(format!("the kernel modified input argument {} (inputs are read-only)", n + 1)));
+        }
+    }
+    if before.bits != after.bits {
+        return Err(Failure("the kernel modified the packed matrix b".into()));
+    }
+    Ok(())
+}
+
+/// Runs the kernel once on a fresh instance and checks every output element.
+fn correctness_case(entry: &Entry, o: &Order, problem: Problem) -> Result<Worst, Failure> {
+    let dims = o.dims();
+    let inst = Instance::new(problem, &dims, o.num("seed", 1), o.num("bias", 1) == 1, o.num("slack", 0));
+    let mut run = inst.clone();
+    problems::call(entry, &mut run);
+    check_inputs_unchanged(&inst, &run)?;
+    let mut worst = Worst::default();
+    for pr in run.products() {
+        worst.merge(linalg::full_check(&pr)?);
+    }
+    Ok(worst)
+}
+
+fn random_vectors(seed: u64, len: usize, count: usize) -> Vec<Vec<f64>> {
+    (0..count).map(|v| {
+        let s = rng::derive(seed, 1000 + v as u64);
+        (0..len).map(|j| rng::value(s, j) as f64).collect()
+    }).collect()
+}
+
+/// Checks a timed call's outputs without an O(n³) reference.
+fn verify_call(before: &Instance, after: &Instance, seed: u64) -> Result<(), Failure> {
+    check_inputs_unchanged(before, after)?;
+    for pr in after.products() {
+        linalg::freivalds_check(&pr, &random_vectors(seed, pr.cols, 2))?;
+    }
+    Ok(())
+}
+
+fn report_probes(rep: &mut Report, call_no: usize, inst: &Instance, probes: &str) {
+    for probe in probes.split(',').filter(|p| !p.is_empty()) {
+        let Some((slot, idx)) = probe.split_once(':') else { continue };
+        let (Ok(slot), Ok(idx)) = (slot.parse::<usize>(), idx.parse::<usize>()) else { continue };
+        if let Some(v) = inst.outputs.get(slot).and_then(|o| o.get(idx)) {
+            rep.line(&format!("probe {call_no} {slot} {idx} {:08x}", v.to_bits()));
+        }
+    }
+}
+
+/// The timed loop: every call gets fresh inputs and is verified; OpenBLAS (when present)
+/// runs interleaved, one call after each kernel call, on one fixed instance.
+fn benchmark(entry: &Entry, o: &Order, problem: Problem, rep: &mut Report) -> Result<(), Failure> {
+    let dims = o.dims();
+    let seed: u64 = o.num("seed", 7);
+    let bias = o.num("bias", 1) == 1;
+    let warmup: usize = o.num("warmup", 1);
+    let (min, max): (usize, usize) = (o.num("min", 5), o.num("max", 30));
+    let budget = o.num("budget_ms", 1500.0) / 1e3;
+    let probes = o.get("probes").unwrap_or("").to_string();
+    let mut anchor = o.get("anchor").and_then(|name| Anchor::new(problem, name, &dims, seed));
+    let mut spent = 0.0;
+    let mut samples = 0usize;
+    let mut call_no = 0usize;
+    let mut last: Option<Instance> = None;
+    while samples < max && (samples < min || spent < budget) {
+        let call_seed = rng::derive(seed, call_no as u64);
+        let fresh = Instance::new(problem, &dims, call_seed, bias, 0);
+        let mut run = fresh.clone();
+        let t = Instant::now();
+        problems::call(entry, &mut run);
+        let secs = t.elapsed().as_secs_f64();
+        verify_call(&fresh, &run, call_seed).map_err(|Failure(f)| {
+            let when = if call_no < warmup { "warm-up" } else { "timed" };
+            Failure(format!("{when} call {call_no} at the benchmark shape: {f}"))
+        })?;
+        if call_no == 0 {
+            report_probes(rep, call_no, &run, &probes);
+        }
+        if call_no >= warmup {
+            rep.line(&format!("sample kernel {secs:.9e}"));
+            spent += secs;
+            samples += 1;
+            if let Some(a) = anchor.as_mut() {
+                let secs = a.time_call();
+                rep.line(&format!("sample {} {secs:.9e}", a.name));
+            }
+        }
+        last = Some(run);
+        call_no += 1;
+    }
+    if let Some(run) = last {
+        report_probes(rep, call_no - 1, &run, &probes);
+    }
+    Ok(())
+}
+
+/// A trusted implementation timed on a fixed instance.
+struct Anchor {
+    name: String,
+    inst: Instance,
+    run: Box<dyn FnMut(&mut Instance)>,
+}
+
+impl Anchor {
+    fn new(problem: Problem, name: &str, dims: &[usize], seed: u64) -> Option<Anchor> {
+        let inst = Instance::new(problem, dims, rng::derive(seed, 999_999), true, 0);
+        let run: Box<dyn FnMut(&mut Instance)> = match problems::baseline(problem, name) {
+            Some(entry) => Box::new(move |i: &mut Instance| problems::call(&entry, i)),
+            None if name == "openblas" && problem == Problem::BinaryGemm && baselines::HAVE_OPENBLAS => {
+                let unpacked = inst.unpacked_bits();
+                Box::new(move |i: &mut Instance| binary_via_sgemm(i, &unpacked))
+            }
+            None => return None,
+        };
+        Some(Anchor { name: name.to_string(), inst, run })
+    }
+
+    fn time_call(&mut self) -> f64 {
+        let t = Instant::now();
+        (self.run)(&mut self.inst);
+        t.elapsed().as_secs_f64()
+    }
+
+    /// Runs once and checks the result: a wrong baseline would make every ratio a lie.
+    fn self_test(&mut self, seed: u64) -> Result<f64, Failure> {
+        let fresh = Instance::new(self.inst.problem, &self.inst.dims.clone(), rng::derive(seed, 999_999), true, 0);
+        let secs = self.time_call();
+        verify_call(&fresh, &self.inst, seed).map_err(|Failure(f)| Failure(format!("baseline {}: {f}", self.name)))?;
+        Ok(secs)
+    }
+}
+
+#[cfg(feature = "openblas")]
+fn binary_via_sgemm(i: &mut Instance, unpacked: &[f32]) {
+    let (m, n, k) = (i.dims[0], i.dims[1], i.dims[2]);
+    baselines::blas::sgemm(m, n, k, &i.inputs[0], unpacked, &mut i.outputs[0]);
+}
+
+#[cfg(not(feature = "openblas"))]
+fn binary_via_sgemm(_: &mut Instance, _: &[f32]) {
+    unreachable!("built without OpenBLAS")
+}
+
+/// Times a baseline: at least one call, then until `max` samples or `budget_ms` spent.
+fn time_baseline(problem: Problem, o: &Order, rep: &mut Report) -> Result<(), Failure> {
+    let name = o.get("name").unwrap_or("naive");
+    let seed = o.num("seed", 11u64);
+    let Some(mut anchor) = Anchor::new(problem, name, &o.dims(), seed) else {
+        rep.line(&format!("unavailable {name}"));
+        return Ok(());
+    };
+    let (max, budget) = (o.num("max", 5usize), o.num("budget_ms", 1000.0) / 1e3);
+    let mut spent = anchor.self_test(seed)?;
+    let mut samples = 0;
+    if o.num("warmup", 1usize) == 0 {
+        rep.line(&format!("sample {name} {spent:.9e}"));
+        samples += 1;
+    }
+    while samples < max && (samples == 0 || spent < budget) {
+        let secs = anchor.time_call();
+        rep.line(&format!("sample {name} {secs:.9e}"));
+        spent += secs;
+        samples += 1;
+    }
+    Ok(())
+}
+
+/// The harness's entry point; `runner`'s generated main calls it with the candidate.
+pub fn main(entry: Entry) {
+    let (config_fd, report_fd) = fds();
+    let orders = read_orders(config_fd);
+    // SAFETY: the parent opened this descriptor for us; nothing else in the process owns it.
+    let out = unsafe { File::from_raw_fd(report_fd) };
+    let nonce = orders.iter().find(|o| o.word == "nonce")
+        .and_then(|o| o.fields.first().map(|(k, _)| k.clone())).unwrap_or_default();
+    let mut rep = Report { out, nonce };
+    let problem = Problem::of(&entry);
+    rep.line(&format!("hello problem={:?} openblas={}", problem, baselines::HAVE_OPENBLAS));
+    for o in &orders {
+        let t = Instant::now();
+        let result = match o.word.as_str() {
+            "case" => {
+                if o.dims().len() != problem.n_dims() {
+                    rep.fail("error", &format!("case {} has bad dims", o.get("label").unwrap_or("?")));
+                }
+                correctness_case(&entry, o, problem).map(|w| {
+                    rep.line(&format!("check {} ok {:.6e} {:.6e} {:.6e} {:.3}", o.get("label").unwrap_or("?"),
+                                      w.abs_err, w.bound, w.ratio, t.elapsed().as_secs_f64()));
+                })
+            }
+            "bench" => benchmark(&entry, o, problem, &mut rep),
+            "baseline" => time_baseline(problem, o, &mut rep),
+            "peak" => {
+                let secs = o.num("budget_ms", 80.0) / 1e3;
+                let threads = o.num("threads", 1usize);
+                rep.line(&format!("peak {threads} {:.6e}", peak::measure(threads, secs)));
+                Ok(())
+            }
+            "phase" => {
+                rep.line(&format!("phase {}", o.fields.first().map_or("", |(k, _)| k.as_str())));
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(Failure(detail)) = result {
+            let label = o.get("label").map(|l| format!("{l}: ")).unwrap_or_default();
+            rep.fail("wrong_result", &format!("{label}{detail}"));
+        }
+    }
+    rep.line("done");
+}
