@@ -1,0 +1,57 @@
+"""Every kernel in tests/kernels/ gets the verdict its header states.
+
+Header lines: `// expect: <verdict>`, `// why: ...`, optionally `// flags: --allow-unsafe`.
+The library holds the confabulations of the original experiment (diagonal fallacy, broken
+buffer), the cheats public harnesses were fooled by, kernels that crash, hang or eat
+memory, and honest kernels of many styles that must pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from roundtable_tui.kernels.verdict import Verdict
+
+from .conftest import KERNELS
+
+CASES = sorted(KERNELS.glob("*/*.rs"))
+
+
+def header(path):
+    text = path.read_text()
+    expect = re.search(r"^// expect: (\w+)", text, re.M)
+    assert expect, f"{path} has no `// expect:` line"
+    flags = re.search(r"^// flags: (.*)$", text, re.M)
+    return text, Verdict(expect.group(1)), (flags.group(1).split() if flags else [])
+
+
+def test_library_covers_every_cheat_and_style():
+    names = {f"{p.parent.name}/{p.stem}" for p in CASES}
+    required = {
+        "sgemm/diagonal_fallacy", "sgemm/broken_buffer", "sgemm/result_cache",
+        "sgemm/warmup_then_skip", "sgemm/big_shape_skip", "sgemm/precision_bf16",
+        "sgemm/early_exit", "sgemm/forged_stdout", "sgemm/hang", "sgemm/memory_hog",
+        "sgemm/stack_overflow", "sgemm/process_spawn", "sgemm/file_write", "sgemm/network",
+        "sgemm/include_str", "sgemm/naive_ikj", "sgemm/rayon_rows", "sgemm/tiled_remainders",
+        "sgemm/transposed_packing", "sgemm/microkernel_fixed_array", "sgemm/strassen_one_level",
+        "sgemm/f64_accumulate",
+    }
+    assert required <= names, sorted(required - names)
+    verdicts = {header(p)[1] for p in CASES}
+    assert set(Verdict) - {Verdict.IMPOSSIBLE} <= verdicts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_verdict(path, checker, quick):
+    source, expected, flags = header(path)
+    result = checker.check(source, path.parent.name, quick(allow_unsafe="--allow-unsafe" in flags))
+    assert result.verdict == expected, (
+        f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}")
+    if expected is Verdict.PASSED:
+        assert result.gflops and result.gflops > 0
+        assert all(c.ok for c in result.checks)
+    else:
+        assert result.reason
