@@ -18,8 +18,13 @@ from roundtable_tui.kernels.verdict import VERDICT_HELP, CheckResult, Verdict
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+def _console(stderr: bool = False) -> Console:
+    c = Console(stderr=stderr, highlight=False)
+    return c if c.is_terminal else Console(stderr=stderr, highlight=False, width=120)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class UsageError(Exception):

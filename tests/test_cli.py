@@ -1,0 +1,98 @@
+"""`roundtable` as a user runs it: exit codes, JSON on the last line, readable failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import KERNELS, ROOT
+
+SHAPE = ["--shape", "64x48x40", "--budget-ms", "50"]
+
+
+def roundtable(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ROUNDTABLE_TIMEOUT_S": "20"}
+    return subprocess.run([sys.executable, "-m", "roundtable_tui.cli", *args], cwd=ROOT,
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_help_lists_the_commands_and_verdicts():
+    top = roundtable("--help")
+    assert top.returncode == 0
+    for cmd in ("check", "bench", "doctor"):
+        assert cmd in top.stdout
+    check = roundtable("check", "--help")
+    for verdict in ("passed", "wrong_result", "out_of_memory", "impossible"):
+        assert verdict in check.stdout
+
+
+def test_check_json_last_line_and_exit_zero_when_passed():
+    r = roundtable("check", str(KERNELS / "sgemm" / "rayon_rows.rs"), "--problem", "sgemm",
+                   "--json", *SHAPE)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["verdict"] == "passed"
+    assert result["shape"] == {"m": 64, "n": 48, "k": 40}
+    assert result["gflops"] > 0
+    assert {c["name"] for c in result["checks"]} >= {"static gate", "build", "benchmark shape"}
+
+
+def test_check_infers_the_problem_and_exits_one_on_failure():
+    r = roundtable("check", str(KERNELS / "sgemm" / "diagonal_fallacy.rs"), "--json", *SHAPE)
+    assert r.returncode == 1
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["verdict"] == "wrong_result"
+    assert result["problem"] == "sgemm"
+
+
+def test_human_output_shows_the_reason_and_compiler_error():
+    r = roundtable("check", str(KERNELS / "sgemm" / "type_error.rs"), "-p", "sgemm", *SHAPE)
+    assert r.returncode == 1
+    assert "build_failed" in r.stdout
+    assert "error" in r.stdout and "kernel.rs" in r.stdout
+    rejected = roundtable("check", str(KERNELS / "sgemm" / "file_write.rs"), "-p", "sgemm")
+    assert rejected.returncode == 1
+    assert "rejected" in rejected.stdout and "fs" in rejected.stdout
+
+
+def test_human_output_of_a_pass_has_the_figures():
+    r = roundtable("check", str(KERNELS / "sgemm" / "naive_ikj.rs"), *SHAPE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "passed" in r.stdout and "GFLOPS" in r.stdout and "speedup vs naive" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("check", "/nonexistent/k.rs", "-p", "sgemm"), "cannot read"),
+    (("check", str(KERNELS / "sgemm" / "naive_ikj.rs"), "--shape", "1x2"), "takes 3 dimensions"),
+    (("check", str(KERNELS / "sgemm" / "missing_function.rs")), "pass --problem"),
+])
+def test_bad_input_is_one_clear_line_with_exit_two(args, message):
+    r = roundtable(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bench_json_has_every_baseline_and_the_peak():
+    r = roundtable("bench", "--problem", "sgemm", "--shape", "128x128x128", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["gflops"]["naive"] > 0 and row["gflops"]["rayon"] > 0
+    assert row["peak_gflops_all"] >= row["peak_gflops_1"] > 0
+    assert all(g is None or g < 2 * row["peak_gflops_all"] for g in row["gflops"].values())
+
+
+def test_doctor_lists_protections():
+    r = roundtable("doctor", "--json")
+    items = {i["name"]: i for i in json.loads(r.stdout)}
+    assert items["cargo"]["ok"]
+    assert "sandbox: limits" in items and "sandbox: static gate" in items
+
+
+def test_problems_lists_the_exact_signatures():
+    r = roundtable("problems")
+    assert "pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32])" in r.stdout
