@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         default=Path("/usr/share/cargo/registry"),
         description="Debian's crate sources, used only when crates.io cannot be reached.",
     )
+
+    @field_validator("rust_workspace", "cache_dir", "data_dir", "crate_registry")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # kernels run in a temporary working directory: relative paths would break there
+        return path.expanduser().resolve()
 
     @property
     def n_threads(self) -> int:

@@ -69,3 +69,12 @@ def test_correctness_shapes_cover_the_awkward_cases():
         assert any(len(set(s)) == len(s) for s in shapes), "all dimensions different"
         odd = {2**k + d for k in range(4, 10) for d in (-1, 1)}
         assert any(set(s) & odd for s in shapes), "2^k±1"
+
+
+def test_settings_paths_are_absolute(monkeypatch, tmp_path):
+    from roundtable_tui.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROUNDTABLE_CACHE_DIR", "relative/cache")
+    cfg = Settings()
+    assert cfg.cache_dir == tmp_path / "relative" / "cache"

@@ -1,6 +1,6 @@
-// flags: --allow-unsafe
 // expect: passed
 // why: i-k-j loop with get_unchecked after explicit length checks; unsafe but sound and correct, so with --allow-unsafe it must pass.
+// flags: --allow-unsafe
 
 pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
