@@ -28,7 +28,9 @@ TYPICAL = {
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
     args = ap.parse_args()
@@ -45,16 +47,29 @@ def main() -> int:
             return 1
         for k, v in {**r.timings, "wall_s": wall}.items():
             phases.setdefault(k, []).append(v)
-        print(f"round {n}: {wall:.2f} s ({r.gflops:.1f} GFLOPS, "
-              f"{r.fraction_of_openblas or 0:.0%} of OpenBLAS)", file=sys.stderr)
-    order = ["static_s", "build_s", "correctness_s", "benchmark_s", "baselines_s", "peak_s",
-             "run_s", "total_s", "wall_s"]
+        print(
+            f"round {n}: {wall:.2f} s ({r.gflops:.1f} GFLOPS, "
+            f"{r.fraction_of_openblas or 0:.0%} of OpenBLAS)",
+            file=sys.stderr,
+        )
+    order = [
+        "static_s",
+        "build_s",
+        "correctness_s",
+        "benchmark_s",
+        "baselines_s",
+        "peak_s",
+        "run_s",
+        "total_s",
+        "wall_s",
+    ]
     print(f"\n| phase ({args.problem}, {args.rounds} new kernels) | median s | min s | max s |")
     print("| --- | --- | --- | --- |")
     for k in order:
         if k in phases:
             v = phases[k]
-            print(f"| {k.removesuffix('_s')} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
+            med, lo, hi = statistics.median(v), min(v), max(v)
+            print(f"| {k.removesuffix('_s')} | {med:.2f} | {lo:.2f} | {hi:.2f} |")
     return 0
 
 

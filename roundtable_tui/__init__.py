@@ -1,3 +1,3 @@
-"""roundtable: a supervised roundtable of local-LLM agents searching for fast Rust matmul kernels."""
+"""roundtable: local-LLM agents searching for fast Rust matmul kernels, under supervision."""
 
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ from roundtable_tui.kernels.verdict import VERDICT_HELP, CheckResult, Verdict
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+
 def _console(stderr: bool = False) -> Console:
     c = Console(stderr=stderr, highlight=False)
     return c if c.is_terminal else Console(stderr=stderr, highlight=False, width=120)
@@ -38,12 +39,16 @@ def _infer_problem(source: str) -> str:
         tokens = tokenize(source)
     except TokenizeError:
         tokens = []
-    found = [name for name in problems.PROBLEMS
-             if any(t.text == name and i and tokens[i - 1].text == "fn"
-                    for i, t in enumerate(tokens))]
+    found = [
+        name
+        for name in problems.PROBLEMS
+        if any(t.text == name and i and tokens[i - 1].text == "fn" for i, t in enumerate(tokens))
+    ]
     if len(found) != 1:
-        raise UsageError("cannot tell which problem the kernel solves; pass --problem "
-                         f"({', '.join(problems.PROBLEMS)})")
+        raise UsageError(
+            "cannot tell which problem the kernel solves; pass --problem "
+            f"({', '.join(problems.PROBLEMS)})"
+        )
     return found[0]
 
 
@@ -57,8 +62,10 @@ def _verdict_style(v: Verdict) -> str:
 
 def print_check(r: CheckResult, name: str) -> None:
     problem = problems.get(r.problem)
-    out.print(f"[{_verdict_style(r.verdict)}]{r.verdict}[/] {name} · {r.problem} "
-              f"{problem.format_shape(r.shape)}")
+    out.print(
+        f"[{_verdict_style(r.verdict)}]{r.verdict}[/] {name} · {r.problem} "
+        f"{problem.format_shape(r.shape)}"
+    )
     if not r.passed:
         out.print(f"  reason: {r.reason}")
     if r.compiler_output:
@@ -69,18 +76,25 @@ def print_check(r: CheckResult, name: str) -> None:
         for col in ("", "GFLOPS", "median", "95% CI", "samples"):
             t.add_column(col, justify="right" if col else "left")
         lo, hi = r.ci95_s or (None, None)
-        t.add_row("kernel", _fmt(r.gflops, ".1f"), _fmt(r.median_s and r.median_s * 1e3, ".2f", " ms"),
-                  f"{_fmt(lo and lo * 1e3, '.2f')}–{_fmt(hi and hi * 1e3, '.2f')} ms", str(r.samples))
+        t.add_row(
+            "kernel",
+            _fmt(r.gflops, ".1f"),
+            _fmt(r.median_s and r.median_s * 1e3, ".2f", " ms"),
+            f"{_fmt(lo and lo * 1e3, '.2f')}–{_fmt(hi and hi * 1e3, '.2f')} ms",
+            str(r.samples),
+        )
         for b in r.baselines.values():
             t.add_row(b.name, f"{b.gflops:.1f}", f"{b.median_s * 1e3:.2f} ms", "", str(b.samples))
         if r.peak_gflops:
             t.add_row("machine peak", f"{r.peak_gflops:.1f}", "", "", "")
         out.print()
         out.print(t)
-        out.print(f"\n  speedup vs naive {_fmt(r.speedup_vs_naive, '.2f', '×')} · "
-                  f"{_fmt(r.fraction_of_openblas and r.fraction_of_openblas * 100, '.0f', '%')} "
-                  f"of OpenBLAS · {_fmt(r.fraction_of_peak and r.fraction_of_peak * 100, '.0f', '%')}"
-                  " of peak")
+        out.print(
+            f"\n  speedup vs naive {_fmt(r.speedup_vs_naive, '.2f', '×')} · "
+            f"{_fmt(r.fraction_of_openblas and r.fraction_of_openblas * 100, '.0f', '%')} "
+            f"of OpenBLAS · {_fmt(r.fraction_of_peak and r.fraction_of_peak * 100, '.0f', '%')}"
+            " of peak"
+        )
     failed = [c for c in r.checks if not c.ok]
     passed = [c for c in r.checks if c.ok]
     out.print(f"\n  checks: {len(passed)} passed" + (f", {len(failed)} failed" if failed else ""))
@@ -105,8 +119,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {path}: {exc}") from None
     problem = problems.get(args.problem or _infer_problem(source))
     shape = problem.parse_shape(args.shape) if args.shape else None
-    opts = Options(shape=shape, allow_unsafe=args.allow_unsafe, baselines=not args.no_baselines,
-                   bench_budget_ms=args.budget_ms, seed=args.seed)
+    opts = Options(
+        shape=shape,
+        allow_unsafe=args.allow_unsafe,
+        baselines=not args.no_baselines,
+        bench_budget_ms=args.budget_ms,
+        seed=args.seed,
+    )
     checker = Checker(_settings_from(args))
     cancel = threading.Event()
     show = not args.json and err.is_terminal
@@ -114,9 +133,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if status:
         status.start()
     try:
-        result = checker.check(source, problem, opts, cancel,
-                               progress=(lambda p: status.update(f"{path.name}: {p}…"))
-                               if status else None)
+        result = checker.check(
+            source,
+            problem,
+            opts,
+            cancel,
+            progress=(lambda p: status.update(f"{path.name}: {p}…")) if status else None,
+        )
     except KeyboardInterrupt:
         cancel.set()
         raise
@@ -157,16 +180,29 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(r) for r in rows]))
         return EXIT_OK
-    t = Table(title="baselines on this machine (GFLOPS, median; same run per problem)",
-              header_style="bold")
-    for col in ("problem", "shape", "naive", "rayon", "OpenBLAS", "peak 1 thread",
-                f"peak {rows[0].threads} threads"):
+    t = Table(
+        title="baselines on this machine (GFLOPS, median; same run per problem)",
+        header_style="bold",
+    )
+    for col in (
+        "problem",
+        "shape",
+        "naive",
+        "rayon",
+        "OpenBLAS",
+        "peak 1 thread",
+        f"peak {rows[0].threads} threads",
+    ):
         t.add_column(col, justify="left" if col in ("problem", "shape") else "right")
     for r in rows:
         p = problems.get(r.problem)
-        t.add_row(r.problem, p.format_shape(r.shape), *(_fmt(r.gflops[b], ".1f") for b in
-                                                        ("naive", "rayon", "openblas")),
-                  _fmt(r.peak_gflops_1, ".1f"), _fmt(r.peak_gflops_all, ".1f"))
+        t.add_row(
+            r.problem,
+            p.format_shape(r.shape),
+            *(_fmt(r.gflops[b], ".1f") for b in ("naive", "rayon", "openblas")),
+            _fmt(r.peak_gflops_1, ".1f"),
+            _fmt(r.peak_gflops_all, ".1f"),
+        )
     out.print(t)
     for r in rows:
         if r.error:
@@ -195,7 +231,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         t.add_column()
         for i in items:
             mark = "[green]✓[/]" if i.ok else "[yellow]![/]"
-            t.add_row(mark, i.name, i.detail + (f"\n[dim]→ {i.fix}[/]" if not i.ok and i.fix else ""))
+            t.add_row(
+                mark, i.name, i.detail + (f"\n[dim]→ {i.fix}[/]" if not i.ok and i.fix else "")
+            )
         out.print(t)
     required = {"python", "cargo", "rustc", "sandbox"}
     return EXIT_OK if all(i.ok for i in items if i.name in required) else EXIT_FAILED
@@ -205,8 +243,10 @@ def cmd_problems(args: argparse.Namespace) -> int:
     for p in problems.PROBLEMS.values():
         out.print(f"[bold]{p.name}[/]  {p.summary}")
         out.print(f"  {p.signature}", markup=False)
-        out.print(f"  default shape {p.format_shape(p.default_shape)} "
-                  f"({', '.join(p.dims)}), {p.flops(p.default_shape) / 1e9:.1f} GFLOP\n")
+        out.print(
+            f"  default shape {p.format_shape(p.default_shape)} "
+            f"({', '.join(p.dims)}), {p.flops(p.default_shape) / 1e9:.1f} GFLOP\n"
+        )
     return EXIT_OK
 
 
@@ -215,29 +255,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roundtable",
         description="A roundtable of local-LLM agents searching for fast Rust matmul kernels, "
-                    "with a checker that cannot be fooled.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "with a checker that cannot be fooled.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"roundtable {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser(
-        "check", help="verdict and speed figures for one kernel file",
+        "check",
+        help="verdict and speed figures for one kernel file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Static gate → build → correctness → benchmark → one verdict.\n"
-                    "Exit status 0 only for `passed`.",
-        epilog=f"verdicts:\n{verdicts}\n\nexample:\n  roundtable check my_sgemm.rs --problem sgemm")
+        "Exit status 0 only for `passed`.",
+        epilog=f"verdicts:\n{verdicts}\n\nexample:\n  roundtable check my_sgemm.rs --problem sgemm",
+    )
     c.add_argument("kernel", help="the kernel's Rust source file")
-    c.add_argument("--problem", "-p", choices=list(problems.PROBLEMS),
-                   help="which contract the kernel implements (inferred from its pub fn if omitted)")
-    c.add_argument("--json", action="store_true",
-                   help="print one JSON object (the last line of stdout)")
-    c.add_argument("--allow-unsafe", action="store_true",
-                   help="allow `unsafe` code in the kernel (it is forbidden by default)")
+    c.add_argument(
+        "--problem",
+        "-p",
+        choices=list(problems.PROBLEMS),
+        help="which contract the kernel implements (inferred from its pub fn if omitted)",
+    )
+    c.add_argument(
+        "--json", action="store_true", help="print one JSON object (the last line of stdout)"
+    )
+    c.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="allow `unsafe` code in the kernel (it is forbidden by default)",
+    )
     c.add_argument("--shape", help="benchmark shape, e.g. 1024x1024x1024 or m=512,n=512,k=256")
-    c.add_argument("--no-baselines", action="store_true",
-                   help="skip timing naive and OpenBLAS beside the kernel (faster; no ratios)")
-    c.add_argument("--budget-ms", type=float, default=1500.0,
-                   help="time to spend on the kernel's timed calls (default 1500)")
+    c.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip timing naive and OpenBLAS beside the kernel (faster; no ratios)",
+    )
+    c.add_argument(
+        "--budget-ms",
+        type=float,
+        default=1500.0,
+        help="time to spend on the kernel's timed calls (default 1500)",
+    )
     c.add_argument("--timeout", type=float, help="wall-clock limit of the run in seconds")
     c.add_argument("--memory-mb", type=int, help="memory limit of the run in MiB")
     c.add_argument("--seed", type=int, help="master seed (random by default; for reproducing)")

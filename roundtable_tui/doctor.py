@@ -37,9 +37,23 @@ def probe_jail() -> dict[str, str]:
     env = {"ROUNDTABLE_NONCE": "probe", "PATH": "/usr/bin:/bin"}
     try:
         proc = subprocess.run(
-            [sys.executable, "-S", "-E", str(JAIL), str(limits.memory_bytes), str(limits.cpu_s),
-             str(limits.output_bytes), str(w), "--", shutil.which("true") or "/bin/true"],
-            pass_fds=(w,), env=env, capture_output=True, timeout=30)
+            [
+                sys.executable,
+                "-S",
+                "-E",
+                str(JAIL),
+                str(limits.memory_bytes),
+                str(limits.cpu_s),
+                str(limits.output_bytes),
+                str(w),
+                "--",
+                shutil.which("true") or "/bin/true",
+            ],
+            pass_fds=(w,),
+            env=env,
+            capture_output=True,
+            timeout=30,
+        )
         os.close(w)
         w = -1
         with os.fdopen(r, "rb") as f:
@@ -59,40 +73,79 @@ def diagnose() -> list[Item]:
     items: list[Item] = []
     items.append(Item("python", sys.version_info >= (3, 11), sys.version.split()[0]))
     cargo = _version(["cargo", "--version"])
-    items.append(Item("cargo", cargo is not None, cargo or "not found",
-                      "install Rust (rustup, or apt-get install cargo)"))
+    items.append(
+        Item(
+            "cargo",
+            cargo is not None,
+            cargo or "not found",
+            "install Rust (rustup, or apt-get install cargo)",
+        )
+    )
     items.append(Item("rustc", machine.rustc_version() != "not installed", machine.rustc_version()))
     items.append(Item("build flags", True, cfg.rustflags))
-    items.append(Item("cpu", True, f"{machine.cpu_model()} · {machine.simd_level()} · "
-                                   f"{cfg.n_threads} threads"))
-    items.append(Item("OpenBLAS (speed anchor)", have_openblas(),
-                      "found" if have_openblas() else "not found: fraction_of_openblas unavailable",
-                      "apt-get install libopenblas-dev"))
+    items.append(
+        Item(
+            "cpu", True, f"{machine.cpu_model()} · {machine.simd_level()} · {cfg.n_threads} threads"
+        )
+    )
+    items.append(
+        Item(
+            "OpenBLAS (speed anchor)",
+            have_openblas(),
+            "found" if have_openblas() else "not found: fraction_of_openblas unavailable",
+            "apt-get install libopenblas-dev",
+        )
+    )
     builder = Builder(cfg)
     mode = builder.registry_mode()
     debian = any(cfg.crate_registry.glob("rayon-*"))
-    items.append(Item("crate sources", mode != "unknown" or debian,
-                      mode if mode != "unknown" else
-                      ("decided at the first build (Debian's rayon is available as a fallback)"
-                       if debian else "decided at the first build; no offline fallback"),
-                      "apt-get install librust-rayon-dev (used when crates.io is unreachable)"))
+    items.append(
+        Item(
+            "crate sources",
+            mode != "unknown" or debian,
+            mode
+            if mode != "unknown"
+            else (
+                "decided at the first build (Debian's rayon is available as a fallback)"
+                if debian
+                else "decided at the first build; no offline fallback"
+            ),
+            "apt-get install librust-rayon-dev (used when crates.io is unreachable)",
+        )
+    )
     jail = probe_jail()
     if "error" in jail:
         items.append(Item("sandbox", False, f"the jail failed: {jail['error']}"))
     else:
         net = jail.get("network", "?")
-        items.append(Item("sandbox: network", net in ("netns", "userns+netns"),
-                          {"netns": "isolated (network namespace)",
-                           "userns+netns": "isolated (user + network namespace)"}.get(
-                               net, f"not isolated ({net}); the static gate still bans std::net"),
-                          "run as root or enable unprivileged user namespaces"))
-        items.append(Item("sandbox: limits", True,
-                          f"memory {int(jail['memory']) >> 20} MiB, CPU {jail['cpu']} s, "
-                          f"output {int(jail['fsize']) >> 20} MiB, no core dumps, "
-                          f"wall clock {cfg.timeout_s:.0f} s, own process group"))
-    items.append(Item("sandbox: static gate", True,
-                      "unsafe, extern, std::fs/net/process/env/os, include!/env!, asm, "
-                      "no_mangle/export_name/link_section, #[path], mod x; are refused"))
+        items.append(
+            Item(
+                "sandbox: network",
+                net in ("netns", "userns+netns"),
+                {
+                    "netns": "isolated (network namespace)",
+                    "userns+netns": "isolated (user + network namespace)",
+                }.get(net, f"not isolated ({net}); the static gate still bans std::net"),
+                "run as root or enable unprivileged user namespaces",
+            )
+        )
+        items.append(
+            Item(
+                "sandbox: limits",
+                True,
+                f"memory {int(jail['memory']) >> 20} MiB, CPU {jail['cpu']} s, "
+                f"output {int(jail['fsize']) >> 20} MiB, no core dumps, "
+                f"wall clock {cfg.timeout_s:.0f} s, own process group",
+            )
+        )
+    items.append(
+        Item(
+            "sandbox: static gate",
+            True,
+            "unsafe, extern, std::fs/net/process/env/os, include!/env!, asm, "
+            "no_mangle/export_name/link_section, #[path], mod x; are refused",
+        )
+    )
     items.append(Item("sandbox: environment", True, "scrubbed; temporary working directory"))
     items.append(Item("cache", True, str(cfg.cache_dir)))
     return items

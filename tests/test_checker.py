@@ -17,13 +17,29 @@ def naive(name: str) -> str:
 
 
 def test_passed_result_has_every_figure_and_field(checker):
-    r = checker.check(naive("sgemm"), "sgemm", Options(bench_budget_ms=300, min_samples=3,
-                                                        max_samples=5))
+    r = checker.check(
+        naive("sgemm"), "sgemm", Options(bench_budget_ms=300, min_samples=3, max_samples=5)
+    )
     assert r.verdict is Verdict.PASSED, r.reason
     d = r.to_dict()
-    for key in ("verdict", "reason", "problem", "shape", "gflops", "median_s", "ci95_s",
-                "samples", "speedup_vs_naive", "fraction_of_openblas", "fraction_of_peak",
-                "max_abs_error", "error_bound", "checks", "timings", "kernel_sha256"):
+    for key in (
+        "verdict",
+        "reason",
+        "problem",
+        "shape",
+        "gflops",
+        "median_s",
+        "ci95_s",
+        "samples",
+        "speedup_vs_naive",
+        "fraction_of_openblas",
+        "fraction_of_peak",
+        "max_abs_error",
+        "error_bound",
+        "checks",
+        "timings",
+        "kernel_sha256",
+    ):
         assert key in d
     assert d["shape"] == {"m": 1024, "n": 1024, "k": 1024}
     assert 3 <= r.samples <= 5
@@ -40,8 +56,7 @@ def test_passed_result_has_every_figure_and_field(checker):
 
 
 def test_custom_shape_is_benchmarked_and_checked(checker, quick):
-    r = checker.check(naive("binary_gemm"), "binary_gemm",
-                      quick(shape={"m": 3, "n": 130, "k": 67}))
+    r = checker.check(naive("binary_gemm"), "binary_gemm", quick(shape={"m": 3, "n": 130, "k": 67}))
     assert r.verdict is Verdict.PASSED, r.reason
     assert r.shape == {"m": 3, "n": 130, "k": 67}
 

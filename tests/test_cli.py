@@ -16,8 +16,14 @@ SHAPE = ["--shape", "64x48x40", "--budget-ms", "50"]
 
 def roundtable(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "ROUNDTABLE_TIMEOUT_S": "20"}
-    return subprocess.run([sys.executable, "-m", "roundtable_tui.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "roundtable_tui.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def test_help_lists_the_commands_and_verdicts():
@@ -31,8 +37,9 @@ def test_help_lists_the_commands_and_verdicts():
 
 
 def test_check_json_last_line_and_exit_zero_when_passed():
-    r = roundtable("check", str(KERNELS / "sgemm" / "rayon_rows.rs"), "--problem", "sgemm",
-                   "--json", *SHAPE)
+    r = roundtable(
+        "check", str(KERNELS / "sgemm" / "rayon_rows.rs"), "--problem", "sgemm", "--json", *SHAPE
+    )
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["verdict"] == "passed"
@@ -65,11 +72,17 @@ def test_human_output_of_a_pass_has_the_figures():
     assert "passed" in r.stdout and "GFLOPS" in r.stdout and "speedup vs naive" in r.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (("check", "/nonexistent/k.rs", "-p", "sgemm"), "cannot read"),
-    (("check", str(KERNELS / "sgemm" / "naive_ikj.rs"), "--shape", "1x2"), "takes 3 dimensions"),
-    (("check", str(KERNELS / "sgemm" / "missing_function.rs")), "pass --problem"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("check", "/nonexistent/k.rs", "-p", "sgemm"), "cannot read"),
+        (
+            ("check", str(KERNELS / "sgemm" / "naive_ikj.rs"), "--shape", "1x2"),
+            "takes 3 dimensions",
+        ),
+        (("check", str(KERNELS / "sgemm" / "missing_function.rs")), "pass --problem"),
+    ],
+)
 def test_bad_input_is_one_clear_line_with_exit_two(args, message):
     r = roundtable(*args)
     assert r.returncode == 2
@@ -95,4 +108,7 @@ def test_doctor_lists_protections():
 
 def test_problems_lists_the_exact_signatures():
     r = roundtable("problems")
-    assert "pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32])" in r.stdout
+    assert (
+        "pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32])"
+        in r.stdout
+    )

@@ -64,8 +64,11 @@ def test_bound_admits_f32_rounding_and_refuses_bf16():
     (prod,) = inputs.instance_products(p, dims, seed, True)
     a32, b32 = prod.p.astype(np.float32), prod.q.astype(np.float32)
     c32 = (a32 @ b32).astype(np.float64)  # f32 accumulation in BLAS order
-    to_bf16 = lambda x: (x.astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
-    cbf = (to_bf16(a32).astype(np.float64) @ to_bf16(b32).astype(np.float64))
+
+    def to_bf16(x):
+        return (x.astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
+
+    cbf = to_bf16(a32).astype(np.float64) @ to_bf16(b32).astype(np.float64)
     idx = list(range(0, 64 * 64, 97))
     ok = [(0, i, float(c32.flat[i])) for i in idx]
     assert inputs.recheck(p, dims, seed, True, ok) == []
@@ -85,8 +88,15 @@ def test_stats_median_mad_and_bootstrap_ci():
 
 
 def test_result_json_has_no_nan():
-    r = CheckResult(Verdict.CRASHED, "x", "sgemm", {"m": 1, "n": 1, "k": 1}, "00",
-                    gflops=math.nan, ci95_s=(math.inf, 1.0))
+    r = CheckResult(
+        Verdict.CRASHED,
+        "x",
+        "sgemm",
+        {"m": 1, "n": 1, "k": 1},
+        "00",
+        gflops=math.nan,
+        ci95_s=(math.inf, 1.0),
+    )
     d = json.loads(r.to_json())
     assert d["gflops"] is None and d["ci95_s"] == [None, 1.0]
     assert d["verdict"] == "crashed"

@@ -30,12 +30,27 @@ def header(path):
 def test_library_covers_every_cheat_and_style():
     names = {f"{p.parent.name}/{p.stem}" for p in CASES}
     required = {
-        "sgemm/diagonal_fallacy", "sgemm/broken_buffer", "sgemm/result_cache",
-        "sgemm/warmup_then_skip", "sgemm/big_shape_skip", "sgemm/precision_bf16",
-        "sgemm/early_exit", "sgemm/forged_stdout", "sgemm/hang", "sgemm/memory_hog",
-        "sgemm/stack_overflow", "sgemm/process_spawn", "sgemm/file_write", "sgemm/network",
-        "sgemm/include_str", "sgemm/naive_ikj", "sgemm/rayon_rows", "sgemm/tiled_remainders",
-        "sgemm/transposed_packing", "sgemm/microkernel_fixed_array", "sgemm/strassen_one_level",
+        "sgemm/diagonal_fallacy",
+        "sgemm/broken_buffer",
+        "sgemm/result_cache",
+        "sgemm/warmup_then_skip",
+        "sgemm/big_shape_skip",
+        "sgemm/precision_bf16",
+        "sgemm/early_exit",
+        "sgemm/forged_stdout",
+        "sgemm/hang",
+        "sgemm/memory_hog",
+        "sgemm/stack_overflow",
+        "sgemm/process_spawn",
+        "sgemm/file_write",
+        "sgemm/network",
+        "sgemm/include_str",
+        "sgemm/naive_ikj",
+        "sgemm/rayon_rows",
+        "sgemm/tiled_remainders",
+        "sgemm/transposed_packing",
+        "sgemm/microkernel_fixed_array",
+        "sgemm/strassen_one_level",
         "sgemm/f64_accumulate",
     }
     assert required <= names, sorted(required - names)
@@ -49,7 +64,8 @@ def test_verdict(path, checker, quick):
     source, expected, flags = header(path)
     result = checker.check(source, path.parent.name, quick(allow_unsafe="--allow-unsafe" in flags))
     assert result.verdict == expected, (
-        f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}")
+        f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}"
+    )
     if expected is Verdict.PASSED:
         assert result.gflops and result.gflops > 0
         assert all(c.ok for c in result.checks)

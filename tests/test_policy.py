@@ -28,53 +28,65 @@ def problems_workspace():
     return settings().rust_workspace
 
 
-@pytest.mark.parametrize("prelude,body,rule", [
-    ("", "std::fs::write(\"/tmp/x\", b\"x\").unwrap();", "fs"),
-    ("use std::fs as storage;", "storage::write(\"x\", \"y\").unwrap();", "fs"),
-    ("use std::{io, fs as f};", "", "fs"),
-    ("use std as s;", "s::r#fs::write(\"x\", \"y\").unwrap();", "fs"),
-    ("", "let _ = ::std::process::Command::new(\"sh\");", "process"),
-    ("use std::{process as p};", "", "process"),
-    ("", "let _ = std::net::TcpStream::connect(\"127.0.0.1:1\");", "net"),
-    ("", "let _ = std::env::var(\"HOME\");", "env"),
-    ("", "let _ = env!(\"HOME\");", "env"),
-    ("", "let _ = option_env!(\"HOME\");", "option_env"),
-    ("", "let _ = include_str!(\"/etc/passwd\");", "include_str"),
-    ("", "let _ = include_bytes!(\"/etc/passwd\");", "include_bytes"),
-    ("include!(\"other.rs\");", "", "include"),
-    ("macro_rules! go { ($m:ident) => { std::$m::write(\"x\", \"y\").unwrap() } }", "go!(fs);", "fs"),
-    ("#[unsafe(no_mangle)] pub extern \"C\" fn main() {}", "", "no_mangle"),
-    ("#[export_name = \"malloc\"] fn f() {}", "", "export_name"),
-    ("#[link_section = \".init_array\"] static X: u8 = 0;", "", "link_section"),
-    ("extern \"C\" { fn abort(); }", "", "extern"),
-    ("extern crate alloc;", "", "extern"),
-    ("#[path = \"/etc/passwd\"] mod x;", "", "path"),
-    ("mod helpers;", "", "mod"),
-    ("core::arch::global_asm!(\"nop\");", "", "global_asm"),
-    ("", "unsafe { *c.get_unchecked_mut(0) = 0.0; }", "unsafe"),
-    ("use std::os::unix::ffi::OsStrExt;", "", "os"),
-    ("#[cfg_attr(all(), path = \"x.rs\")] mod y { }", "", "path"),
-])
+@pytest.mark.parametrize(
+    "prelude,body,rule",
+    [
+        ("", 'std::fs::write("/tmp/x", b"x").unwrap();', "fs"),
+        ("use std::fs as storage;", 'storage::write("x", "y").unwrap();', "fs"),
+        ("use std::{io, fs as f};", "", "fs"),
+        ("use std as s;", 's::r#fs::write("x", "y").unwrap();', "fs"),
+        ("", 'let _ = ::std::process::Command::new("sh");', "process"),
+        ("use std::{process as p};", "", "process"),
+        ("", 'let _ = std::net::TcpStream::connect("127.0.0.1:1");', "net"),
+        ("", 'let _ = std::env::var("HOME");', "env"),
+        ("", 'let _ = env!("HOME");', "env"),
+        ("", 'let _ = option_env!("HOME");', "option_env"),
+        ("", 'let _ = include_str!("/etc/passwd");', "include_str"),
+        ("", 'let _ = include_bytes!("/etc/passwd");', "include_bytes"),
+        ('include!("other.rs");', "", "include"),
+        (
+            'macro_rules! go { ($m:ident) => { std::$m::write("x", "y").unwrap() } }',
+            "go!(fs);",
+            "fs",
+        ),
+        ('#[unsafe(no_mangle)] pub extern "C" fn main() {}', "", "no_mangle"),
+        ('#[export_name = "malloc"] fn f() {}', "", "export_name"),
+        ('#[link_section = ".init_array"] static X: u8 = 0;', "", "link_section"),
+        ('extern "C" { fn abort(); }', "", "extern"),
+        ("extern crate alloc;", "", "extern"),
+        ('#[path = "/etc/passwd"] mod x;', "", "path"),
+        ("mod helpers;", "", "mod"),
+        ('core::arch::global_asm!("nop");', "", "global_asm"),
+        ("", "unsafe { *c.get_unchecked_mut(0) = 0.0; }", "unsafe"),
+        ("use std::os::unix::ffi::OsStrExt;", "", "os"),
+        ('#[cfg_attr(all(), path = "x.rs")] mod y { }', "", "path"),
+    ],
+)
 def test_banned_constructs_are_rejected(prelude, body, rule):
     result = gate(body, prelude)
     assert not result.ok
     assert rule in rules(result), result.violations
 
 
-@pytest.mark.parametrize("text", [
-    "// std::fs::write and unsafe and std::process in a comment",
-    "/* nested /* std::net */ still comment: extern \"C\" */",
-    'let _s = "std::env::var(\\"x\\") unsafe";',
-    'let _s = r#"include_str!("/etc/passwd") " quote"#;',
-    "let _c = '\"'; let _d = b'x'; let _e = '\\u{41}';",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "// std::fs::write and unsafe and std::process in a comment",
+        '/* nested /* std::net */ still comment: extern "C" */',
+        'let _s = "std::env::var(\\"x\\") unsafe";',
+        'let _s = r#"include_str!("/etc/passwd") " quote"#;',
+        "let _c = '\"'; let _d = b'x'; let _e = '\\u{41}';",
+    ],
+)
 def test_comments_and_strings_are_not_code(text):
     assert gate(text).ok, gate(text).violations
 
 
 def test_lifetimes_are_not_char_literals():
-    src = ("fn first<'a>(x: &'a [f32]) -> &'a [f32] { x }\n"
-           f"{SIG} {{ let _ = first(a); 'outer: for _ in 0..1 {{ break 'outer; }} }}")
+    src = (
+        "fn first<'a>(x: &'a [f32]) -> &'a [f32] { x }\n"
+        f"{SIG} {{ let _ = first(a); 'outer: for _ in 0..1 {{ break 'outer; }} }}"
+    )
     assert policy.gate(src, SGEMM).ok
 
 
@@ -87,24 +99,41 @@ def test_unsafe_is_allowed_only_when_asked_and_then_noted():
 
 
 def test_extern_stays_banned_with_allow_unsafe():
-    assert "extern" in rules(gate("", "extern \"C\" { fn abort(); }", allow_unsafe=True))
+    assert "extern" in rules(gate("", 'extern "C" { fn abort(); }', allow_unsafe=True))
 
 
-@pytest.mark.parametrize("source,fragment", [
-    ("pub fn matmul(m: usize) {}", "no top-level function `sgemm`"),
-    ("fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
-     "must be public"),
-    ("pub fn sgemm(m: i32, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
-     "wrong signature"),
-    ("pub fn sgemm(m: usize, n: usize, k: usize, a: &Vec<f32>, b: &[f32], c: &mut [f32]) {}",
-     "wrong signature"),
-    ("pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) -> f32 "
-     "{ 0.0 }", "wrong signature"),
-    ("pub fn sgemm<T>(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
-     "must not be generic"),
-    ("mod inner { pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], "
-     "c: &mut [f32]) {} }", "no top-level function"),
-])
+@pytest.mark.parametrize(
+    "source,fragment",
+    [
+        ("pub fn matmul(m: usize) {}", "no top-level function `sgemm`"),
+        (
+            "fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
+            "must be public",
+        ),
+        (
+            "pub fn sgemm(m: i32, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
+            "wrong signature",
+        ),
+        (
+            "pub fn sgemm(m: usize, n: usize, k: usize, a: &Vec<f32>, b: &[f32], c: &mut [f32]) {}",
+            "wrong signature",
+        ),
+        (
+            "pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) "
+            "-> f32 { 0.0 }",
+            "wrong signature",
+        ),
+        (
+            "pub fn sgemm<T>(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {}",
+            "must not be generic",
+        ),
+        (
+            "mod inner { pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], "
+            "c: &mut [f32]) {} }",
+            "no top-level function",
+        ),
+    ],
+)
 def test_signature_must_be_exact(source, fragment):
     result = policy.gate(source, SGEMM)
     assert not result.ok
@@ -112,8 +141,10 @@ def test_signature_must_be_exact(source, fragment):
 
 
 def test_signature_accepts_other_parameter_names_and_mut_bindings():
-    src = ("pub fn sgemm(mut rows: usize, cols: usize, depth: usize, lhs: &[f32], "
-           "rhs: &[f32], out: &mut [ f32 ]) {}")
+    src = (
+        "pub fn sgemm(mut rows: usize, cols: usize, depth: usize, lhs: &[f32], "
+        "rhs: &[f32], out: &mut [ f32 ]) {}"
+    )
     assert policy.gate(src, SGEMM).ok
 
 
@@ -124,9 +155,11 @@ def test_every_catalogue_signature_passes_its_own_gate(name):
 
 
 def test_notes_flag_state_kept_between_calls_and_threads():
-    src = ("use rayon::prelude::*;\nuse std::sync::Mutex;\n"
-           "static CACHE: Mutex<Vec<f32>> = Mutex::new(Vec::new());\n"
-           f"{SIG} {{ c.par_chunks_mut(n).for_each(|_r| ()); }}")
+    src = (
+        "use rayon::prelude::*;\nuse std::sync::Mutex;\n"
+        "static CACHE: Mutex<Vec<f32>> = Mutex::new(Vec::new());\n"
+        f"{SIG} {{ c.par_chunks_mut(n).for_each(|_r| ()); }}"
+    )
     notes = {n.rule for n in policy.gate(src, SGEMM).notes}
     assert {"state", "threads"} <= notes
 

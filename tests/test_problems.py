@@ -8,7 +8,9 @@ from roundtable_tui.kernels import problems
 
 def test_committed_rust_glue_is_generated_from_the_catalogue():
     for path, text in problems.committed_files(settings().rust_workspace).items():
-        assert path.read_text() == text, f"{path} is stale: run python -m roundtable_tui.kernels.problems"
+        assert path.read_text() == text, (
+            f"{path} is stale: run python -m roundtable_tui.kernels.problems"
+        )
 
 
 def test_entry_types_follow_the_signatures():
@@ -40,11 +42,14 @@ def test_flops():
     assert problems.get("matmul_backward").flops(s, with_bias=False) == 2 * fwd
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("512x256x128", {"m": 512, "n": 256, "k": 128}),
-    ("m=1,n=2,k=3", {"m": 1, "n": 2, "k": 3}),
-    ("7,8,9", {"m": 7, "n": 8, "k": 9}),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("512x256x128", {"m": 512, "n": 256, "k": 128}),
+        ("m=1,n=2,k=3", {"m": 1, "n": 2, "k": 3}),
+        ("7,8,9", {"m": 7, "n": 8, "k": 9}),
+    ],
+)
 def test_parse_shape(text, expected):
     assert problems.get("sgemm").parse_shape(text) == expected
 

@@ -15,13 +15,14 @@ NONCE = "n0nce"
 
 
 def jailed(code: str, **limits) -> object:
-    return run_jailed([sys.executable, "-c", code], "", NONCE, Limits(**limits),
-                      scrubbed_env(1))
+    return run_jailed([sys.executable, "-c", code], "", NONCE, Limits(**limits), scrubbed_env(1))
 
 
 def test_only_lines_with_the_nonce_are_reported():
-    code = ("import os,sys; fd=int(sys.argv[-1]); "
-            "os.write(fd, b'n0nce done\\nforged done\\n'); print('n0nce verdict passed')")
+    code = (
+        "import os,sys; fd=int(sys.argv[-1]); "
+        "os.write(fd, b'n0nce done\\nforged done\\n'); print('n0nce verdict passed')"
+    )
     out = jailed(code)
     assert [line for _, line in out.lines if not line.startswith("jail")] == ["done"]
     assert out.forged_lines == 1
@@ -35,7 +36,7 @@ def test_memory_limit_stops_a_hog():
 
 
 def test_wall_clock_limit_kills_the_process_group():
-    code = ("import subprocess, time; subprocess.Popen(['sleep', '30']); time.sleep(30)")
+    code = "import subprocess, time; subprocess.Popen(['sleep', '30']); time.sleep(30)"
     t = time.monotonic()
     out = jailed(code, wall_s=1.0)
     assert out.timed_out
@@ -50,21 +51,26 @@ def test_environment_is_scrubbed():
 
 
 def test_no_core_dumps_and_output_size_limited():
-    out = jailed("import sys; sys.stdout.write('x' * (2 << 20)); sys.stdout.flush()",
-                 output_bytes=1 << 20)
+    out = jailed(
+        "import sys; sys.stdout.write('x' * (2 << 20)); sys.stdout.flush()", output_bytes=1 << 20
+    )
     assert out.returncode != 0  # SIGXFSZ or an I/O error, never a 2 MiB file
 
 
-@pytest.mark.skipif(probe_jail().get("network") not in ("netns", "userns+netns"),
-                    reason="this machine does not allow network namespaces")
+@pytest.mark.skipif(
+    probe_jail().get("network") not in ("netns", "userns+netns"),
+    reason="this machine does not allow network namespaces",
+)
 def test_network_is_unreachable_inside_the_jail():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     port = server.getsockname()[1]
     try:
-        code = (f"import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), 2)\n"
-                " print('CONNECTED')\nexcept OSError as e:\n print('REFUSED', e)")
+        code = (
+            f"import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), 2)\n"
+            " print('CONNECTED')\nexcept OSError as e:\n print('REFUSED', e)"
+        )
         out = jailed(code)
         assert "REFUSED" in out.stdout_tail, out.stdout_tail + out.stderr_tail
     finally:

@@ -32,9 +32,13 @@ class BenchRow:
     error: str = ""
 
 
-def bench(problem: Problem, shape: Shape | None = None, cfg: Settings | None = None,
-          cancel: threading.Event | None = None,
-          progress: Callable[[str], None] | None = None) -> BenchRow:
+def bench(
+    problem: Problem,
+    shape: Shape | None = None,
+    cfg: Settings | None = None,
+    cancel: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BenchRow:
     cfg = cfg or settings()
     shape = shape or problem.shape()
     builder = Builder(cfg)
@@ -57,8 +61,15 @@ def bench(problem: Problem, shape: Shape | None = None, cfg: Settings | None = N
         if progress and line.startswith("phase "):
             progress(line.split()[1])
 
-    out = run_jailed([str(built.binary)], "\n".join(lines) + "\n", nonce, limits,
-                     scrubbed_env(cfg.n_threads), cancel, on_line)
+    out = run_jailed(
+        [str(built.binary)],
+        "\n".join(lines) + "\n",
+        nonce,
+        limits,
+        scrubbed_env(cfg.n_threads),
+        cancel,
+        on_line,
+    )
     rep = parse_report(out)
     row = BenchRow(problem.name, shape, problem.flops(shape) / 1e9, threads=cfg.n_threads)
     for name in BASELINES:

@@ -25,7 +25,7 @@ from pathlib import Path
 from roundtable_tui.config import Settings, settings
 from roundtable_tui.kernels import problems
 from roundtable_tui.kernels.problems import Problem
-from roundtable_tui.kernels.sandbox import Cancelled, wait
+from roundtable_tui.kernels.sandbox import wait
 
 KERNEL_REL = Path("candidate/src/kernel.rs")
 TEMPLATE_DIRS = ("harness", "baselines", "candidate", "runner")
@@ -97,8 +97,10 @@ class Builder:
     def cargo(self) -> str:
         cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
         if not Path(cargo).exists():
-            raise ToolMissing("cargo is not installed: install Rust (rustup or Debian's cargo), "
-                              "then run `make setup`")
+            raise ToolMissing(
+                "cargo is not installed: install Rust (rustup or Debian's cargo), "
+                "then run `make setup`"
+            )
         return cargo
 
     def template_fingerprint(self) -> str:
@@ -131,8 +133,14 @@ class Builder:
         env = {**os.environ, "CARGO_NET_RETRY": "0", "CARGO_HTTP_TIMEOUT": "15"}
         cfg_file = self.root / ".cargo" / "config.toml"
         cfg_file.unlink(missing_ok=True)
-        probe = subprocess.run([self.cargo, "generate-lockfile"], cwd=self.root, env=env,
-                               capture_output=True, text=True, timeout=120)
+        probe = subprocess.run(
+            [self.cargo, "generate-lockfile"],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         mode = "crates.io"
         if probe.returncode != 0:
             registry = self.cfg.crate_registry
@@ -140,18 +148,27 @@ class Builder:
                 raise BuildFailed(
                     "cannot fetch the rayon crate: crates.io is unreachable and Debian's crate "
                     f"sources are not in {registry} (apt-get install librust-rayon-dev)",
-                    _tail_lines(probe.stderr, 5))
+                    _tail_lines(probe.stderr, 5),
+                )
             cfg_file.parent.mkdir(parents=True, exist_ok=True)
             cfg_file.write_text(
                 "# Written by roundtable: crates.io was unreachable, so crates come from\n"
                 "# Debian's sources (librust-*-dev) through directory source replacement.\n"
                 '[source.crates-io]\nreplace-with = "debian-sources"\n\n'
-                f'[source.debian-sources]\ndirectory = "{registry}"\n')
-            retry = subprocess.run([self.cargo, "generate-lockfile", "--offline"], cwd=self.root,
-                                   capture_output=True, text=True, timeout=120)
+                f'[source.debian-sources]\ndirectory = "{registry}"\n'
+            )
+            retry = subprocess.run(
+                [self.cargo, "generate-lockfile", "--offline"],
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if retry.returncode != 0:
-                raise BuildFailed("cannot resolve the workspace's crates from Debian's sources",
-                                  _tail_lines(retry.stderr, 10))
+                raise BuildFailed(
+                    "cannot resolve the workspace's crates from Debian's sources",
+                    _tail_lines(retry.stderr, 10),
+                )
             mode = f"debian ({registry})"
         (self.root / ".registry").write_text(mode + "\n")
 
@@ -161,14 +178,25 @@ class Builder:
 
     def key(self, source: str, problem: Problem, allow_unsafe: bool) -> str:
         h = hashlib.sha256()
-        for part in (source, problem.name, str(allow_unsafe), self.cfg.rustflags,
-                     self.template_fingerprint(), str(self.openblas)):
+        for part in (
+            source,
+            problem.name,
+            str(allow_unsafe),
+            self.cfg.rustflags,
+            self.template_fingerprint(),
+            str(self.openblas),
+        ):
             h.update(part.encode())
             h.update(b"\0")
         return h.hexdigest()[:24]
 
-    def build(self, source: str, problem: Problem, allow_unsafe: bool = False,
-              cancel: threading.Event | None = None) -> Built:
+    def build(
+        self,
+        source: str,
+        problem: Problem,
+        allow_unsafe: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> Built:
         start = time.monotonic()
         key = self.key(source, problem, allow_unsafe)
         stored = self.bins / key / "runner"
@@ -178,8 +206,10 @@ class Builder:
         with _locked(self.root / ".build.lock"):
             self._sync()
             _write_if_changed(self.root / "harness/src/entry.rs", problems.rust_entry())
-            _write_if_changed(self.root / "candidate/src/lib.rs",
-                              problems.rust_candidate_lib(problem, allow_unsafe))
+            _write_if_changed(
+                self.root / "candidate/src/lib.rs",
+                problems.rust_candidate_lib(problem, allow_unsafe),
+            )
             _write_if_changed(self.root / "runner/src/main.rs", problems.rust_runner_main(problem))
             _write_if_changed(self.root / KERNEL_REL, source)
             env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
@@ -187,11 +217,19 @@ class Builder:
             cmd = [self.cargo, "build", "--release", "-p", "runner", *self.features()]
             if self.registry_mode().startswith("debian"):
                 cmd.append("--offline")
-            proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
             err_chunks: list[str] = []
-            reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()),
-                                      daemon=True)
+            pipe = proc.stderr
+            assert pipe is not None
+            reader = threading.Thread(target=lambda: err_chunks.append(pipe.read()), daemon=True)
             reader.start()
             try:
                 finished = wait(proc, self.cfg.build_timeout_s, cancel)
@@ -199,8 +237,10 @@ class Builder:
                 reader.join(timeout=5)
             stderr = "".join(err_chunks)
             if not finished:
-                raise BuildFailed(f"the build took longer than {self.cfg.build_timeout_s:.0f} s "
-                                  "and was stopped", _tail_lines(stderr, 20))
+                raise BuildFailed(
+                    f"the build took longer than {self.cfg.build_timeout_s:.0f} s and was stopped",
+                    _tail_lines(stderr, 20),
+                )
             if proc.returncode != 0:
                 raise BuildFailed(*explain_build_error(stderr))
             binary = self.root / "target" / "release" / "runner"
@@ -217,8 +257,10 @@ class Builder:
         return Built(stored, False, time.monotonic() - start, warnings)
 
     def _prune(self) -> None:
-        entries = sorted((p for p in self.bins.iterdir() if not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime)
+        entries = sorted(
+            (p for p in self.bins.iterdir() if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+        )
         for old in entries[:-KEEP_BINARIES]:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -226,12 +268,18 @@ class Builder:
 def explain_build_error(stderr: str) -> tuple[str, str]:
     """(one-line reason, the compiler's messages about the kernel) from cargo's stderr."""
     blocks = re.split(r"\n(?=(?:error|warning)(?:\[\w+\])?: )", stderr)
-    errors = [b.strip() for b in blocks if re.match(r"error(\[\w+\])?: ", b.strip())
-              and not b.strip().startswith("error: could not compile")]
+    errors = [
+        b.strip()
+        for b in blocks
+        if re.match(r"error(\[\w+\])?: ", b.strip())
+        and not b.strip().startswith("error: could not compile")
+    ]
     in_runner = [b for b in errors if "runner/src/main.rs" in b]
     if in_runner and not any("kernel.rs" in b for b in errors):
-        return ("the kernel's function does not have the problem's exact signature",
-                "\n\n".join(in_runner))
+        return (
+            "the kernel's function does not have the problem's exact signature",
+            "\n\n".join(in_runner),
+        )
     if not errors:
         return "cargo failed", _tail_lines(stderr, 30)
     first = errors[0].splitlines()[0]

@@ -113,19 +113,32 @@ class Checker:
         self.cfg = cfg or settings()
         self.builder = Builder(self.cfg)
 
-    def check(self, source: str, problem: Problem | str, options: Options | None = None,
-              cancel: threading.Event | None = None,
-              progress: Callable[[str], None] | None = None) -> CheckResult:
+    def check(
+        self,
+        source: str,
+        problem: Problem | str,
+        options: Options | None = None,
+        cancel: threading.Event | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> CheckResult:
         problem = problems.get(problem) if isinstance(problem, str) else problem
         opt = options or Options()
         shape = opt.shape or problem.shape()
         say = progress or (lambda _phase: None)
         t0 = time.monotonic()
         result = CheckResult(
-            verdict=Verdict.PASSED, reason="", problem=problem.name, shape=shape,
+            verdict=Verdict.PASSED,
+            reason="",
+            problem=problem.name,
+            shape=shape,
             kernel_sha256=hashlib.sha256(source.encode()).hexdigest(),
-            flags={"rustflags": self.cfg.rustflags, "allow_unsafe": str(opt.allow_unsafe),
-                   "openblas": str(self.builder.openblas), "threads": str(self.cfg.n_threads)})
+            flags={
+                "rustflags": self.cfg.rustflags,
+                "allow_unsafe": str(opt.allow_unsafe),
+                "openblas": str(self.builder.openblas),
+                "threads": str(self.cfg.n_threads),
+            },
+        )
 
         def finish(verdict: Verdict, reason: str) -> CheckResult:
             result.verdict, result.reason = verdict, reason
@@ -149,8 +162,15 @@ class Checker:
             result.checks.append(Check("build", False, str(exc)))
             return finish(Verdict.BUILD_FAILED, str(exc))
         result.timings["build_s"] = built.seconds
-        result.checks.append(Check("build", True, "cached" if built.cached else
-                                   f"built in {built.seconds:.1f} s, {built.warnings} warnings"))
+        result.checks.append(
+            Check(
+                "build",
+                True,
+                "cached"
+                if built.cached
+                else f"built in {built.seconds:.1f} s, {built.warnings} warnings",
+            )
+        )
 
         master = opt.seed if opt.seed is not None else secrets.randbits(63)
         nonce = secrets.token_hex(16)
@@ -163,30 +183,44 @@ class Checker:
                 say(line.split()[1])
 
         run_start = time.monotonic()
-        outcome = run_jailed([str(built.binary)], orders, nonce, limits,
-                             scrubbed_env(self.cfg.n_threads), cancel, on_line)
+        outcome = run_jailed(
+            [str(built.binary)],
+            orders,
+            nonce,
+            limits,
+            scrubbed_env(self.cfg.n_threads),
+            cancel,
+            on_line,
+        )
         rep = parse_report(outcome)
         self._phase_timings(result, rep, outcome, run_start)
         result.kernel_output = (outcome.stdout_tail[-2000:] + outcome.stderr_tail[-2000:]).strip()
         result.flags["sandbox"] = rep.jail
-        for label, err, bound, ratio in rep.checks:
-            result.checks.append(Check(f"correct {label}", True,
-                                       f"max error {err:.2e}, {ratio:.1%} of its bound"))
+        for label, err, _bound, ratio in rep.checks:
+            result.checks.append(
+                Check(f"correct {label}", True, f"max error {err:.2e}, {ratio:.1%} of its bound")
+            )
         if rep.checks:
             worst = max(rep.checks, key=lambda c: c[1])
             result.max_abs_error, result.error_bound = worst[1], worst[2]
         if outcome.forged_lines:
-            result.checks.append(Check("report channel", True,
-                                       f"ignored {outcome.forged_lines} unsigned lines"))
+            result.checks.append(
+                Check("report channel", True, f"ignored {outcome.forged_lines} unsigned lines")
+            )
 
         if outcome.timed_out:
-            return finish(Verdict.TIMEOUT, f"ran longer than the {limits.wall_s:.0f} s wall-clock "
-                                           f"limit (in {self._last_phase(rep)})")
+            return finish(
+                Verdict.TIMEOUT,
+                f"ran longer than the {limits.wall_s:.0f} s wall-clock "
+                f"limit (in {self._last_phase(rep)})",
+            )
         if outcome.signal == signal.SIGXCPU:
             return finish(Verdict.TIMEOUT, f"used more than {limits.cpu_s} s of CPU time")
         if "memory allocation of" in outcome.stderr_tail:
-            return finish(Verdict.OUT_OF_MEMORY,
-                          f"exceeded the memory limit of {self.cfg.memory_limit_mb} MiB")
+            return finish(
+                Verdict.OUT_OF_MEMORY,
+                f"exceeded the memory limit of {self.cfg.memory_limit_mb} MiB",
+            )
         if rep.failure is not None:
             verdict, detail = rep.failure
             result.checks.append(Check("correct", False, detail))
@@ -201,8 +235,9 @@ class Checker:
         return self._judge(result, rep, problem, shape, bench_seed, probe_at, finish)
 
     # ----------------------------------------------------------------- pieces
-    def _orders(self, problem: Problem, shape: Shape, opt: Options, master: int,
-                nonce: str) -> tuple[str, int, list[tuple[int, int]]]:
+    def _orders(
+        self, problem: Problem, shape: Shape, opt: Options, master: int, nonce: str
+    ) -> tuple[str, int, list[tuple[int, int]]]:
         rng = np.random.default_rng(master)
         lines = [f"nonce {nonce}", "phase correctness"]
         cases: list[tuple[str, tuple[int, ...], int, int]] = []
@@ -214,8 +249,12 @@ class Checker:
             if len(problem.dims) == 3:
                 dims = tuple(int(x) for x in rng.integers(1, 160, size=3))
             else:
-                dims = (int(rng.integers(1, 4)), int(rng.integers(1, 40)),
-                        int(rng.integers(1, 150)), int(rng.integers(1, 150)))
+                dims = (
+                    int(rng.integers(1, 4)),
+                    int(rng.integers(1, 40)),
+                    int(rng.integers(1, 150)),
+                    int(rng.integers(1, 150)),
+                )
             cases.append((f"random{n}-" + "x".join(map(str, dims)), dims, n % 2, 3))
         # the same shape again with fresh values: a result cache returns stale outputs
         label, dims, bias, _ = cases[len(cases) // 2]
@@ -224,20 +263,26 @@ class Checker:
         if problem.has_bias:
             cases.append((f"nobias-{label}", dims, 0, 0))
         for n, (label, dims, bias, slack) in enumerate(cases):
-            lines.append(f"case label={label} dims={','.join(map(str, dims))} "
-                         f"seed={inputs.derive(master, n)} bias={bias} slack={slack}")
+            lines.append(
+                f"case label={label} dims={','.join(map(str, dims))} "
+                f"seed={inputs.derive(master, n)} bias={bias} slack={slack}"
+            )
         dims = problem.dims_of(shape)
         bench_seed = inputs.derive(master, 10_000)
         probe_at = inputs.probe_indices(problem, dims, True, master, PROBES)
         anchor = " anchor=openblas" if opt.baselines and self.builder.openblas else ""
         lines.append("phase benchmark")
-        lines.append(f"bench dims={','.join(map(str, dims))} seed={bench_seed} bias=1 warmup=1 "
-                     f"min={opt.min_samples} max={opt.max_samples} budget_ms={opt.bench_budget_ms}"
-                     f" probes={','.join(f'{s}:{i}' for s, i in probe_at)}{anchor}")
+        lines.append(
+            f"bench dims={','.join(map(str, dims))} seed={bench_seed} bias=1 warmup=1 "
+            f"min={opt.min_samples} max={opt.max_samples} budget_ms={opt.bench_budget_ms}"
+            f" probes={','.join(f'{s}:{i}' for s, i in probe_at)}{anchor}"
+        )
         if opt.baselines:
             lines.append("phase baselines")
-            lines.append(f"baseline name=naive dims={','.join(map(str, dims))} "
-                         f"seed={inputs.derive(master, 20_000)} max=3 budget_ms=1000 warmup=0")
+            lines.append(
+                f"baseline name=naive dims={','.join(map(str, dims))} "
+                f"seed={inputs.derive(master, 20_000)} max=3 budget_ms=1000 warmup=0"
+            )
         lines.append("phase peak")
         lines.append("peak threads=1 budget_ms=60")
         lines.append(f"peak threads={self.cfg.n_threads} budget_ms=60")
@@ -246,32 +291,45 @@ class Checker:
 
     @staticmethod
     def _last_phase(rep: Report) -> str:
-        return max(rep.phases, key=rep.phases.get) if rep.phases else "start-up"
+        return max(rep.phases, key=lambda p: rep.phases[p]) if rep.phases else "start-up"
 
     @staticmethod
-    def _phase_timings(result: CheckResult, rep: Report, outcome: RunOutcome,
-                       run_start: float) -> None:
+    def _phase_timings(
+        result: CheckResult, rep: Report, outcome: RunOutcome, run_start: float
+    ) -> None:
         marks = sorted(rep.phases.items(), key=lambda kv: kv[1]) + [("_end", outcome.wall_s)]
         for (name, at), (_next, until) in zip(marks, marks[1:], strict=False):
             if name != "end":
                 result.timings[f"{name}_s"] = until - at
         result.timings["run_s"] = outcome.wall_s
 
-    def _judge(self, result: CheckResult, rep: Report, problem: Problem, shape: Shape,
-               bench_seed: int, probe_at: list[tuple[int, int]],
-               finish: Callable[[Verdict, str], CheckResult]) -> CheckResult:
+    def _judge(
+        self,
+        result: CheckResult,
+        rep: Report,
+        problem: Problem,
+        shape: Shape,
+        bench_seed: int,
+        probe_at: list[tuple[int, int]],
+        finish: Callable[[Verdict, str], CheckResult],
+    ) -> CheckResult:
         kernel = Stats.of(rep.samples.get("kernel", []))
         if kernel is None:
             return finish(Verdict.CRASHED, "the benchmark produced no timed call")
         calls = sorted(rep.probes)
         dims = problem.dims_of(shape)
-        result.checks.append(Check(
-            "benchmark shape", True,
-            f"{problem.format_shape(shape)}: {kernel.samples} timed calls, each on fresh inputs "
-            "and verified (randomised check of every output row, every element finite)"))
+        result.checks.append(
+            Check(
+                "benchmark shape",
+                True,
+                f"{problem.format_shape(shape)}: {kernel.samples} timed calls, each on fresh "
+                "inputs and verified (randomised check of every row, every element finite)",
+            )
+        )
         for call in calls:
-            errors = inputs.recheck(problem, dims, inputs.derive(bench_seed, call), True,
-                                    rep.probes[call])
+            errors = inputs.recheck(
+                problem, dims, inputs.derive(bench_seed, call), True, rep.probes[call]
+            )
             if errors:
                 detail = f"independent re-check of call {call}: " + "; ".join(errors[:3])
                 result.checks.append(Check("independent re-check", False, detail))
@@ -279,16 +337,22 @@ class Checker:
         n_probes = sum(len(p) for p in rep.probes.values())
         if n_probes < len(probe_at):
             return finish(Verdict.CRASHED, "the harness did not report every probed element")
-        result.checks.append(Check("independent re-check", True,
-                                   f"{n_probes} elements recomputed in Python from the seeds"))
+        result.checks.append(
+            Check(
+                "independent re-check",
+                True,
+                f"{n_probes} elements recomputed in Python from the seeds",
+            )
+        )
         flops = problem.flops(shape)
         result.gflops = flops / kernel.median_s / 1e9
         result.median_s, result.mad_s, result.ci95_s = kernel.median_s, kernel.mad_s, kernel.ci95_s
         result.samples = kernel.samples
         for name, times in rep.samples.items():
             if name != "kernel" and (st := Stats.of(times)):
-                result.baselines[name] = Baseline(name, flops / st.median_s / 1e9, st.median_s,
-                                                  st.samples)
+                result.baselines[name] = Baseline(
+                    name, flops / st.median_s / 1e9, st.median_s, st.samples
+                )
         if "openblas" in result.baselines:
             result.fraction_of_openblas = result.gflops / result.baselines["openblas"].gflops
         if "naive" in result.baselines:
@@ -299,17 +363,28 @@ class Checker:
         if peak:
             result.fraction_of_peak = result.gflops / peak
             if result.gflops > IMPOSSIBLE_MARGIN * peak:
-                detail = (f"{result.gflops:.1f} GFLOPS is above this machine's measured peak of "
-                          f"{peak:.1f} GFLOPS ({threads} threads)")
+                detail = (
+                    f"{result.gflops:.1f} GFLOPS is above this machine's measured peak of "
+                    f"{peak:.1f} GFLOPS ({threads} threads)"
+                )
                 result.checks.append(Check("speed is physically possible", False, detail))
                 return finish(Verdict.IMPOSSIBLE, detail)
-            result.checks.append(Check("speed is physically possible", True,
-                                       f"{result.fraction_of_peak:.0%} of the measured peak"))
+            result.checks.append(
+                Check(
+                    "speed is physically possible",
+                    True,
+                    f"{result.fraction_of_peak:.0%} of the measured peak",
+                )
+            )
         return finish(Verdict.PASSED, "did the whole job on every check")
 
 
-def check(source: str, problem: Problem | str, options: Options | None = None,
-          cancel: threading.Event | None = None,
-          progress: Callable[[str], None] | None = None) -> CheckResult:
+def check(
+    source: str,
+    problem: Problem | str,
+    options: Options | None = None,
+    cancel: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CheckResult:
     """Checks one kernel (see Checker.check)."""
     return Checker().check(source, problem, options, cancel, progress)

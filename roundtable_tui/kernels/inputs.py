@@ -75,9 +75,11 @@ class Product:
         return value, bound
 
 
-def instance_products(problem: Problem, dims: tuple[int, ...], seed: int,
-                      has_bias: bool) -> list[Product]:
+def instance_products(
+    problem: Problem, dims: tuple[int, ...], seed: int, has_bias: bool
+) -> list[Product]:
     """Every output of one instance as a product, from the problem's definition."""
+
     def inp(slot: int, shape: tuple[int, ...]) -> np.ndarray:
         n = int(np.prod(shape))
         return values(derive(seed, STREAM_INPUT + slot), n).astype(np.float64).reshape(shape)
@@ -92,28 +94,34 @@ def instance_products(problem: Problem, dims: tuple[int, ...], seed: int,
     if problem.name == "matmul_forward":
         b, t, c, oc = dims
         bias = inp(2, (oc,)) if has_bias else np.zeros(oc)
-        return [Product("out", 0, np.broadcast_to(bias, (b * t, oc)), inp(0, (b * t, c)),
-                        inp(1, (oc, c)).T)]
+        return [
+            Product(
+                "out", 0, np.broadcast_to(bias, (b * t, oc)), inp(0, (b * t, c)), inp(1, (oc, c)).T
+            )
+        ]
     if problem.name == "matmul_backward":
         b, t, c, oc = dims
         dout, x, w = inp(0, (b * t, oc)), inp(1, (b * t, c)), inp(2, (oc, c))
-        prods = [Product("dinp", 0, prior(0, (b * t, c)), dout, w),
-                 Product("dweight", 1, prior(1, (oc, c)), dout.T, x)]
+        prods = [
+            Product("dinp", 0, prior(0, (b * t, c)), dout, w),
+            Product("dweight", 1, prior(1, (oc, c)), dout.T, x),
+        ]
         if has_bias:
             prods.append(Product("dbias", 2, prior(2, (1, oc)), np.ones((1, b * t)), dout))
         return prods
     if problem.name == "binary_gemm":
         m, n, k = dims
-        w = -(-n // 64)
-        packed = words(derive(seed, STREAM_BITS), k * w).reshape(k, w)
+        per_row = -(-n // 64)
+        packed = words(derive(seed, STREAM_BITS), k * per_row).reshape(k, per_row)
         cols = np.arange(n)
         bits = (packed[:, cols // 64] >> (cols % 64).astype(np.uint64)) & np.uint64(1)
         return [Product("c", 0, np.zeros((m, n)), inp(0, (m, k)), np.where(bits == 1, 1.0, -1.0))]
     raise ValueError(f"no input model for problem {problem.name!r}")
 
 
-def output_shapes(problem: Problem, dims: tuple[int, ...],
-                  has_bias: bool) -> list[tuple[int, int, int]]:
+def output_shapes(
+    problem: Problem, dims: tuple[int, ...], has_bias: bool
+) -> list[tuple[int, int, int]]:
     """(slot, rows, cols) of every output of an instance."""
     if problem.name in ("sgemm", "binary_gemm"):
         m, n, _ = dims
@@ -124,8 +132,9 @@ def output_shapes(problem: Problem, dims: tuple[int, ...],
     return [(0, b * t, c), (1, oc, c)] + ([(2, 1, oc)] if has_bias else [])
 
 
-def probe_indices(problem: Problem, dims: tuple[int, ...], has_bias: bool, seed: int,
-                  count: int) -> list[tuple[int, int]]:
+def probe_indices(
+    problem: Problem, dims: tuple[int, ...], has_bias: bool, seed: int, count: int
+) -> list[tuple[int, int]]:
     """(output slot, flat index) pairs to probe, chosen from the parent's own seed."""
     rng = np.random.default_rng(seed)
     shapes = output_shapes(problem, dims, has_bias)
@@ -136,8 +145,13 @@ def probe_indices(problem: Problem, dims: tuple[int, ...], has_bias: bool, seed:
     return picks
 
 
-def recheck(problem: Problem, dims: tuple[int, ...], seed: int, has_bias: bool,
-            probes: list[tuple[int, int, float]]) -> list[str]:
+def recheck(
+    problem: Problem,
+    dims: tuple[int, ...],
+    seed: int,
+    has_bias: bool,
+    probes: list[tuple[int, int, float]],
+) -> list[str]:
     """Re-checks probed (slot, flat index, value) elements; returns one message per error."""
     if not probes:
         return []
@@ -152,6 +166,8 @@ def recheck(problem: Problem, dims: tuple[int, ...], seed: int, has_bias: bool,
         i, j = divmod(idx, cols)
         want, bound = pr.expected(i, j)
         if not np.isfinite(got) or abs(got - want) > bound:
-            errors.append(f"{pr.name}[{i},{j}] = {got!r}, independently computed {want:.7e} "
-                          f"(bound {bound:.2e})")
+            errors.append(
+                f"{pr.name}[{i},{j}] = {got!r}, independently computed {want:.7e} "
+                f"(bound {bound:.2e})"
+            )
     return errors

@@ -43,7 +43,7 @@ def main() -> None:
     args = sys.argv[1:]
     sep = args.index("--")
     mem, cpu, fsize, report_fd = (int(a) for a in args[:4])
-    program = args[sep + 1:]
+    program = args[sep + 1 :]
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
@@ -51,7 +51,9 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     net = isolate_network()
     nonce = os.environ.pop("ROUNDTABLE_NONCE", "")
-    os.write(report_fd, f"{nonce} jail network={net} memory={mem} cpu={cpu} fsize={fsize}\n".encode())
+    os.write(
+        report_fd, f"{nonce} jail network={net} memory={mem} cpu={cpu} fsize={fsize}\n".encode()
+    )
     os.execve(program[0], program, os.environ)
 
 

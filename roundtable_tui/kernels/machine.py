@@ -34,8 +34,13 @@ def cpu_flags() -> set[str]:
 
 def simd_level() -> str:
     flags = cpu_flags()
-    for name, needs in (("AVX-512", {"avx512f"}), ("AVX2+FMA", {"avx2", "fma"}),
-                        ("AVX", {"avx"}), ("SSE2", {"sse2"}), ("NEON", {"asimd"})):
+    for name, needs in (
+        ("AVX-512", {"avx512f"}),
+        ("AVX2+FMA", {"avx2", "fma"}),
+        ("AVX", {"avx"}),
+        ("SSE2", {"sse2"}),
+        ("NEON", {"asimd"}),
+    ):
         if needs <= flags:
             return name
     return "scalar"
@@ -44,8 +49,12 @@ def simd_level() -> str:
 @lru_cache(maxsize=1)
 def rustc_version() -> str:
     try:
-        return subprocess.run(["rustc", "--version"], capture_output=True, text=True,
-                              timeout=30).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["rustc", "--version"], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "not installed"
 

@@ -48,8 +48,11 @@ class GateResult:
         return "; ".join(str(v) for v in self.violations)
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "violations": [asdict(v) for v in self.violations],
-                "notes": [asdict(n) for n in self.notes]}
+        return {
+            "ok": self.ok,
+            "violations": [asdict(v) for v in self.violations],
+            "notes": [asdict(n) for n in self.notes],
+        }
 
 
 class TokenizeError(ValueError):
@@ -59,8 +62,28 @@ class TokenizeError(ValueError):
 _IDENT = re.compile(r"[A-Za-z_\u0080-\U0010ffff][\w\u0080-\U0010ffff]*")
 _NUMBER = re.compile(r"[0-9][0-9a-zA-Z_.]*")
 _PUNCT3 = ("<<=", ">>=", "...", "..=")
-_PUNCT2 = ("::", "->", "=>", "==", "!=", "<=", ">=", "&&", "||", "+=", "-=", "*=", "/=",
-           "%=", "^=", "&=", "|=", "<<", ">>", "..")
+_PUNCT2 = (
+    "::",
+    "->",
+    "=>",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "+=",
+    "-=",
+    "*=",
+    "/=",
+    "%=",
+    "^=",
+    "&=",
+    "|=",
+    "<<",
+    ">>",
+    "..",
+)
 
 
 def tokenize(src: str) -> list[Token]:
@@ -193,7 +216,9 @@ BANNED_IN_ATTRIBUTES: dict[str, str] = {
 
 def _signature_types(tokens: list[Token], start: int) -> tuple[list[str], int, bool]:
     """Parameter types of the fn whose `(` is at `start`; (types, index after `)`, ok)."""
-    depth, i, params, current = 0, start, [], []
+    depth, i = 0, start
+    params: list[list[str]] = []
+    current: list[str] = []
     while i < len(tokens):
         t = tokens[i].text
         if t in "([{" and tokens[i].kind == "punct":
@@ -223,7 +248,7 @@ def _signature_types(tokens: list[Token], start: int) -> tuple[list[str], int, b
     for p in params:
         if ":" not in p:
             return [], i + 1, False
-        types.append("".join(p[p.index(":") + 1:]))
+        types.append("".join(p[p.index(":") + 1 :]))
     return types, i + 1, True
 
 
@@ -239,7 +264,12 @@ def check_signature(tokens: list[Token], problem: Problem) -> Finding | None:
         if tok.kind == "punct" and tok.text in "{}":
             depth += 1 if tok.text == "{" else -1
             continue
-        if depth or tok.text != "fn" or idx + 1 >= len(tokens) or tokens[idx + 1].text != problem.name:
+        if (
+            depth
+            or tok.text != "fn"
+            or idx + 1 >= len(tokens)
+            or tokens[idx + 1].text != problem.name
+        ):
             continue
         is_pub = idx > 0 and tokens[idx - 1].text == "pub"
         if not is_pub:
@@ -247,34 +277,63 @@ def check_signature(tokens: list[Token], problem: Problem) -> Finding | None:
             continue
         nxt = tokens[idx + 2] if idx + 2 < len(tokens) else None
         if nxt is None or nxt.text != "(":
-            return Finding(tok.line, "signature",
-                           f"`{problem.name}` must not be generic; expected `{problem.signature}`")
+            return Finding(
+                tok.line,
+                "signature",
+                f"`{problem.name}` must not be generic; expected `{problem.signature}`",
+            )
         types, after, ok = _signature_types(tokens, idx + 2)
         expected = [_normalise_type(t) for t in problem.param_types]
         returns = after < len(tokens) and tokens[after].text == "->"
         if not ok or types != expected or returns:
             got = "(" + ", ".join(types) + ")" + (" -> …" if returns else "")
-            return Finding(tok.line, "signature",
-                           f"`{problem.name}` has the wrong signature {got}; "
-                           f"expected `{problem.signature}`")
+            return Finding(
+                tok.line,
+                "signature",
+                f"`{problem.name}` has the wrong signature {got}; expected `{problem.signature}`",
+            )
         return None
     if found_private:
-        return Finding(found_private, "signature",
-                       f"`{problem.name}` must be public: `{problem.signature}`")
-    return Finding(0, "signature",
-                   f"no top-level function `{problem.name}`; expected `{problem.signature}`")
+        return Finding(
+            found_private, "signature", f"`{problem.name}` must be public: `{problem.signature}`"
+        )
+    return Finding(
+        0, "signature", f"no top-level function `{problem.name}`; expected `{problem.signature}`"
+    )
 
 
 _NOTE_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("threads", ("rayon", "thread", "par_iter", "par_chunks_mut", "par_chunks"),
-     "runs on several threads"),
+    (
+        "threads",
+        ("rayon", "thread", "par_iter", "par_chunks_mut", "par_chunks"),
+        "runs on several threads",
+    ),
     ("simd", ("arch", "target_feature", "mul_add", "simd"), "uses SIMD / FMA explicitly"),
-    ("state", ("static", "thread_local", "Mutex", "RwLock", "OnceLock", "OnceCell", "Cell",
-               "RefCell", "AtomicUsize", "AtomicU64", "AtomicBool", "AtomicI64", "LazyLock"),
-     "keeps state between calls (suspicious: results must not be cached)"),
+    (
+        "state",
+        (
+            "static",
+            "thread_local",
+            "Mutex",
+            "RwLock",
+            "OnceLock",
+            "OnceCell",
+            "Cell",
+            "RefCell",
+            "AtomicUsize",
+            "AtomicU64",
+            "AtomicBool",
+            "AtomicI64",
+            "LazyLock",
+        ),
+        "keeps state between calls (suspicious: results must not be cached)",
+    ),
     ("clock", ("time", "Instant", "SystemTime"), "reads the clock (suspicious)"),
-    ("output", ("println", "print", "eprintln", "eprint", "stdout", "stderr", "dbg"),
-     "prints output (ignored by the checker)"),
+    (
+        "output",
+        ("println", "print", "eprintln", "eprint", "stdout", "stderr", "dbg"),
+        "prints output (ignored by the checker)",
+    ),
 )
 
 
@@ -297,8 +356,14 @@ def gate(source: str, problem: Problem, allow_unsafe: bool = False) -> GateResul
     for idx, tok in enumerate(tokens):
         text = tok.text
         if tok.kind == "punct":
-            if text == "[" and idx and (tokens[idx - 1].text == "#" or (
-                    tokens[idx - 1].text == "!" and idx > 1 and tokens[idx - 2].text == "#")):
+            if (
+                text == "["
+                and idx
+                and (
+                    tokens[idx - 1].text == "#"
+                    or (tokens[idx - 1].text == "!" and idx > 1 and tokens[idx - 2].text == "#")
+                )
+            ):
                 attr_depth = 1
             elif attr_depth and text == "[":
                 attr_depth += 1
@@ -315,8 +380,11 @@ def gate(source: str, problem: Problem, allow_unsafe: bool = False) -> GateResul
             violate(tok, text, f"`{text}` is not allowed: {BANNED_NAMES[text]}")
         elif attr_depth and text in BANNED_IN_ATTRIBUTES:
             violate(tok, text, f"`{text}` is not allowed: {BANNED_IN_ATTRIBUTES[text]}")
-        elif text == "mod" and idx + 2 < len(tokens) and (
-                tokens[idx + 1].text == "$" or tokens[idx + 2].text == ";"):
+        elif (
+            text == "mod"
+            and idx + 2 < len(tokens)
+            and (tokens[idx + 1].text == "$" or tokens[idx + 2].text == ";")
+        ):
             violate(tok, "mod", "modules from other files (`mod name;`) are not allowed")
     if sig := check_signature(tokens, problem):
         result.violations.append(sig)

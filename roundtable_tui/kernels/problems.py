@@ -53,8 +53,10 @@ class Problem:
         if values is None:
             return dict(self.default_shape)
         if len(values) != len(self.dims):
-            raise ValueError(f"{self.name} takes {len(self.dims)} dimensions "
-                             f"({', '.join(self.dims)}), got {len(values)}")
+            raise ValueError(
+                f"{self.name} takes {len(self.dims)} dimensions "
+                f"({', '.join(self.dims)}), got {len(values)}"
+            )
         if any(v < 1 for v in values):
             raise ValueError(f"every dimension of a {self.name} shape must be at least 1")
         return dict(zip(self.dims, values, strict=True))
@@ -94,67 +96,129 @@ PROBLEMS: dict[str, Problem] = {
             name="sgemm",
             variant="Sgemm",
             summary="C (m×n) = A (m×k) · B (k×n), row-major f32; C is overwritten.",
-            params=(Param("m", _US), Param("n", _US), Param("k", _US), Param("a", _F32),
-                    Param("b", _F32), Param("c", _MUT)),
+            params=(
+                Param("m", _US),
+                Param("n", _US),
+                Param("k", _US),
+                Param("a", _F32),
+                Param("b", _F32),
+                Param("c", _MUT),
+            ),
             dims=("m", "n", "k"),
             default_shape={"m": 1024, "n": 1024, "k": 1024},
             flops_of=lambda s, _b: 2.0 * s["m"] * s["n"] * s["k"],
             has_bias=False,
             correctness_shapes=(
-                (1, 1, 1), (2, 3, 1), (1, 7, 5), (7, 1, 3), (3, 5, 1), (13, 17, 19),
-                (31, 1, 33), (17, 31, 13), (33, 63, 65), (64, 64, 64), (127, 129, 65),
-                (129, 127, 255), (1, 257, 129), (256, 17, 257),
+                (1, 1, 1),
+                (2, 3, 1),
+                (1, 7, 5),
+                (7, 1, 3),
+                (3, 5, 1),
+                (13, 17, 19),
+                (31, 1, 33),
+                (17, 31, 13),
+                (33, 63, 65),
+                (64, 64, 64),
+                (127, 129, 65),
+                (129, 127, 255),
+                (1, 257, 129),
+                (256, 17, 257),
             ),
         ),
         Problem(
             name="matmul_forward",
             variant="MatmulForward",
             summary="out[b,t,o] = bias[o] + Σ_i inp[b,t,i]·weight[o,i] (llm.c); out overwritten.",
-            params=(Param("out", _MUT), Param("inp", _F32), Param("weight", _F32),
-                    Param("bias", "Option<&[f32]>"), Param("b", _US), Param("t", _US),
-                    Param("c", _US), Param("oc", _US)),
+            params=(
+                Param("out", _MUT),
+                Param("inp", _F32),
+                Param("weight", _F32),
+                Param("bias", "Option<&[f32]>"),
+                Param("b", _US),
+                Param("t", _US),
+                Param("c", _US),
+                Param("oc", _US),
+            ),
             dims=("b", "t", "c", "oc"),
             default_shape={"b": 4, "t": 1024, "c": 768, "oc": 768},
             flops_of=lambda s, _b: 2.0 * s["b"] * s["t"] * s["c"] * s["oc"],
             has_bias=True,
             correctness_shapes=(
-                (1, 1, 1, 1), (1, 1, 3, 1), (2, 3, 5, 7), (1, 13, 17, 19), (3, 7, 33, 65),
-                (2, 5, 64, 63), (1, 31, 127, 129), (4, 16, 96, 80), (1, 1, 257, 3),
+                (1, 1, 1, 1),
+                (1, 1, 3, 1),
+                (2, 3, 5, 7),
+                (1, 13, 17, 19),
+                (3, 7, 33, 65),
+                (2, 5, 64, 63),
+                (1, 31, 127, 129),
+                (4, 16, 96, 80),
+                (1, 1, 257, 3),
             ),
         ),
         Problem(
             name="matmul_backward",
             variant="MatmulBackward",
             summary="dinp += dout·weight, dweight += doutᵀ·inp, dbias += Σ dout (llm.c); "
-                    "gradients accumulate.",
-            params=(Param("dinp", _MUT), Param("dweight", _MUT),
-                    Param("dbias", "Option<&mut [f32]>"), Param("dout", _F32),
-                    Param("inp", _F32), Param("weight", _F32), Param("b", _US),
-                    Param("t", _US), Param("c", _US), Param("oc", _US)),
+            "gradients accumulate.",
+            params=(
+                Param("dinp", _MUT),
+                Param("dweight", _MUT),
+                Param("dbias", "Option<&mut [f32]>"),
+                Param("dout", _F32),
+                Param("inp", _F32),
+                Param("weight", _F32),
+                Param("b", _US),
+                Param("t", _US),
+                Param("c", _US),
+                Param("oc", _US),
+            ),
             dims=("b", "t", "c", "oc"),
             default_shape={"b": 4, "t": 1024, "c": 768, "oc": 768},
-            flops_of=lambda s, with_bias: (4.0 * s["b"] * s["t"] * s["c"] * s["oc"]
-                                           + (s["b"] * s["t"] * s["oc"] if with_bias else 0)),
+            flops_of=lambda s, with_bias: (
+                4.0 * s["b"] * s["t"] * s["c"] * s["oc"]
+                + (s["b"] * s["t"] * s["oc"] if with_bias else 0)
+            ),
             has_bias=True,
             correctness_shapes=(
-                (1, 1, 1, 1), (1, 1, 3, 1), (2, 3, 5, 7), (1, 13, 17, 19), (3, 7, 33, 65),
-                (2, 5, 64, 63), (1, 31, 127, 129), (4, 16, 96, 80), (1, 1, 257, 3),
+                (1, 1, 1, 1),
+                (1, 1, 3, 1),
+                (2, 3, 5, 7),
+                (1, 13, 17, 19),
+                (3, 7, 33, 65),
+                (2, 5, 64, 63),
+                (1, 31, 127, 129),
+                (4, 16, 96, 80),
+                (1, 1, 257, 3),
             ),
         ),
         Problem(
             name="binary_gemm",
             variant="BinaryGemm",
             summary="C (m×n) = A (m×k) · B (k×n of ±1 packed as bits, LSB first); "
-                    "C is overwritten.",
-            params=(Param("m", _US), Param("n", _US), Param("k", _US), Param("a", _F32),
-                    Param("b", "&[u64]"), Param("c", _MUT)),
+            "C is overwritten.",
+            params=(
+                Param("m", _US),
+                Param("n", _US),
+                Param("k", _US),
+                Param("a", _F32),
+                Param("b", "&[u64]"),
+                Param("c", _MUT),
+            ),
             dims=("m", "n", "k"),
             default_shape={"m": 32, "n": 3072, "k": 3072},
             flops_of=lambda s, _b: 2.0 * s["m"] * s["n"] * s["k"],
             has_bias=False,
             correctness_shapes=(
-                (1, 1, 1), (1, 64, 3), (2, 65, 1), (3, 63, 5), (5, 127, 17), (7, 128, 33),
-                (32, 129, 65), (17, 200, 191), (1, 1000, 13), (4, 192, 64),
+                (1, 1, 1),
+                (1, 64, 3),
+                (2, 65, 1),
+                (3, 63, 5),
+                (5, 127, 17),
+                (7, 128, 33),
+                (32, 129, 65),
+                (17, 200, 191),
+                (1, 1000, 13),
+                (4, 192, 64),
             ),
         ),
     )
@@ -170,7 +234,9 @@ def get(name: str) -> Problem:
 
 # ----------------------------------------------------------------------------- Rust glue
 
-GENERATED = "// Generated by roundtable_tui/kernels/problems.py from the problem catalogue; do not edit.\n"
+GENERATED = (
+    "// Generated by roundtable_tui/kernels/problems.py from the problem catalogue; do not edit.\n"
+)
 
 
 def rust_entry() -> str:
@@ -194,9 +260,11 @@ def rust_candidate_lib(problem: Problem, allow_unsafe: bool = False) -> str:
 
 def rust_runner_main(problem: Problem) -> str:
     """runner/src/main.rs: the harness called with the candidate."""
-    return (f"{GENERATED}fn main() {{\n"
-            f"    harness::main(harness::Entry::{problem.variant}(candidate::{problem.name}));\n"
-            f"}}\n")
+    return (
+        f"{GENERATED}fn main() {{\n"
+        f"    harness::main(harness::Entry::{problem.variant}(candidate::{problem.name}));\n"
+        f"}}\n"
+    )
 
 
 def naive_kernel_path(problem: Problem, workspace: Path) -> Path:

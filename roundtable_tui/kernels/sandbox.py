@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,10 +26,8 @@ class Cancelled(Exception):
 
 def kill_group(proc: subprocess.Popen) -> None:
     """Kills the process's whole group (it leads its own session)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def wait(proc: subprocess.Popen, timeout: float, cancel: threading.Event | None) -> bool:
@@ -89,25 +88,47 @@ def _tail(path: Path, limit: int = 4000) -> str:
         return ""
 
 
-def run_jailed(program: list[str], orders: str, nonce: str, limits: Limits, env: dict[str, str],
-               cancel: threading.Event | None = None,
-               on_line: Callable[[str], None] | None = None) -> RunOutcome:
+def run_jailed(
+    program: list[str],
+    orders: str,
+    nonce: str,
+    limits: Limits,
+    env: dict[str, str],
+    cancel: threading.Event | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> RunOutcome:
     """Runs `program CONFIG_FD REPORT_FD` in the jail with `orders` on the config pipe."""
     out = RunOutcome()
     workdir = Path(tempfile.mkdtemp(prefix="roundtable-run-"))
     cfg_r, cfg_w = os.pipe()
     rep_r, rep_w = os.pipe()
     try:
-        stdout = open(workdir / "stdout", "wb")
-        stderr = open(workdir / "stderr", "wb")
         child_env = {**env, "ROUNDTABLE_NONCE": nonce, "HOME": str(workdir), "TMPDIR": str(workdir)}
-        cmd = [sys.executable, "-S", "-E", str(JAIL), str(limits.memory_bytes), str(limits.cpu_s),
-               str(limits.output_bytes), str(rep_w), "--", *program, str(cfg_r), str(rep_w)]
+        cmd = [
+            sys.executable,
+            "-S",
+            "-E",
+            str(JAIL),
+            str(limits.memory_bytes),
+            str(limits.cpu_s),
+            str(limits.output_bytes),
+            str(rep_w),
+            "--",
+            *program,
+            str(cfg_r),
+            str(rep_w),
+        ]
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=workdir, env=child_env, stdin=subprocess.DEVNULL,
-                                stdout=stdout, stderr=stderr, pass_fds=(cfg_r, rep_w))
-        stdout.close()
-        stderr.close()
+        with open(workdir / "stdout", "wb") as stdout, open(workdir / "stderr", "wb") as stderr:
+            proc = subprocess.Popen(
+                cmd,
+                cwd=workdir,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(cfg_r, rep_w),
+            )
         os.close(cfg_r)
         os.close(rep_w)
         cfg_r = rep_w = -1
@@ -136,8 +157,10 @@ def run_jailed(program: list[str], orders: str, nonce: str, limits: Limits, env:
                         else:
                             out.forged_lines += 1
 
-        threads = [threading.Thread(target=feed, daemon=True),
-                   threading.Thread(target=read, daemon=True)]
+        threads = [
+            threading.Thread(target=feed, daemon=True),
+            threading.Thread(target=read, daemon=True),
+        ]
         for t in threads:
             t.start()
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -102,15 +103,15 @@ class CheckResult:
         return self.verdict is Verdict.PASSED
 
     def to_dict(self) -> dict:
-        d = _finite(asdict(self))
+        d = asdict(self)
         d["verdict"] = str(self.verdict)
-        return d
+        return _finite(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), allow_nan=False)
 
 
-def _finite(value: object) -> object:
+def _finite(value: Any) -> Any:
     """JSON has no NaN or infinity: those become null."""
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
