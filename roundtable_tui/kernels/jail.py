@@ -10,6 +10,7 @@ imports nothing but the standard library so it starts in milliseconds.
 import ctypes
 import os
 import resource
+import signal
 import sys
 
 CLONE_NEWUSER = 0x10000000
@@ -45,6 +46,8 @@ def main() -> None:
     mem, cpu, fsize, report_fd = (int(a) for a in args[:4])
     program = args[sep + 1 :]
     os.setsid()
+    # Python ignores SIGXFSZ; the program gets the default: killed when it writes too much
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))

@@ -191,6 +191,8 @@ BANNED_NAMES: dict[str, str] = {
     "process": "process control (std::process)",
     "env": "the environment (std::env / env!)",
     "os": "OS-specific access (std::os)",
+    "Path": "file system queries (std::path::Path)",
+    "PathBuf": "file system queries (std::path::PathBuf)",
     "include": "include! reads files at build time",
     "include_str": "include_str! reads files at build time",
     "include_bytes": "include_bytes! reads files at build time",

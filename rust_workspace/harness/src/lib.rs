@@ -105,18 +105,31 @@ fn correctness_case(entry: &Entry, o: &Order, problem: Problem) -> Result<Worst,
     Ok(worst)
 }
 
-fn random_vectors(seed: u64, len: usize, count: usize) -> Vec<Vec<f64>> {
-    (0..count).map(|v| {
-        let s = rng::derive(seed, 1000 + v as u64);
-        (0..len).map(|j| rng::value(s, j) as f64).collect()
-    }).collect()
-}
+/// Rows, columns and vectors checked after a benchmark call.
+const LINES_CHECKED: usize = 3;
+const FREIVALDS_VECTORS: usize = 2;
 
-/// Checks a timed call's outputs without an O(n³) reference.
-fn verify_call(before: &Instance, after: &Instance, seed: u64) -> Result<(), Failure> {
+/// Checks a benchmark call's outputs without an O(n³) reference: every element finite, a
+/// randomised check of every row, and a few whole rows and columns against f64 references.
+/// What is checked is drawn from `secret` only now, after the call: the parent never sent
+/// it anywhere the kernel can read, and it is unrelated to the seeds of the inputs.
+fn verify_call(before: &Instance, after: &Instance, secret: u64) -> Result<(), Failure> {
     check_inputs_unchanged(before, after)?;
-    for pr in after.products() {
-        linalg::freivalds_check(&pr, &random_vectors(seed, pr.cols, 2))?;
+    for (n, pr) in after.products().iter().enumerate() {
+        let stream = rng::derive(secret, n as u64);
+        let norms = linalg::Norms::of(pr);
+        let xs: Vec<Vec<f64>> = (0..FREIVALDS_VECTORS).map(|v| {
+            let s = rng::derive(stream, v as u64);
+            (0..pr.cols).map(|j| rng::value(s, j) as f64).collect()
+        }).collect();
+        linalg::freivalds_check(pr, &norms, &xs)?;
+        let pick = |count: usize, bound: usize, salt: u64| -> Vec<usize> {
+            let s = rng::derive(stream, salt);
+            (0..count.min(bound)).map(|i| (rng::word(s, i) % bound as u64) as usize).collect()
+        };
+        let rows = pick(LINES_CHECKED, pr.rows, 100);
+        let cols = pick(LINES_CHECKED, pr.cols, 200);
+        linalg::lines_check(pr, &norms, &rows, &cols)?;
     }
     Ok(())
 }
@@ -131,48 +144,50 @@ fn report_probes(rep: &mut Report, call_no: usize, inst: &Instance, probes: &str
     }
 }
 
-/// The timed loop: every call gets fresh inputs and is verified; OpenBLAS (when present)
-/// runs interleaved, one call after each kernel call, on one fixed instance.
+/// The timed loop: every call gets fresh inputs and is verified.
 fn benchmark(entry: &Entry, o: &Order, problem: Problem, rep: &mut Report) -> Result<(), Failure> {
     let dims = o.dims();
     let seed: u64 = o.num("seed", 7);
+    let secret: u64 = o.num("secret", 0);
     let bias = o.num("bias", 1) == 1;
     let warmup: usize = o.num("warmup", 1);
     let (min, max): (usize, usize) = (o.num("min", 5), o.num("max", 30));
     let budget = o.num("budget_ms", 1500.0) / 1e3;
     let probes = o.get("probes").unwrap_or("").to_string();
-    let mut anchor = o.get("anchor").and_then(|name| Anchor::new(problem, name, &dims, seed));
+    let probe_calls: Vec<usize> = o.get("probe_calls").unwrap_or("").split(',')
+        .filter_map(|c| c.parse().ok()).collect();
     let mut spent = 0.0;
     let mut samples = 0usize;
     let mut call_no = 0usize;
     let mut last: Option<Instance> = None;
-    while samples < max && (samples < min || spent < budget) {
+    // a very slow kernel gets fewer samples, never fewer than three
+    let enough = |samples: usize, spent: f64| {
+        let slow = samples > 0 && spent / samples as f64 > budget / min as f64;
+        samples >= if slow { min.min(3) } else { min }
+    };
+    while samples < max && !(enough(samples, spent) && spent >= budget) {
         let call_seed = rng::derive(seed, call_no as u64);
         let fresh = Instance::new(problem, &dims, call_seed, bias, 0);
         let mut run = fresh.clone();
         let t = Instant::now();
         problems::call(entry, &mut run);
         let secs = t.elapsed().as_secs_f64();
-        verify_call(&fresh, &run, call_seed).map_err(|Failure(f)| {
+        verify_call(&fresh, &run, rng::derive(secret, call_no as u64)).map_err(|Failure(f)| {
             let when = if call_no < warmup { "warm-up" } else { "timed" };
             Failure(format!("{when} call {call_no} at the benchmark shape: {f}"))
         })?;
-        if call_no == 0 {
+        if probe_calls.contains(&call_no) {
             report_probes(rep, call_no, &run, &probes);
         }
         if call_no >= warmup {
             rep.line(&format!("sample kernel {secs:.9e}"));
             spent += secs;
             samples += 1;
-            if let Some(a) = anchor.as_mut() {
-                let secs = a.time_call();
-                rep.line(&format!("sample {} {secs:.9e}", a.name));
-            }
         }
         last = Some(run);
         call_no += 1;
     }
-    if let Some(run) = last {
+    if let Some(run) = last.filter(|_| !probe_calls.contains(&(call_no - 1))) {
         report_probes(rep, call_no - 1, &run, &probes);
     }
     Ok(())
@@ -207,9 +222,10 @@ impl Anchor {
 
     /// Runs once and checks the result: a wrong baseline would make every ratio a lie.
     fn self_test(&mut self, seed: u64) -> Result<f64, Failure> {
-        let fresh = Instance::new(self.inst.problem, &self.inst.dims.clone(), rng::derive(seed, 999_999), true, 0);
+        let fresh = self.inst.clone();
         let secs = self.time_call();
-        verify_call(&fresh, &self.inst, seed).map_err(|Failure(f)| Failure(format!("baseline {}: {f}", self.name)))?;
+        verify_call(&fresh, &self.inst, seed)
+            .map_err(|Failure(f)| Failure(format!("baseline {}: {f}", self.name)))?;
         Ok(secs)
     }
 }

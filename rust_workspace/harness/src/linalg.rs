@@ -93,61 +93,90 @@ impl Worst {
 
 pub struct Failure(pub String);
 
-fn norms(pr: &Product) -> (Vec<f64>, Vec<f64>, f64) {
-    let mut pn = vec![0.0f64; pr.rows];
-    let mut qn = vec![0.0f64; pr.cols];
-    for (i, n) in pn.iter_mut().enumerate() {
-        *n = (0..pr.k).map(|l| pr.p.get(i, l).powi(2)).sum::<f64>().sqrt();
-    }
-    for l in 0..pr.k {
-        for (j, n) in qn.iter_mut().enumerate() {
-            *n += pr.q.get(l, j).powi(2);
+/// Row norms of P, column norms of Q and the norm-wise term ρ of a product.
+pub struct Norms {
+    pn: Vec<f64>,
+    qn: Vec<f64>,
+    rho: f64,
+    scale: f64,
+}
+
+impl Norms {
+    pub fn of(pr: &Product) -> Norms {
+        let mut pn = vec![0.0f64; pr.rows];
+        let mut qn = vec![0.0f64; pr.cols];
+        for (i, n) in pn.iter_mut().enumerate() {
+            *n = (0..pr.k).map(|l| pr.p.get(i, l).powi(2)).sum::<f64>().sqrt();
         }
+        for l in 0..pr.k {
+            for (j, n) in qn.iter_mut().enumerate() {
+                *n += pr.q.get(l, j).powi(2);
+            }
+        }
+        qn.iter_mut().for_each(|n| *n = n.sqrt());
+        let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt();
+        let rho = rms(&pn) * rms(&qn);
+        Norms { pn, qn, rho, scale: UNIT_ROUNDOFF * lambda(pr.k) }
     }
-    qn.iter_mut().for_each(|n| *n = n.sqrt());
-    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len().max(1) as f64).sqrt();
-    let rho = rms(&pn) * rms(&qn);
-    (pn, qn, rho)
+
+    fn bound(&self, init: f64, i: usize, j: usize) -> f64 {
+        self.scale * (init.abs() + self.pn[i] * self.qn[j] + self.rho)
+    }
+}
+
+/// Compares element (i, j) with its reference value.
+fn compare(pr: &Product, norms: &Norms, i: usize, j: usize, reference: f64) -> Result<Worst, Failure> {
+    let got = pr.out[i * pr.cols + j] as f64;
+    let bound = norms.bound(pr.init.get(i, j, pr.cols), i, j);
+    let err = (got - reference).abs();
+    if !got.is_finite() || err > bound {
+        return Err(Failure(format!(
+            "{}[{i},{j}] = {} but should be {:.7e} (error {:.3e} > bound {:.3e}); shape {}x{}, K={}",
+            pr.name, pr.out[i * pr.cols + j], reference, err, bound, pr.rows, pr.cols, pr.k)));
+    }
+    Ok(Worst { abs_err: err, bound, ratio: if bound > 0.0 { err / bound } else { 0.0 } })
 }
 
 /// Compares every element with an f64 reference computed here.
 pub fn full_check(pr: &Product) -> Result<Worst, Failure> {
-    let (rows, cols, k) = (pr.rows, pr.cols, pr.k);
-    let qd: Vec<f64> = (0..k * cols).map(|x| pr.q.get(x / cols.max(1), x % cols.max(1))).collect();
-    let (pn, qn, rho) = norms(pr);
-    let scale = UNIT_ROUNDOFF * lambda(k);
+    let rows: Vec<usize> = (0..pr.rows).collect();
+    lines_check(pr, &Norms::of(pr), &rows, &[])
+}
+
+/// Compares every element of the given rows and columns with an f64 reference: O(k·n) per
+/// line, so a few random lines of every timed call are affordable.
+pub fn lines_check(pr: &Product, norms: &Norms, rows: &[usize], cols: &[usize]) -> Result<Worst, Failure> {
+    let (n_cols, k) = (pr.cols, pr.k);
     let mut worst = Worst::default();
-    let mut reference = vec![0.0f64; cols];
-    for i in 0..rows {
+    let mut reference = vec![0.0f64; n_cols];
+    for &i in rows {
         for (j, r) in reference.iter_mut().enumerate() {
-            *r = pr.init.get(i, j, cols);
+            *r = pr.init.get(i, j, n_cols);
         }
         for l in 0..k {
             let p = pr.p.get(i, l);
-            for (r, q) in reference.iter_mut().zip(&qd[l * cols..(l + 1) * cols]) {
-                *r += p * q;
+            for (j, r) in reference.iter_mut().enumerate() {
+                *r += p * pr.q.get(l, j);
             }
         }
-        for j in 0..cols {
-            let got = pr.out[i * cols + j] as f64;
-            let bound = scale * (pr.init.get(i, j, cols).abs() + pn[i] * qn[j] + rho);
-            let err = (got - reference[j]).abs();
-            if !got.is_finite() || err > bound {
-                return Err(Failure(format!(
-                    "{}[{i},{j}] = {} but should be {:.7e} (error {:.3e} > bound {:.3e}); \
-                     shape {rows}x{cols}, K={k}",
-                    pr.name, pr.out[i * cols + j], reference[j], err, bound)));
-            }
-            let ratio = if bound > 0.0 { err / bound } else { 0.0 };
-            worst.merge(Worst { abs_err: err, bound, ratio });
+        for (j, r) in reference.iter().enumerate() {
+            worst.merge(compare(pr, norms, i, j, *r)?);
+        }
+    }
+    for &j in cols {
+        let q: Vec<f64> = (0..k).map(|l| pr.q.get(l, j)).collect();
+        for i in 0..pr.rows {
+            let r = pr.init.get(i, j, n_cols) + (0..k).map(|l| pr.p.get(i, l) * q[l]).sum::<f64>();
+            worst.merge(compare(pr, norms, i, j, r)?);
         }
     }
     Ok(worst)
 }
 
-/// Freivalds-style check: `out·x` against `init·x + P·(Q·x)` for `xs.len()` random vectors,
-/// row by row within the summed element bounds, and every element finite. O(size), not O(n³).
-pub fn freivalds_check(pr: &Product, xs: &[Vec<f64>]) -> Result<(), Failure> {
+/// Freivalds-style check: `out·x` against `init·x + P·(Q·x)` for each random vector, row by
+/// row within the summed element bounds, and every element finite. O(size), not O(n³).
+/// The vectors must be drawn after the call from a secret the kernel cannot know.
+pub fn freivalds_check(pr: &Product, norms: &Norms, xs: &[Vec<f64>]) -> Result<(), Failure> {
     let (rows, cols, k) = (pr.rows, pr.cols, pr.k);
     for i in 0..rows {
         if let Some(j) = pr.out[i * cols..(i + 1) * cols].iter().position(|v| !v.is_finite()) {
@@ -156,15 +185,13 @@ pub fn freivalds_check(pr: &Product, xs: &[Vec<f64>]) -> Result<(), Failure> {
                 pr.name, pr.out[i * cols + j])));
         }
     }
-    let (pn, qn, rho) = norms(pr);
-    let scale = UNIT_ROUNDOFF * lambda(k);
     for (v, x) in xs.iter().enumerate() {
         let mut qx = vec![0.0f64; k];
         for (l, s) in qx.iter_mut().enumerate() {
             *s = (0..cols).map(|j| pr.q.get(l, j) * x[j]).sum();
         }
         let x_abs: f64 = x.iter().map(|v| v.abs()).sum();
-        let qn_x: f64 = qn.iter().zip(x).map(|(q, v)| q * v.abs()).sum();
+        let qn_x: f64 = norms.qn.iter().zip(x).map(|(q, v)| q * v.abs()).sum();
         for i in 0..rows {
             let mut expected = 0.0f64;
             let mut init_x = 0.0f64;
@@ -176,7 +203,8 @@ pub fn freivalds_check(pr: &Product, xs: &[Vec<f64>]) -> Result<(), Failure> {
             expected += (0..k).map(|l| pr.p.get(i, l) * qx[l]).sum::<f64>();
             let got: f64 = pr.out[i * cols..(i + 1) * cols].iter().zip(x)
                 .map(|(o, xj)| *o as f64 * xj).sum();
-            let tol = scale * (init_x + pn[i] * qn_x + rho * x_abs) + 1e-12 * (1.0 + expected.abs());
+            let tol = norms.scale * (init_x + norms.pn[i] * qn_x + norms.rho * x_abs)
+                + 1e-12 * (1.0 + expected.abs());
             if (got - expected).abs() > tol {
                 return Err(Failure(format!(
                     "row {i} of {} is wrong (randomised check {v}: {:.6e} vs {:.6e}, tolerance \

@@ -1,5 +1,5 @@
-// expect: wrong_result
-// why: computes nothing and writes ~256 MiB of fake verdict lines to stdout and stderr on its first call; the checker must drain or cap the child's streams (no deadlock, no unbounded buffering) and still report wrong_result.
+// expect: crashed
+// why: computes nothing and floods stdout/stderr with ~256 MiB of fake verdict lines; the output-size limit (RLIMIT_FSIZE) stops it, no deadlock, no unbounded buffering, and none of the lines is believed.
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
