@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from roundtable_tui import __version__
+from roundtable_tui.core.session import SessionError
 from roundtable_tui.kernels import problems
 from roundtable_tui.kernels.build import ToolMissing
 from roundtable_tui.kernels.verdict import VERDICT_HELP, CheckResult, Verdict
@@ -250,6 +251,272 @@ def cmd_problems(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXIT_ERROR, EXIT_INTERRUPTED = 3, 130
+
+
+def _machine_meta(problem: problems.Problem, model: str) -> dict:
+    from roundtable_tui.kernels import machine
+
+    return {
+        "problem": problem.name,
+        "model": model,
+        "machine": machine.describe(),
+        "shape": problem.default_shape,
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from roundtable_tui.core.manager import Manager, RunConfig
+    from roundtable_tui.core.review import AutoPolicy
+    from roundtable_tui.core.session import Session, SessionError, find, read_meta
+    from roundtable_tui.headless import AutoProgress, entry_json, leaderboard_table
+    from roundtable_tui.kernels.checker import Options
+    from roundtable_tui.llm.backend import LLMError
+    from roundtable_tui.llm.factory import open_backend
+
+    if not args.auto:
+        raise UsageError(
+            "`roundtable run` is headless: pass --auto (the supervised session is `roundtable tui`)"
+        )
+    cfg = _settings_from(args)
+    root = cfg.sessions_dir
+    ident = args.resume or args.session
+    existing = None
+    if ident:
+        try:
+            existing = find(root, ident)
+        except SessionError:
+            if args.resume:
+                raise
+    if existing is not None:
+        meta = read_meta(existing)
+        problem = problems.get(str(meta["problem"]))
+        model = args.model or str(meta.get("model", cfg.model))
+    else:
+        problem = problems.get(args.problem or "sgemm")
+        model = args.model or cfg.model
+    quiet = args.json
+    console = err if quiet else out
+    with err.status(f"loading model {model}…") if err.is_terminal and not quiet else _null():
+        try:
+            backend = open_backend(model)
+        except LLMError as exc:
+            raise UsageError(str(exc)) from None
+    if existing is not None:
+        session = Session.open(existing)
+    else:
+        session = Session.create(root, _machine_meta(problem, model), args.session)
+    console.print(f"session {session.id} · {problem.name} · {backend.name}")
+    run_cfg = RunConfig(
+        iterations=args.iterations,
+        minutes=args.minutes,
+        max_tokens=args.max_tokens,
+        patience=args.patience,
+        repairs=args.repairs,
+        allow_unsafe=args.allow_unsafe,
+        check=Options(allow_unsafe=args.allow_unsafe),
+    )
+    cancel = threading.Event()
+    progress = AutoProgress(console, quiet=quiet)
+    from roundtable_tui.kernels.checker import Checker
+
+    manager = Manager(
+        session, backend, problem, AutoPolicy(), run_cfg, Checker(cfg), on_event=progress
+    )
+    result: dict[str, str] = {}
+    worker = threading.Thread(target=lambda: result.update(reason=manager.run(cancel)), daemon=True)
+    with progress:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            cancel.set()
+            console.print(
+                "stopping… (the session is saved; resume with "
+                f"`roundtable run --auto --resume {session.id}`)"
+            )
+            worker.join()
+    session.close()
+    reason = result.get("reason", "error: the manager stopped unexpectedly")
+    state = manager.state
+    if args.json:
+        best = state.best
+        print(
+            json.dumps(
+                {
+                    "session": session.id,
+                    "path": str(session.path),
+                    "problem": problem.name,
+                    "model": backend.name,
+                    "reason": reason,
+                    "iterations": state.finished_iterations,
+                    "tokens": state.tokens,
+                    "best": entry_json(best) if best else None,
+                    "leaderboard": [entry_json(e) for e in state.leaderboard()],
+                }
+            )
+        )
+    else:
+        out.print(leaderboard_table(state, f"session {session.id}: {reason}"))
+        out.print(f"replay: roundtable replay {session.id} --headless")
+    if reason == "cancelled":
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if reason.startswith("error") else EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from roundtable_tui.config import settings
+    from roundtable_tui.core.session import find, read_events
+    from roundtable_tui.headless import print_transcript
+
+    path = find(settings().sessions_dir, args.session)
+    events = list(read_events(path))
+    if not args.headless and not args.rebench:
+        raise UsageError("the replay screen comes with the TUI; use --headless for now")
+    if args.headless:
+        print_transcript(out, events)
+    if args.rebench:
+        return _rebench(path, events)
+    return EXIT_OK
+
+
+def _rebench(path: Path, events: list) -> int:
+    from roundtable_tui.core.events import Kind
+    from roundtable_tui.kernels.checker import Checker, Options
+
+    checker = Checker()
+    t = Table(title=f"re-checked on this machine: {path.name}", header_style="bold")
+    for col in ("#", "title", "recorded", "now", "GFLOPS then", "GFLOPS now", "of OpenBLAS now"):
+        t.add_column(col)
+    kernels = {e.data.get("number"): e for e in events if e.kind is Kind.KERNEL}
+    edits = {
+        e.data.get("number"): e.data.get("code")
+        for e in events
+        if e.kind is Kind.REVIEW and e.data.get("code")
+    }
+    for ev in events:
+        if ev.kind is not Kind.CHECK_RESULT:
+            continue
+        number = ev.data.get("number")
+        code = edits.get(number) or (
+            kernels[number].data.get("code") if number in kernels else None
+        )
+        if not code:
+            continue
+        allow = ev.data.get("flags", {}).get("allow_unsafe") == "True"
+        with err.status(f"re-checking kernel {number}…") if err.is_terminal else _null():
+            now = checker.check(code, ev.data["problem"], Options(allow_unsafe=allow))
+        t.add_row(
+            str(number),
+            str(ev.data.get("title", ""))[:40],
+            str(ev.data.get("verdict")),
+            str(now.verdict),
+            _fmt(ev.data.get("gflops"), ".1f"),
+            _fmt(now.gflops, ".1f"),
+            _fmt(now.fraction_of_openblas and now.fraction_of_openblas * 100, ".0f", "%"),
+        )
+    out.print(t)
+    return EXIT_OK
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    import time as _time
+
+    from roundtable_tui.config import settings
+    from roundtable_tui.core.session import SessionError, find, list_sessions, summarize
+    from roundtable_tui.headless import leaderboard_table
+
+    root = settings().sessions_dir
+    if args.action == "list":
+        t = Table(header_style="bold", title=f"sessions in {root}")
+        for col in ("id", "problem", "model", "created", "iterations", "best GFLOPS", "best"):
+            t.add_column(col)
+        rows = []
+        for path in list_sessions(root):
+            try:
+                s = summarize(path)
+            except SessionError as exc:
+                err.print(f"[yellow]skipping: {exc}[/]")
+                continue
+            rows.append(s)
+            t.add_row(
+                s.id,
+                s.problem,
+                s.model,
+                _time.strftime("%Y-%m-%d %H:%M", _time.localtime(s.created)),
+                str(s.iterations),
+                _fmt(s.best_gflops, ".1f"),
+                s.best_title[:40],
+            )
+        if args.json:
+            print(json.dumps([{**s.__dict__, "path": str(s.path)} for s in rows]))
+        else:
+            out.print(t)
+        return EXIT_OK
+    if not args.session:
+        raise UsageError("which session? `roundtable sessions show ID`")
+    from roundtable_tui.core.session import read_events, read_meta
+    from roundtable_tui.core.state import SessionState
+
+    path = find(root, args.session)
+    meta = read_meta(path)
+    state = SessionState.of(list(read_events(path)))
+    out.print(
+        f"[bold]{path.name}[/] · {meta.get('problem')} · {meta.get('model')} · "
+        f"{state.finished_iterations} iterations · {state.tokens} tokens · "
+        f"{state.finished or 'not finished'}"
+    )
+    machine = meta.get("machine", {})
+    if machine:
+        out.print(
+            f"machine: {machine.get('cpu')} · {machine.get('simd')} · "
+            f"{machine.get('rustc')} · {machine.get('rustflags')}"
+        )
+    out.print(leaderboard_table(state))
+    return EXIT_OK
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from roundtable_tui.llm import models
+
+    if args.action == "list":
+        t = Table(header_style="bold")
+        for col in ("name", "model", "status", "size", "path"):
+            t.add_column(col)
+        for d in models.describe():
+            t.add_row(
+                str(d.get("name")),
+                str(d.get("title")),
+                str(d.get("status")),
+                str(d.get("size", "")),
+                str(d.get("path")),
+            )
+        out.print(t)
+        return EXIT_OK
+    names = args.names or ["embedded"]
+    for name in names:
+        if name not in models.MODELS:
+            raise UsageError(f"unknown model {name!r}; choose from {', '.join(models.MODELS)}")
+        if args.action == "path":
+            print(
+                models.model_path(name)
+                if hasattr(models, "model_path")
+                else models.models_dir() / models.MODELS[name].filename
+            )
+            continue
+
+        def show(message: str, done: int, total: int, name: str = name) -> None:
+            err.print(f"{name}: [{done}/{total}] {message}")
+
+        try:
+            path = models.fetch(name, force=args.force, progress=show)
+        except models.ModelError as exc:
+            raise UsageError(str(exc)) from None
+        out.print(f"{name}: {path} (verified)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     verdicts = "\n".join(f"  {v:<14} {VERDICT_HELP[v]}" for v in Verdict)
     parser = argparse.ArgumentParser(
@@ -313,6 +580,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("problems", help="the four kernel contracts")
     p.set_defaults(func=cmd_problems)
+
+    r = sub.add_parser(
+        "run",
+        help="a headless session: agents propose, write and test kernels",
+        description="Runs the roundtable without the TUI. Every kernel is approved by a policy "
+        "(it must pass the static gate) instead of a human.",
+        epilog="examples:\n  roundtable run --auto --problem sgemm --iterations 5\n"
+        "  roundtable run --auto --resume 20261121-2010-sgemm-ab12\n\n"
+        "exit status: 0 finished (budget reached), 3 stopped by an error, "
+        "130 interrupted (resumable), 2 bad arguments",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--auto", action="store_true", help="approve kernels by policy (required)")
+    r.add_argument("--problem", "-p", choices=list(problems.PROBLEMS), help="default sgemm")
+    r.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
+    r.add_argument("--iterations", "-n", type=int, default=5, help="iterations in total (5)")
+    r.add_argument("--minutes", type=float, help="stop after this many minutes")
+    r.add_argument("--max-tokens", type=int, help="stop after this many model tokens")
+    r.add_argument("--patience", type=int, help="stop after N iterations without improvement")
+    r.add_argument("--repairs", type=int, default=2, help="repairs per kernel (2)")
+    r.add_argument("--session", help="name of a new session, or an existing one to continue")
+    r.add_argument("--resume", metavar="ID", help="continue a saved session")
+    r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
+    r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="replay a saved session")
+    rp.add_argument("session", help="session id (or a unique prefix, or a directory)")
+    rp.add_argument("--headless", action="store_true", help="print the transcript per agent")
+    rp.add_argument(
+        "--rebench",
+        action="store_true",
+        help="re-check every recorded kernel on this machine, old vs new figures",
+    )
+    rp.set_defaults(func=cmd_replay)
+
+    se = sub.add_parser("sessions", help="saved sessions: list, show")
+    se.add_argument("action", choices=["list", "show"])
+    se.add_argument("session", nargs="?")
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(func=cmd_sessions)
+
+    mo = sub.add_parser("model", help="the embedded GGUF models: fetch, list, path")
+    mo.add_argument("action", choices=["fetch", "list", "path"])
+    mo.add_argument("names", nargs="*", help="embedded and/or small (default embedded)")
+    mo.add_argument("--force", action="store_true", help="fetch again even if present")
+    mo.set_defaults(func=cmd_model)
     return parser
 
 
@@ -324,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     try:
         return args.func(args)
-    except (UsageError, ValueError, ToolMissing) as exc:
+    except (UsageError, ValueError, ToolMissing, SessionError) as exc:
         err.print(f"[red]error:[/] {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -45,12 +45,20 @@ class Settings(BaseSettings):
     build_timeout_s: float = Field(
         default=300.0, description="Wall-clock limit of one cargo build."
     )
+    sessions_dir: Path = Field(
+        default=PROJECT_ROOT / "sessions",
+        description="Saved sessions (sessions/examples/ holds the shipped ones).",
+    )
+    model: str = Field(
+        default="embedded",
+        description="Default --model: embedded, small, a .gguf path or openai:URL#MODEL.",
+    )
     crate_registry: Path = Field(
         default=Path("/usr/share/cargo/registry"),
         description="Debian's crate sources, used only when crates.io cannot be reached.",
     )
 
-    @field_validator("rust_workspace", "cache_dir", "data_dir", "crate_registry")
+    @field_validator("rust_workspace", "cache_dir", "data_dir", "sessions_dir", "crate_registry")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         # kernels run in a temporary working directory: relative paths would break there

@@ -1,0 +1,233 @@
+"""The agents around the table. Proposer and Coder talk to the model; the Verifier checks
+(sympy for formulations, the static gate for code); the Tester is `roundtable check`."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from roundtable_tui.core import prompts
+from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.kernels import policy
+from roundtable_tui.kernels.checker import Checker, Options
+from roundtable_tui.kernels.problems import Problem
+from roundtable_tui.kernels.verdict import CheckResult
+from roundtable_tui.llm.backend import Backend, Completion, Message
+
+Emit = Callable[[Event], None]
+
+
+class AgentError(Exception):
+    """An agent could not produce usable output (after its retries)."""
+
+
+@dataclass
+class Talk:
+    """One exchange with the model, streamed to viewers as it is written."""
+
+    backend: Backend
+    emit: Emit
+    agent: Agent
+    iteration: int
+
+    def __call__(
+        self,
+        messages: list[Message],
+        cancel: threading.Event,
+        max_tokens: int,
+        json_schema: dict[str, Any] | None = None,
+        temperature: float = 0.3,
+    ) -> Completion:
+        self.emit(Event(Kind.AGENT_STARTED, {}, self.agent, self.iteration))
+
+        def token(piece: str) -> None:
+            self.emit(Event(Kind.TOKEN, {"text": piece}, self.agent, self.iteration))
+
+        done = self.backend.complete(
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            json_schema=json_schema,
+            on_token=token,
+            cancel=cancel,
+            tag=str(self.agent),
+        )
+        self.emit(
+            Event(
+                Kind.MESSAGE,
+                {
+                    "text": done.text,
+                    "prompt_tokens": done.prompt_tokens,
+                    "completion_tokens": done.completion_tokens,
+                    "cached_tokens": done.cached_tokens,
+                    "prompt_s": round(done.prompt_s, 3),
+                    "generate_s": round(done.generate_s, 3),
+                    "tokens_per_s": round(done.tokens_per_s, 1),
+                    "finish_reason": done.finish_reason,
+                },
+                self.agent,
+                self.iteration,
+            )
+        )
+        return done
+
+
+def _msgs(pairs: list[tuple[str, str]]) -> list[Message]:
+    return [Message(role, content) for role, content in pairs]
+
+
+# --------------------------------------------------------------------------- Proposer
+def parse_proposal(text: str) -> dict[str, Any]:
+    """The model's JSON proposal, validated; raises AgentError with what is wrong."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise AgentError("the proposal is not JSON")
+    try:
+        obj = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise AgentError(f"the proposal is malformed JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise AgentError("the proposal is not a JSON object")
+    title = str(obj.get("title") or "").strip()
+    idea = str(obj.get("idea") or "").strip()
+    if not title or not idea:
+        raise AgentError("the proposal lacks a title or an idea")
+    kind = obj.get("kind") if obj.get("kind") in ("code", "parameters", "formulation") else "code"
+    params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
+    out = {
+        "title": title[:80],
+        "kind": kind,
+        "idea": idea,
+        "rationale": str(obj.get("rationale") or "").strip(),
+        "parameters": params,
+    }
+    if isinstance(obj.get("formulation"), dict):
+        out["formulation"] = obj["formulation"]
+    return out
+
+
+class Proposer:
+    ATTEMPTS = 2
+
+    def __init__(self, backend: Backend, problem: Problem, machine: dict[str, Any]) -> None:
+        self.backend, self.problem, self.machine = backend, problem, machine
+
+    def propose(
+        self, talk: Talk, cancel: threading.Event, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        messages = _msgs(prompts.proposer_messages(self.problem, self.machine, **context))
+        last_error = ""
+        for _ in range(self.ATTEMPTS):
+            done = talk(messages, cancel, max_tokens=400, json_schema=prompts.PROPOSAL_SCHEMA)
+            try:
+                return parse_proposal(done.text)
+            except AgentError as exc:
+                last_error = str(exc)
+                talk.emit(
+                    Event(
+                        Kind.ERROR,
+                        {"message": last_error, "recoverable": True},
+                        Agent.PROPOSER,
+                        talk.iteration,
+                    )
+                )
+        raise AgentError(f"no usable proposal after {self.ATTEMPTS} attempts: {last_error}")
+
+
+# --------------------------------------------------------------------------- Verifier
+class Verifier:
+    def check_proposal(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        """Vetoes an algebraic formulation that is not the block matrix product."""
+        if proposal.get("kind") != "formulation" or "formulation" not in proposal:
+            return {
+                "ok": True,
+                "kind": proposal.get("kind"),
+                "detail": "no algebraic formulation to verify; the static gate will check the code",
+            }
+        from roundtable_tui.core.formulation import FormulationError, describe, parse_formulation
+        from roundtable_tui.core.formulation import verify as verify_scheme
+
+        try:
+            scheme = parse_formulation(proposal["formulation"])
+        except FormulationError as exc:
+            return {"ok": False, "kind": "formulation", "detail": f"unreadable scheme: {exc}"}
+        result = verify_scheme(scheme)
+        if result.ok:
+            return {
+                "ok": True,
+                "kind": "formulation",
+                "detail": f"verified symbolically: {describe(scheme)}",
+            }
+        return {
+            "ok": False,
+            "kind": "formulation",
+            "failing_entry": result.failing_entry,
+            "detail": f"the scheme is not the block product: {result.detail}",
+        }
+
+    def check_code(self, code: str, problem: Problem, allow_unsafe: bool) -> policy.GateResult:
+        return policy.gate(code, problem, allow_unsafe)
+
+
+# --------------------------------------------------------------------------- Coder
+_FENCE = re.compile(r"```[ \t]*(?:rust|rs)?[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def extract_code(text: str, fn_name: str) -> str | None:
+    """The kernel file inside a reply: the fenced block that defines `fn_name` (an unclosed
+    fence from a truncated reply counts), else the reply from its first item on."""
+    blocks = [b.strip() for b in _FENCE.findall(text)]
+    with_fn = [b for b in blocks if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", b)]
+    if with_fn:
+        return max(with_fn, key=len) + "\n"
+    if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", text):
+        m = re.search(r"^(use |pub |fn |const |#|//|struct |impl |static )", text, re.M)
+        if m:
+            return text[m.start() :].strip() + "\n"
+    return None
+
+
+class Coder:
+    def __init__(self, backend: Backend, problem: Problem, machine: dict[str, Any]) -> None:
+        self.backend, self.problem, self.machine = backend, problem, machine
+        self.history: list[Message] = []
+
+    def write(
+        self,
+        talk: Talk,
+        cancel: threading.Event,
+        proposal: dict[str, Any],
+        best_code: str,
+        feedback: list[str],
+    ) -> str | None:
+        self.history = _msgs(
+            prompts.coder_messages(self.problem, self.machine, proposal, best_code, feedback)
+        )
+        return self._ask(talk, cancel)
+
+    def repair(self, talk: Talk, cancel: threading.Event, message: str) -> str | None:
+        self.history.append(Message("user", message))
+        return self._ask(talk, cancel)
+
+    def _ask(self, talk: Talk, cancel: threading.Event) -> str | None:
+        done = talk(self.history, cancel, max_tokens=1500, temperature=0.2)
+        self.history.append(Message("assistant", done.text))
+        # keep the conversation short: the first request and the latest exchange
+        if len(self.history) > 4:
+            self.history = self.history[:2] + self.history[-2:]
+        return extract_code(done.text, self.problem.name)
+
+
+# --------------------------------------------------------------------------- Tester
+class Tester:
+    def __init__(self, checker: Checker, options: Options) -> None:
+        self.checker, self.options = checker, options
+
+    def test(
+        self, code: str, problem: Problem, cancel: threading.Event, progress: Callable[[str], None]
+    ) -> CheckResult:
+        return self.checker.check(code, problem, self.options, cancel, progress)

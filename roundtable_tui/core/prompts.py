@@ -1,0 +1,114 @@
+"""Prompts. Every agent's system prompt starts with the same problem preamble, so the model's
+cached prefix is shared; the dynamic parts come last and stay short (prompt processing is
+the slow part on a CPU)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from roundtable_tui.kernels.problems import Problem
+
+PROPOSAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "minLength": 3, "maxLength": 80},
+        "kind": {"type": "string", "enum": ["code", "parameters", "formulation"]},
+        "idea": {"type": "string", "minLength": 10, "maxLength": 500},
+        "rationale": {"type": "string", "maxLength": 400},
+        "parameters": {
+            "type": "object",
+            "additionalProperties": {"type": ["integer", "string", "boolean"]},
+        },
+    },
+    "required": ["title", "kind", "idea", "rationale"],
+}
+
+
+def preamble(problem: Problem, machine: dict[str, Any]) -> str:
+    shape = problem.format_shape(problem.default_shape)
+    return (
+        "You are part of roundtable, a team that writes fast and correct Rust kernels.\n"
+        f"Problem {problem.name}: {problem.summary}\n"
+        f"Exact signature: {problem.signature}\n"
+        "Rules: one Rust file (edition 2024); safe Rust only (no unsafe); it may use "
+        "`use rayon::prelude::*;` and std; no other crates, files, network, processes or env. "
+        "All matrices are row-major f32 slices.\n"
+        f"Benchmark shape {shape} on {machine.get('cores', '?')} cores with "
+        f"{machine.get('simd', 'SIMD')}, built with -C target-cpu=native. Every kernel is also "
+        "checked on awkward shapes (1, primes, k=1) with fresh random inputs, so remainders "
+        "must be handled exactly.\n"
+    )
+
+
+PROPOSER_ROLE = (
+    "Your role: Proposer. Propose ONE concrete change that makes the current best kernel "
+    "faster, such as: i-k-j loop order; rayon over rows or row blocks; cache blocking "
+    "(tiles that fit L1/L2); packing B into contiguous panels; a register-blocked "
+    "micro-kernel with fixed-size arrays and f32::mul_add; chunks_exact to remove bounds "
+    'checks. Never repeat an idea that failed or was rejected. kind is "code" for a code '
+    'change, "parameters" when you only retune block sizes. Answer in JSON.'
+)
+
+CODER_ROLE = (
+    "Your role: Coder. Write the COMPLETE kernel file that implements the proposal. Keep the "
+    "exact signature. Handle every remainder (sizes need not be multiples of your tiles). "
+    "Reply with one ```rust code block holding the whole file, nothing else."
+)
+
+
+def proposer_messages(
+    problem: Problem,
+    machine: dict[str, Any],
+    best: str,
+    leaderboard: list[str],
+    failures: list[str],
+    feedback: list[str],
+    knowledge: list[str],
+) -> list[tuple[str, str]]:
+    parts = [f"Current best: {best}"]
+    if leaderboard:
+        parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
+    if failures:
+        parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
+    if feedback:
+        parts.append("Reviewer feedback:\n" + "\n".join(f"- {f}" for f in feedback))
+    if knowledge:
+        parts.append(
+            "Notes from papers and past attempts:\n" + "\n".join(f"- {k}" for k in knowledge)
+        )
+    parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")
+    return [("system", preamble(problem, machine) + PROPOSER_ROLE), ("user", "\n\n".join(parts))]
+
+
+def coder_messages(
+    problem: Problem,
+    machine: dict[str, Any],
+    proposal: dict[str, Any],
+    best_code: str,
+    feedback: list[str],
+) -> list[tuple[str, str]]:
+    params = proposal.get("parameters") or {}
+    lines = [
+        f"Proposal: {proposal.get('title', '')}",
+        f"Idea: {proposal.get('idea', '')}",
+    ]
+    if params:
+        lines.append(f"Parameters: {json.dumps(params)}")
+    if feedback:
+        lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
+    lines.append(f"Current best kernel:\n```rust\n{best_code.strip()}\n```")
+    lines.append(f"Write the new complete file with `{problem.signature}`.")
+    return [("system", preamble(problem, machine) + CODER_ROLE), ("user", "\n".join(lines))]
+
+
+def repair_message(problem: Problem, verdict: str, reason: str, detail: str) -> str:
+    detail = detail.strip()
+    if len(detail) > 1500:
+        detail = detail[:1500] + "\n…"
+    return (
+        f"That kernel failed ({verdict}): {reason}\n"
+        + (f"{detail}\n" if detail else "")
+        + f"Fix it. Reply with the whole corrected file in one ```rust block, keeping "
+        f"`{problem.signature}`."
+    )

@@ -1,0 +1,106 @@
+"""The embedded backend: llama-cpp-python running a GGUF model in this process."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from roundtable_tui.llm.backend import Completion, GenerationCancelled, LLMError, Message, TokenSink
+
+PROMPT_CACHE_BYTES = 2 << 30
+"""KV states kept in RAM, keyed by prompt prefix: each agent's static prefix stays cached."""
+
+
+class LlamaCppBackend:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        name: str | None = None,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        try:
+            from llama_cpp import Llama, LlamaRAMCache
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise LLMError(f"llama-cpp-python is not installed ({exc}); run `make setup`") from exc
+        if not model_path.exists():
+            raise LLMError(f"no model file at {model_path}")
+        self.name = name or model_path.stem
+        self.path = model_path
+        self._lock = threading.Lock()
+        try:
+            self.llm = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or len(os.sched_getaffinity(0)),
+                seed=seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise LLMError(f"cannot load {model_path}: {exc} (a damaged or partial file?)") from exc
+        self.llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.2,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+        on_token: TokenSink | None = None,
+        cancel: threading.Event | None = None,
+        tag: str = "",
+    ) -> Completion:
+        kwargs: dict[str, Any] = {}
+        if json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        with self._lock:  # one generation at a time on one model
+            start = time.monotonic()
+            before = self.llm.n_tokens
+            stream = self.llm.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=stop,
+                stream=True,
+                **kwargs,
+            )
+            parts: list[str] = []
+            first: float | None = None
+            finish = ""
+            n = 0
+            for chunk in stream:
+                if cancel is not None and cancel.is_set():
+                    stream.close()
+                    raise GenerationCancelled()
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content") or ""
+                if piece:
+                    if first is None:
+                        first = time.monotonic()
+                    n += 1
+                    parts.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                finish = choice.get("finish_reason") or finish
+            end = time.monotonic()
+        text = "".join(parts)
+        prompt_tokens = self.llm.n_tokens - n
+        return Completion(
+            text=text,
+            prompt_tokens=max(prompt_tokens, 0),
+            completion_tokens=n,
+            cached_tokens=max(0, min(before, prompt_tokens)),
+            prompt_s=(first or end) - start,
+            generate_s=end - (first or end),
+            finish_reason=finish,
+        )
