@@ -302,6 +302,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             backend = open_backend(model)
         except LLMError as exc:
             raise UsageError(str(exc)) from None
+    if args.record:
+        from roundtable_tui.llm.scripted import RecordingBackend
+
+        backend = RecordingBackend(backend, Path(args.record))
     if existing is not None:
         session = Session.open(existing)
     else:
@@ -605,6 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
     r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
+    r.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append every model reply to FILE (JSONL) for scripted replays",
+    )
     r.set_defaults(func=cmd_run)
 
     rp = sub.add_parser("replay", help="replay a saved session")

@@ -84,8 +84,10 @@ def _msgs(pairs: list[tuple[str, str]]) -> list[Message]:
 def parse_proposal(text: str) -> dict[str, Any]:
     """The model's JSON proposal, validated; raises AgentError with what is wrong."""
     start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
+    if start < 0:
         raise AgentError("the proposal is not JSON")
+    if end <= start:
+        raise AgentError("the proposal JSON is truncated (no closing brace)")
     try:
         obj = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
@@ -211,10 +213,11 @@ class Coder:
 
     def repair(self, talk: Talk, cancel: threading.Event, message: str) -> str | None:
         self.history.append(Message("user", message))
-        return self._ask(talk, cancel)
+        # a little more temperature, so a repair is not the same reply again
+        return self._ask(talk, cancel, temperature=0.6)
 
-    def _ask(self, talk: Talk, cancel: threading.Event) -> str | None:
-        done = talk(self.history, cancel, max_tokens=1500, temperature=0.2)
+    def _ask(self, talk: Talk, cancel: threading.Event, temperature: float = 0.2) -> str | None:
+        done = talk(self.history, cancel, max_tokens=1500, temperature=temperature)
         self.history.append(Message("assistant", done.text))
         # keep the conversation short: the first request and the latest exchange
         if len(self.history) > 4:

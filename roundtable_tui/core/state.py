@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.events import Event, Kind
 
 
 @dataclass
@@ -69,12 +69,23 @@ class SessionState:
         elif ev.kind is Kind.KERNEL:
             self._kernels[int(d.get("number", 0))] = d.get("code", "")
         elif ev.kind is Kind.REVIEW and d.get("action") == "reject":
-            self.feedback.append(
-                f"reviewer rejected '{self._proposal.get('title', '?')}': {d.get('reason', '')}"
+            title = self._proposal.get("title", "?")
+            self.feedback.append(f"reviewer rejected '{title}': {d.get('reason', '')}")
+            number = int(d.get("number", 0))
+            self.entries.append(
+                Entry(
+                    ev.iteration,
+                    number,
+                    title,
+                    self._proposal.get("kind", "?"),
+                    "rejected_by_reviewer",
+                    d.get("reason", ""),
+                    code=self._kernels.get(number, ""),
+                )
             )
         elif ev.kind is Kind.REVIEW and d.get("action") == "edit":
             self._kernels[int(d.get("number", 0))] = d.get("code", "")
-        elif ev.kind is Kind.VERIFICATION and not d.get("ok", True) and ev.agent is Agent.VERIFIER:
+        elif ev.kind is Kind.VERIFICATION and not d.get("ok", True) and d.get("kind") != "code":
             self.entries.append(
                 Entry(
                     ev.iteration,

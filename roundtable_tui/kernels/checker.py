@@ -8,6 +8,7 @@ in) only reports, on a private pipe, lines stamped with a nonce it was told at s
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import signal
 import struct
@@ -55,6 +56,8 @@ class Report:
     phases: dict[str, float] = field(default_factory=dict)
     jail: str = ""
     done: bool = False
+    running: str = ""
+    """The case (shape) the kernel was last called on."""
 
 
 def parse_report(outcome: RunOutcome) -> Report:
@@ -78,6 +81,8 @@ def parse_report(outcome: RunOutcome) -> Report:
                 rep.peaks[int(parts[0])] = float(parts[1])
             elif word == "phase":
                 rep.phases[parts[0]] = at
+            elif word == "running":
+                rep.running = rest
             elif word == "jail":
                 rep.jail = rest
             elif word == "done":
@@ -94,7 +99,9 @@ def _crash_reason(outcome: RunOutcome) -> str:
     for line in err.splitlines():
         if "panicked at" in line:
             detail = err.split(line, 1)[1].strip().splitlines()
-            return f"panicked: {line.strip()}" + (f" {detail[0]}" if detail else "")
+            where = re.sub(r"^thread '[^']*'( \(\d+\))? panicked at ", "", line.strip())
+            where = where.replace("candidate/src/kernel.rs", "kernel.rs").rstrip(":")
+            return f"panicked at {where}" + (f": {detail[0]}" if detail else "")
     sig = outcome.signal
     if sig == signal.SIGXFSZ:
         return "wrote more output than the limit allows"
@@ -348,6 +355,9 @@ class Checker:
 
     @staticmethod
     def _last_phase(rep: Report) -> str:
+        if rep.running:
+            shape = rep.running.split("-", 1)[-1] if "-" in rep.running else rep.running
+            return f"the call at shape {shape}"
         return max(rep.phases, key=lambda p: rep.phases[p]) if rep.phases else "start-up"
 
     @staticmethod

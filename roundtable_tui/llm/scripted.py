@@ -79,7 +79,7 @@ class ScriptedBackend:
         cancel: threading.Event | None = None,
         tag: str = "",
     ) -> Completion:
-        self.calls.append((tag, messages))
+        self.calls.append((tag, list(messages)))
         queue = self.queues.get(tag)
         if not queue:
             raise LLMError(f"the script has no more replies for {tag!r}")

@@ -280,6 +280,7 @@ pub fn main(entry: Entry) {
         let t = Instant::now();
         let result = match o.word.as_str() {
             "case" => {
+                rep.line(&format!("running {}", o.get("label").unwrap_or("?")));
                 if o.dims().len() != problem.n_dims() {
                     rep.fail("error", &format!("case {} has bad dims", o.get("label").unwrap_or("?")));
                 }
@@ -288,7 +289,10 @@ pub fn main(entry: Entry) {
                                       w.abs_err, w.bound, w.ratio, t.elapsed().as_secs_f64()));
                 })
             }
-            "bench" => benchmark(&entry, o, problem, &mut rep),
+            "bench" => {
+                rep.line(&format!("running benchmark-{}", o.get("dims").unwrap_or("?").replace(',', "x")));
+                benchmark(&entry, o, problem, &mut rep)
+            }
             "baseline" => time_baseline(problem, o, &mut rep),
             "peak" => {
                 let secs = o.num("budget_ms", 80.0) / 1e3;

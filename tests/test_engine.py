@@ -1,0 +1,343 @@
+"""The manager with a scripted model: the order of the table, the review gate, repairs,
+malformed model output, budgets, cancellation and resume. Real checks, real builds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from roundtable_tui.config import settings
+from roundtable_tui.core import formulation
+from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.manager import Manager, RunConfig
+from roundtable_tui.core.review import Action, AutoPolicy, ReviewDecision
+from roundtable_tui.core.session import Session
+from roundtable_tui.kernels import problems
+from roundtable_tui.kernels.checker import Options
+from roundtable_tui.llm.scripted import ScriptedBackend
+
+DATA = Path(__file__).parent / "data"
+RECORDED = DATA / "recorded_small_sgemm.jsonl"
+SGEMM = problems.get("sgemm")
+NAIVE = problems.naive_kernel_path(SGEMM, settings().rust_workspace).read_text()
+SMALL = Options(
+    shape={"m": 64, "n": 48, "k": 40},
+    baselines=False,
+    bench_budget_ms=30,
+    min_samples=2,
+    max_samples=2,
+)
+
+
+def proposal(title="Use rayon over rows", kind="code", **extra):
+    return {
+        "tag": "proposer",
+        "text": json.dumps(
+            {
+                "title": title,
+                "kind": kind,
+                "idea": f"{title}: split the rows over threads",
+                "rationale": "two cores",
+                **extra,
+            }
+        ),
+    }
+
+
+def coder(text):
+    return {"tag": "coder", "text": text}
+
+
+def fenced(code):
+    return f"Here is the kernel:\n```rust\n{code}```\n"
+
+
+class Gate:
+    """A scripted reviewer: answers from a list, approving once the list is spent."""
+
+    def __init__(self, *answers: ReviewDecision) -> None:
+        self.answers = list(answers)
+        self.requests = []
+
+    def review(self, request, cancel):
+        self.requests.append(request)
+        return self.answers.pop(0) if self.answers else ReviewDecision(Action.APPROVE)
+
+
+def run(tmp_path, replies, gate=None, iterations=1, on_event=None, session=None, **cfg):
+    backend = replies if isinstance(replies, ScriptedBackend) else ScriptedBackend(replies)
+    session = session or Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
+    events: list[Event] = []
+
+    def sink(ev: Event) -> None:
+        events.append(ev)
+        if on_event:
+            on_event(ev)
+
+    m = Manager(
+        session,
+        backend,
+        SGEMM,
+        gate or AutoPolicy(),
+        RunConfig(iterations=iterations, check=SMALL, **cfg),
+        on_event=sink,
+        machine={"cores": 2, "simd": "AVX-512"},
+    )
+    cancel = threading.Event()
+    m._cancel = cancel  # for tests that cancel from an event
+    reason = m.run(cancel)
+    session.close()
+    return m, events, reason, backend
+
+
+def kinds(events, kind):
+    return [e for e in events if e.kind is kind]
+
+
+@pytest.mark.slow
+def test_recorded_model_run_keeps_the_order_of_the_table(tmp_path):
+    backend = ScriptedBackend.from_file(RECORDED)
+    m, events, reason, _ = run(tmp_path, backend, iterations=2)
+    assert "iteration budget" in reason
+    for it in (1, 2):
+        order = [e.agent for e in events if e.iteration == it and e.kind is Kind.AGENT_STARTED]
+        firsts = list(dict.fromkeys(order))
+        assert firsts[:3] == [Agent.PROPOSER, Agent.VERIFIER, Agent.CODER], firsts
+        reviews = [e for e in events if e.iteration == it and e.kind is Kind.REVIEW]
+        assert reviews, "every kernel goes to review"
+        for check in (e for e in events if e.iteration == it and e.kind is Kind.CHECK_RESULT):
+            approved = [
+                r
+                for r in reviews
+                if r.data["number"] == check.data["number"]
+                and r.data["action"] in ("approve", "edit")
+            ]
+            assert approved and events.index(approved[0]) < events.index(check)
+    numbers = {e.data["number"] for e in kinds(events, Kind.KERNEL)}
+    for n in numbers:
+        assert (tmp_path / "t" / "kernels" / f"{n:03d}.rs").exists()
+    assert {e.agent for e in kinds(events, Kind.MESSAGE)} >= {
+        Agent.PROPOSER,
+        Agent.CODER,
+        Agent.MANAGER,
+    }
+    recorded = [e for e in Session.open(tmp_path / "t").events()]
+    assert not any(e.kind is Kind.TOKEN for e in recorded), "tokens are live-only"
+    assert recorded[-1].kind is Kind.SESSION_FINISHED
+
+
+@pytest.mark.slow
+def test_reject_reason_reaches_the_next_proposal(tmp_path):
+    gate = Gate(ReviewDecision(Action.REJECT, reason="split the rows with par_chunks_mut instead"))
+    replies = [
+        proposal("Transpose B"),
+        coder(fenced(NAIVE)),
+        proposal("Rayon rows"),
+        coder(fenced(NAIVE)),
+    ]
+    m, events, reason, backend = run(tmp_path, replies, gate, iterations=2)
+    prompts = [msgs[-1].content for tag, msgs in backend.calls if tag == "proposer"]
+    assert "par_chunks_mut instead" not in prompts[0]
+    assert "par_chunks_mut instead" in prompts[1]
+    coder_prompts = [msgs[-1].content for tag, msgs in backend.calls if tag == "coder"]
+    assert "par_chunks_mut instead" in coder_prompts[1]
+    assert [e.data["action"] for e in kinds(events, Kind.REVIEW)] == ["reject", "approve"]
+    assert len(kinds(events, Kind.CHECK_RESULT)) == 2  # the seed and the approved kernel
+
+
+@pytest.mark.slow
+def test_the_edited_kernel_is_the_one_checked(tmp_path):
+    edited = NAIVE + "\n// edited by the reviewer\n"
+    gate = Gate(ReviewDecision(Action.EDIT, code=edited))
+    m, events, _, _ = run(tmp_path, [proposal(), coder(fenced(NAIVE))], gate)
+    result = kinds(events, Kind.CHECK_RESULT)[-1].data
+    assert result["kernel_sha256"] == hashlib.sha256(edited.encode()).hexdigest()
+    assert (tmp_path / "t" / "kernels" / "001.rs").read_text() == edited
+    assert result["verdict"] == "passed"
+
+
+@pytest.mark.slow
+def test_malformed_proposals_are_retried_then_reported(tmp_path):
+    replies = [
+        {"tag": "proposer", "text": "I think we should tile the loops for the cache."},
+        {"tag": "proposer", "text": '{"title": "Tile", "kind": "code", "idea": "tile the lo'},
+        proposal("Rayon rows"),
+        coder(fenced(NAIVE)),
+    ]
+    m, events, reason, _ = run(tmp_path, replies, iterations=2)
+    finished = kinds(events, Kind.ITERATION_FINISHED)
+    assert finished[1].data["verdict"] == "no_proposal"
+    assert finished[2].data["verdict"] == "passed"
+    errors = [e.data["message"] for e in kinds(events, Kind.ERROR) if e.agent is Agent.PROPOSER]
+    assert any("not JSON" in msg for msg in errors)
+    assert any("truncated" in msg for msg in errors)
+
+
+@pytest.mark.slow
+def test_missing_code_and_wrong_signature_go_back_to_the_coder(tmp_path):
+    wrong = "pub fn sgemm(a: &[f32], b: &[f32], c: &mut [f32]) { c[0] = a[0] * b[0]; }\n"
+    replies = [
+        proposal(),
+        coder("You should use rayon. It is fast."),
+        coder(fenced(wrong)),
+        coder(fenced(NAIVE)),
+    ]
+    m, events, reason, backend = run(tmp_path, replies, repairs=2)
+    repairs = [msgs[-1].content for tag, msgs in backend.calls if tag == "coder"][1:]
+    assert "no ```rust block" in repairs[0]
+    assert "wrong signature" in repairs[1]
+    assert kinds(events, Kind.ITERATION_FINISHED)[-1].data["verdict"] == "passed"
+
+
+@pytest.mark.slow
+def test_build_errors_go_back_with_the_compiler_message(tmp_path):
+    broken = NAIVE.replace("c_row.fill(0.0);", "c_row.fill(0);")
+    replies = [proposal(), coder(fenced(broken)), coder(fenced(NAIVE))]
+    m, events, reason, backend = run(tmp_path, replies)
+    verdicts = [e.data["verdict"] for e in kinds(events, Kind.CHECK_RESULT)]
+    assert verdicts == ["passed", "build_failed", "passed"]
+    repair = [msgs[-1].content for tag, msgs in backend.calls if tag == "coder"][1]
+    assert "build_failed" in repair and "error[E" in repair
+
+
+@pytest.mark.slow
+def test_repairs_are_bounded(tmp_path):
+    broken = NAIVE.replace("c_row.fill(0.0);", "c_row.fill(0);")
+    replies = [proposal()] + [coder(fenced(broken))] * 2
+    m, events, reason, _ = run(tmp_path, replies, repairs=1)
+    assert len(kinds(events, Kind.CHECK_RESULT)) == 1 + 2
+    assert kinds(events, Kind.ITERATION_FINISHED)[-1].data["verdict"] == "build_failed"
+
+
+@pytest.mark.slow
+def test_a_wrong_formulation_is_vetoed_before_any_code(tmp_path):
+    scheme = formulation.strassen()
+    first = scheme["products"][0]
+    first["b"] = first["b"].replace("+", "-", 1)
+    replies = [proposal("Strassen", kind="formulation", formulation=scheme)]
+    m, events, reason, backend = run(tmp_path, replies)
+    veto = kinds(events, Kind.VERIFICATION)[-1].data
+    assert veto["ok"] is False and veto["failing_entry"]
+    assert not [c for c in backend.calls if c[0] == "coder"]
+    assert kinds(events, Kind.ITERATION_FINISHED)[-1].data["verdict"] == "vetoed"
+
+
+def test_a_correct_formulation_passes_the_verifier():
+    from roundtable_tui.core.agents import Verifier
+
+    ok = Verifier().check_proposal({"kind": "formulation", "formulation": formulation.winograd()})
+    assert ok["ok"], ok
+
+
+@pytest.mark.slow
+def test_patience_stops_a_search_that_does_not_improve(tmp_path):
+    slow = NAIVE + "\n// same speed, no improvement\n"
+    replies = [proposal(), coder(fenced(slow)), proposal("again"), coder(fenced(slow))]
+    m, events, reason, _ = run(tmp_path, replies, iterations=5, patience=1)
+    # the same kernel is not faster than itself (beyond noise it may be: allow one more)
+    assert "no improvement" in reason or "budget" in reason
+    assert m.state.finished_iterations <= 2
+
+
+@pytest.mark.slow
+def test_token_budget(tmp_path):
+    replies = [dict(proposal(), prompt_tokens=5000, completion_tokens=100), coder(fenced(NAIVE))]
+    m, events, reason, _ = run(tmp_path, replies, iterations=5, max_tokens=1000)
+    assert "token budget" in reason
+
+
+def test_cancel_during_generation_stops_cleanly(tmp_path):
+    holder = {}
+
+    def on_event(ev):
+        if ev.kind is Kind.TOKEN and ev.agent is Agent.CODER:
+            holder["m"]._cancel.set()
+
+    replies = [proposal(), coder(fenced(NAIVE))]
+    backend = ScriptedBackend(replies)
+    session = Session.create(tmp_path, {"problem": "sgemm"}, "t")
+    events = []
+    m = Manager(
+        session,
+        backend,
+        SGEMM,
+        AutoPolicy(),
+        RunConfig(iterations=3, check=SMALL),
+        on_event=lambda e: (events.append(e), on_event(e)),
+        machine={"cores": 2, "simd": "AVX-512"},
+    )
+    holder["m"] = m
+    m._cancel = threading.Event()
+    assert m.run(m._cancel) == "cancelled"
+    session.close()
+    recorded = Session.open(tmp_path / "t").events()
+    assert recorded[-1].kind is Kind.SESSION_FINISHED
+    assert recorded[-1].data["reason"] == "cancelled"
+    assert not kinds(recorded, Kind.KERNEL)[1:], "no kernel after the cancel"
+
+
+@pytest.mark.slow
+def test_resume_continues_where_it_stopped(tmp_path):
+    replies = [proposal("one"), coder(fenced(NAIVE)), proposal("two"), coder(fenced(NAIVE))]
+    backend = ScriptedBackend(replies)
+    run(tmp_path, backend, iterations=1)
+    session = Session.open(tmp_path / "t")
+    m, events, reason, _ = run(tmp_path, backend, iterations=2, session=session)
+    assert kinds(events, Kind.SESSION_RESUMED)
+    assert [e.iteration for e in kinds(events, Kind.ITERATION_STARTED)] == [2]
+    assert m.state.finished_iterations == 2
+    assert len([e for e in m.state.entries if e.number == 0]) == 1, "the seed is not re-run"
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("Sure! I propose tiling.", "not JSON"),
+        ('{"title": "Tile", "idea": "tile the lo', "truncated"),
+        ('{"title": "Tile", "idea": }', "malformed JSON"),
+        ('{"title": "", "idea": "x"}', "lacks a title"),
+        ("[1, 2]", "not JSON"),
+    ],
+)
+def test_parse_proposal_errors(text, fragment):
+    from roundtable_tui.core.agents import AgentError, parse_proposal
+
+    with pytest.raises(AgentError, match=fragment):
+        parse_proposal(text)
+
+
+def test_parse_proposal_tolerates_prose_around_json_and_unknown_kinds():
+    from roundtable_tui.core.agents import parse_proposal
+
+    p = parse_proposal('Here: {"title": "Tile", "idea": "tile by 64", "kind": "magic"} done')
+    assert p["title"] == "Tile" and p["kind"] == "code" and p["parameters"] == {}
+
+
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ("```rust\npub fn sgemm(m: usize) {}\n```", "pub fn sgemm(m: usize) {}\n"),
+        (
+            "Text\n```\nfn helper() {}\n```\n```rs\nuse x;\npub fn sgemm() {}\n```",
+            "use x;\npub fn sgemm() {}\n",
+        ),
+        (
+            "```rust\nuse rayon::prelude::*;\npub fn sgemm() {\n    let x = 1;",
+            "use rayon::prelude::*;\npub fn sgemm() {\n    let x = 1;\n",
+        ),
+        (
+            "Here it is:\nuse std::cmp;\npub fn sgemm() {}\nHope it helps",
+            "use std::cmp;\npub fn sgemm() {}\nHope it helps\n",
+        ),
+        ("No code at all.", None),
+        ("```rust\nfn other() {}\n```", None),
+    ],
+)
+def test_extract_code(text, expect):
+    from roundtable_tui.core.agents import extract_code
+
+    assert extract_code(text, "sgemm") == expect
