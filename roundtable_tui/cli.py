@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from roundtable_tui import __version__
@@ -68,7 +69,7 @@ def print_check(r: CheckResult, name: str) -> None:
         f"{problem.format_shape(r.shape)}"
     )
     if not r.passed:
-        out.print(f"  reason: {r.reason}")
+        out.print(f"  reason: {escape(r.reason)}")
     if r.compiler_output:
         out.print("\n[bold]compiler output[/]")
         out.print(r.compiler_output, markup=False)
@@ -100,12 +101,12 @@ def print_check(r: CheckResult, name: str) -> None:
     passed = [c for c in r.checks if c.ok]
     out.print(f"\n  checks: {len(passed)} passed" + (f", {len(failed)} failed" if failed else ""))
     for c in failed:
-        out.print(f"  [red]✗[/] {c.name}: {c.detail}", markup=True)
+        out.print(f"  [red]✗[/] {escape(c.name)}: {escape(c.detail)}")
     if r.max_abs_error is not None:
         out.print(f"  largest error {r.max_abs_error:.2e} (bound there {r.error_bound:.2e})")
     notes = r.gate.get("notes", [])
     for n in notes:
-        out.print(f"  note: line {n['line']}: {n['message']}")
+        out.print(f"  note: line {n['line']}: {escape(n['message'])}")
     steps = " · ".join(f"{k.removesuffix('_s')} {v:.2f}s" for k, v in r.timings.items())
     out.print(f"  time: {steps}", style="dim")
 

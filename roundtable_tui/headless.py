@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from roundtable_tui.core.events import Event, Kind
@@ -101,7 +102,7 @@ class AutoProgress:
         elif ev.kind is Kind.CHECK_PROGRESS:
             self._update(f"iteration {it} · tester: {ev.data.get('phase')}…")
         elif ev.kind is Kind.ERROR and not self.quiet:
-            self.console.print(f"[yellow]{ev.agent}: {ev.data.get('message')}[/]")
+            self.console.print(f"[yellow]{ev.agent}: {escape(str(ev.data.get('message')))}[/]")
         elif ev.kind is Kind.ITERATION_FINISHED and not self.quiet:
             d = ev.data
             if it == 0:
@@ -113,7 +114,7 @@ class AutoProgress:
                 return
             mark = "[green]▲[/]" if d.get("improved") else " "
             self.console.print(
-                f"{mark} iteration {it}: {d.get('title', '')[:50]!s} → {d.get('verdict')} "
+                f"{mark} iteration {it}: {escape(str(d.get('title', ''))[:50])} → {d.get('verdict')} "
                 f"{_g(d.get('gflops'))} GFLOPS · best {_g(d.get('best_gflops'))} · "
                 f"{self.tps:.1f} tok/s"
             )
@@ -137,7 +138,9 @@ def print_transcript(console: Console, events: list[Event]) -> SessionState:
             console.print(f"[bold]{who}[/]{extra}")
             console.print(d.get("text", ""), markup=False, highlight=False)
         elif ev.kind is Kind.PROPOSAL:
-            console.print(f"[bold]{who}[/] proposes [cyan]{d.get('title')}[/] ({d.get('kind')})")
+            console.print(
+                f"[bold]{who}[/] proposes [cyan]{escape(str(d.get('title')))}[/] ({d.get('kind')})"
+            )
             if d.get("chunks"):
                 console.print(
                     "  using: "
@@ -145,7 +148,7 @@ def print_transcript(console: Console, events: list[Event]) -> SessionState:
                 )
         elif ev.kind is Kind.VERIFICATION:
             mark = "✓" if d.get("ok") else "✗"
-            console.print(f"[bold]verifier[/] {mark} {d.get('detail', '')}", markup=True)
+            console.print(f"[bold]verifier[/] {mark} {escape(str(d.get('detail', '')))}")
         elif ev.kind is Kind.REVIEW:
             console.print(
                 f"[bold]review[/] kernel {d.get('number')}: {d.get('action')}"
@@ -158,7 +161,7 @@ def print_transcript(console: Console, events: list[Event]) -> SessionState:
                 markup=True,
             )
         elif ev.kind is Kind.ERROR:
-            console.print(f"[yellow]{who}: {d.get('message')}[/]")
+            console.print(f"[yellow]{who}: {escape(str(d.get('message')))}[/]")
         elif ev.kind is Kind.SESSION_FINISHED:
             console.print(f"[bold]session finished[/]: {d.get('reason')}")
     console.print(leaderboard_table(state))

@@ -222,7 +222,15 @@ class Coder:
         # keep the conversation short: the first request and the latest exchange
         if len(self.history) > 4:
             self.history = self.history[:2] + self.history[-2:]
-        return extract_code(done.text, self.problem.name)
+        code = extract_code(done.text, self.problem.name)
+        return make_public(code, self.problem.name) if code else None
+
+
+def make_public(code: str, fn_name: str) -> str:
+    """Small models often forget `pub`: a top-level `fn <name>(` becomes `pub fn <name>(`."""
+    return re.sub(
+        rf"^(\s*)fn\s+{re.escape(fn_name)}\s*\(", rf"\1pub fn {fn_name}(", code, count=1, flags=re.M
+    )
 
 
 # --------------------------------------------------------------------------- Tester

@@ -108,9 +108,15 @@ class Manager:
             self.emit(Event(Kind.SESSION_STARTED, dict(self.session.meta)))
         else:
             self.emit(Event(Kind.SESSION_RESUMED, {"after_iteration": self.state.iteration}))
+            done = self.state.finished_iterations
+            redo = (
+                f" Iteration {self.state.iteration} was interrupted and starts again."
+                if self.state.iteration > done
+                else ""
+            )
             self.say(
-                f"Resuming after iteration {self.state.iteration}: "
-                f"{len(self.state.entries)} kernels on record.",
+                f"Resuming after iteration {done}: {len(self.state.entries)} kernels on "
+                f"record.{redo}",
                 self.state.iteration,
             )
         reason = "finished"
@@ -121,7 +127,8 @@ class Manager:
                 reason = self._budget_spent()
                 if reason:
                     break
-                self._iteration(self.state.iteration + 1, cancel)
+                # an iteration a kill interrupted is run again from its start
+                self._iteration(self.state.finished_iterations + 1, cancel)
         except (Cancelled, GenerationCancelled):
             reason = "cancelled"
         except LLMError as exc:

@@ -12,10 +12,11 @@ from roundtable_tui.kernels.problems import Problem
 PROPOSAL_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "title": {"type": "string", "minLength": 3, "maxLength": 80},
+        # no length limits: llama.cpp expands them into huge grammars that sample slowly
+        "title": {"type": "string"},
         "kind": {"type": "string", "enum": ["code", "parameters", "formulation"]},
-        "idea": {"type": "string", "minLength": 10, "maxLength": 500},
-        "rationale": {"type": "string", "maxLength": 400},
+        "idea": {"type": "string"},
+        "rationale": {"type": "string"},
         "parameters": {
             "type": "object",
             "additionalProperties": {"type": ["integer", "string", "boolean"]},
@@ -47,7 +48,8 @@ PROPOSER_ROLE = (
     "(tiles that fit L1/L2); packing B into contiguous panels; a register-blocked "
     "micro-kernel with fixed-size arrays and f32::mul_add; chunks_exact to remove bounds "
     'checks. Never repeat an idea that failed or was rejected. kind is "code" for a code '
-    'change, "parameters" when you only retune block sizes. Answer in JSON.'
+    'change, "parameters" when you only retune block sizes. Answer in JSON; keep the idea '
+    "and the rationale to one short sentence each."
 )
 
 CODER_ROLE = (

@@ -15,6 +15,7 @@ import sys
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 
 def isolate_network() -> str:
@@ -46,6 +47,11 @@ def main() -> None:
     mem, cpu, fsize, report_fd = (int(a) for a in args[:4])
     program = args[sep + 1 :]
     os.setsid()
+    # die with the parent: a killed roundtable leaves no kernel running
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
     # Python ignores SIGXFSZ; the program gets the default: killed when it writes too much
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
