@@ -114,7 +114,8 @@ class AutoProgress:
                 return
             mark = "[green]▲[/]" if d.get("improved") else " "
             self.console.print(
-                f"{mark} iteration {it}: {escape(str(d.get('title', ''))[:50])} → {d.get('verdict')} "
+                f"{mark} iteration {it}: {escape(str(d.get('title', ''))[:50])} → "
+                f"{d.get('verdict')} "
                 f"{_g(d.get('gflops'))} GFLOPS · best {_g(d.get('best_gflops'))} · "
                 f"{self.tps:.1f} tok/s"
             )

@@ -18,7 +18,7 @@ from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.verdict import CheckResult
 from roundtable_tui.llm.backend import Backend, Completion, Message
 
-Emit = Callable[[Event], None]
+Emit = Callable[[Event], object]
 
 
 class AgentError(Exception):

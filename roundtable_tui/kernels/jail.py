@@ -7,6 +7,7 @@ parent on the report descriptor which protections it got, and execs the program.
 imports nothing but the standard library so it starts in milliseconds.
 """
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -48,10 +49,8 @@ def main() -> None:
     program = args[sep + 1 :]
     os.setsid()
     # die with the parent: a killed roundtable leaves no kernel running
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
     # Python ignores SIGXFSZ; the program gets the default: killed when it writes too much
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

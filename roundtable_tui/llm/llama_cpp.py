@@ -66,8 +66,9 @@ class LlamaCppBackend:
         with self._lock:  # one generation at a time on one model
             start = time.monotonic()
             before = self.llm.n_tokens
-            stream = self.llm.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in messages],
+            chat: Any = [{"role": m.role, "content": m.content} for m in messages]
+            stream: Any = self.llm.create_chat_completion(
+                messages=chat,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 stop=stop,
