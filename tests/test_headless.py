@@ -177,3 +177,30 @@ def test_real_small_model_end_to_end(tmp_path):
     reviews = [e for e in events if e.kind is Kind.REVIEW]
     assert len(reviews) == len(model_kernels)
     assert summary["iterations"] == 2 and summary["leaderboard"]
+
+
+@pytest.mark.slow
+def test_rebench_rechecks_every_recorded_kernel():
+    r = cli("replay", EXAMPLE, "--rebench", env={"ROUNDTABLE_TIMEOUT_S": "30"})
+    assert r.returncode == 0, r.stderr
+    assert "re-checked on this machine" in r.stdout
+    assert r.stdout.count("passed") >= 2  # the naive seed and the model's passing kernel
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_session_is_resumable(tmp_path):
+    script = DATA / "recorded_small_sgemm.jsonl"
+    env = {**os.environ, "ROUNDTABLE_SESSIONS_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roundtable_tui.cli", "run", "--auto", "--model",
+         f"scripted:{script}", "--iterations", "2", "--session", "cc"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(tmp_path / "cc" / "events.jsonl",
+              lambda t: '"kind": "check_started", "agent": "tester", "iteration": 1' in t)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with" in out + err
+    events = list(read_events(tmp_path / "cc"))
+    assert events[-1].kind is Kind.SESSION_FINISHED
+    assert events[-1].data["reason"] == "cancelled"

@@ -63,7 +63,6 @@ class Talk:
                     "text": done.text,
                     "prompt_tokens": done.prompt_tokens,
                     "completion_tokens": done.completion_tokens,
-                    "cached_tokens": done.cached_tokens,
                     "prompt_s": round(done.prompt_s, 3),
                     "generate_s": round(done.generate_s, 3),
                     "tokens_per_s": round(done.tokens_per_s, 1),

@@ -180,23 +180,6 @@ class Checker:
         )
 
         master = opt.seed if opt.seed is not None else secrets.randbits(63)
-        dims = ",".join(map(str, problem.dims_of(shape)))
-        anchor = opt.baselines and self.builder.openblas
-        # OpenBLAS runs in its own process before and after the kernel's, never beside it:
-        # a kernel could leave threads spinning after each call to slow an interleaved anchor.
-        baseline_reports = []
-        if anchor:
-            say("openblas")
-            baseline_reports.append(
-                self.run_trusted(
-                    problem,
-                    [
-                        f"baseline name=openblas dims={dims} seed={inputs.derive(master, 30_000)} "
-                        "max=12 budget_ms=400"
-                    ],
-                    cancel,
-                )
-            )
         nonce = secrets.token_hex(16)
         orders, bench_seed, probe_at = self._orders(problem, shape, opt, master, nonce)
         limits = Limits(wall_s=self.cfg.timeout_s, memory_bytes=self.cfg.memory_limit_mb << 20)
@@ -219,31 +202,10 @@ class Checker:
         rep = parse_report(outcome)
         self._phase_timings(result, rep, outcome, run_start)
         if rep.done and rep.failure is None:
-            after = []
-            if anchor:
-                after.append(
-                    f"baseline name=openblas dims={dims} "
-                    f"seed={inputs.derive(master, 30_001)} max=12 budget_ms=400"
-                )
-            if opt.baselines:
-                after.append(
-                    f"baseline name=naive dims={dims} seed={inputs.derive(master, 20_000)}"
-                    " max=3 budget_ms=1000 warmup=0"
-                )
-            if opt.baselines or machine.best_peak(self.cfg.n_threads, None) is None:
-                after += [
-                    "peak threads=1 budget_ms=60",
-                    f"peak threads={self.cfg.n_threads} budget_ms=60",
-                ]
-            if after:
-                say("baselines")
-                t = time.monotonic()
-                baseline_reports.append(self.run_trusted(problem, after, cancel))
-                result.timings["baselines_s"] = time.monotonic() - t
-            for other in baseline_reports:
-                for name, times in other.samples.items():
-                    rep.samples.setdefault(name, []).extend(times)
-                rep.peaks.update(other.peaks)
+            say("baselines")
+            t = time.monotonic()
+            self._baselines(problem, shape, opt, master, rep, result, cancel)
+            result.timings["baselines_s"] = time.monotonic() - t
         result.kernel_output = (outcome.stdout_tail[-2000:] + outcome.stderr_tail[-2000:]).strip()
         result.flags["sandbox"] = rep.jail
         for label, err, _bound, ratio in rep.checks:
@@ -285,6 +247,45 @@ class Checker:
         return self._judge(result, rep, problem, shape, bench_seed, probe_at, finish)
 
     # ----------------------------------------------------------------- pieces
+    def _baselines(
+        self,
+        problem: Problem,
+        shape: Shape,
+        opt: Options,
+        master: int,
+        rep: Report,
+        result: CheckResult,
+        cancel: threading.Event | None,
+    ) -> None:
+        """Times OpenBLAS (twice, around naive) and measures the peak in a trusted process,
+        after the kernel's process has exited: nothing of the kernel can run beside them (it
+        could otherwise leave threads spinning to slow an interleaved anchor)."""
+        dims = ",".join(map(str, problem.dims_of(shape)))
+        orders = []
+        blas = f"baseline name=openblas dims={dims} max=12 budget_ms=400"
+        if opt.baselines and self.builder.openblas:
+            orders.append(f"{blas} seed={inputs.derive(master, 30_000)}")
+        if opt.baselines:
+            orders.append(
+                f"baseline name=naive dims={dims} seed={inputs.derive(master, 20_000)}"
+                " max=3 budget_ms=1000 warmup=0"
+            )
+        if opt.baselines and self.builder.openblas:
+            orders.append(f"{blas} seed={inputs.derive(master, 30_001)}")
+        if opt.baselines or machine.best_peak(self.cfg.n_threads, None) is None:
+            threads = self.cfg.n_threads
+            orders += ["peak threads=1 budget_ms=60", f"peak threads={threads} budget_ms=60"]
+        if not orders:
+            return
+        try:
+            trusted = self.run_trusted(problem, orders, cancel)
+        except RuntimeError as exc:  # not the kernel's fault: no ratios, same verdict
+            result.flags["baselines"] = str(exc)
+            return
+        for name, times in trusted.samples.items():
+            rep.samples.setdefault(name, []).extend(times)
+        rep.peaks.update(trusted.peaks)
+
     def run_trusted(
         self, problem: Problem, orders: list[str], cancel: threading.Event | None = None
     ) -> Report:

@@ -27,8 +27,6 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
-    """Prompt tokens served from a cached prefix (not processed again)."""
     prompt_s: float = 0.0
     """Time to the first token: prompt processing."""
     generate_s: float = 0.0

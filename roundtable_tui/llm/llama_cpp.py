@@ -65,7 +65,6 @@ class LlamaCppBackend:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         with self._lock:  # one generation at a time on one model
             start = time.monotonic()
-            before = self.llm.n_tokens
             chat: Any = [{"role": m.role, "content": m.content} for m in messages]
             stream: Any = self.llm.create_chat_completion(
                 messages=chat,
@@ -100,7 +99,6 @@ class LlamaCppBackend:
             text=text,
             prompt_tokens=max(prompt_tokens, 0),
             completion_tokens=n,
-            cached_tokens=max(0, min(before, prompt_tokens)),
             prompt_s=(first or end) - start,
             generate_s=end - (first or end),
             finish_reason=finish,
