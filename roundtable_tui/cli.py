@@ -378,7 +378,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     path = find(settings().sessions_dir, args.session)
     events = list(read_events(path))
     if not args.headless and not args.rebench:
-        raise UsageError("the replay screen comes with the TUI; use --headless for now")
+        args.replay_path = path
+        return cmd_tui(args)
     if args.headless:
         print_transcript(out, events)
     if args.rebench:
@@ -522,6 +523,30 @@ def cmd_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    from roundtable_tui.config import settings
+    from roundtable_tui.core.session import find
+
+    try:
+        from roundtable_tui.tui.app import Plan, RoundtableApp
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise UsageError(f"the TUI needs textual ({exc}); run `make setup`") from None
+    cfg = settings()
+    plan = Plan(
+        problem=getattr(args, "problem", None) or "sgemm",
+        model=getattr(args, "model", None) or cfg.model,
+        iterations=getattr(args, "iterations", None) or 5,
+        minutes=getattr(args, "minutes", None),
+        start=bool(getattr(args, "start", False)),
+    )
+    if getattr(args, "resume", None):
+        plan.resume = find(cfg.sessions_dir, args.resume)
+    if getattr(args, "replay_path", None):
+        plan.replay = args.replay_path
+    RoundtableApp(plan, cfg).run()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     verdicts = "\n".join(f"  {v:<14} {VERDICT_HELP[v]}" for v in Verdict)
     parser = argparse.ArgumentParser(
@@ -582,6 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("doctor", help="what is installed and which protections are active")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_doctor)
+
+    tui = sub.add_parser("tui", help="the supervised session (the default command)")
+    tui.add_argument("--problem", "-p", choices=list(problems.PROBLEMS))
+    tui.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
+    tui.add_argument("--iterations", "-n", type=int, help="iterations (default 5)")
+    tui.add_argument("--minutes", type=float, help="stop after this many minutes")
+    tui.add_argument("--resume", metavar="ID", help="continue a saved session")
+    tui.add_argument("--start", action="store_true", help="start a new session at once")
+    tui.set_defaults(func=cmd_tui)
 
     p = sub.add_parser("problems", help="the four kernel contracts")
     p.set_defaults(func=cmd_problems)
@@ -645,8 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        return cmd_tui(args)
     try:
         return args.func(args)
     except (UsageError, ValueError, ToolMissing, SessionError) as exc:

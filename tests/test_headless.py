@@ -192,11 +192,29 @@ def test_ctrl_c_stops_cleanly_and_the_session_is_resumable(tmp_path):
     script = DATA / "recorded_small_sgemm.jsonl"
     env = {**os.environ, "ROUNDTABLE_SESSIONS_DIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "roundtable_tui.cli", "run", "--auto", "--model",
-         f"scripted:{script}", "--iterations", "2", "--session", "cc"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(tmp_path / "cc" / "events.jsonl",
-              lambda t: '"kind": "check_started", "agent": "tester", "iteration": 1' in t)
+        [
+            sys.executable,
+            "-m",
+            "roundtable_tui.cli",
+            "run",
+            "--auto",
+            "--model",
+            f"scripted:{script}",
+            "--iterations",
+            "2",
+            "--session",
+            "cc",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(
+        tmp_path / "cc" / "events.jsonl",
+        lambda t: '"kind": "check_started", "agent": "tester", "iteration": 1' in t,
+    )
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -67,7 +67,7 @@ class Manager:
         gate: ReviewGate,
         config: RunConfig,
         checker: Checker | None = None,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], object] | None = None,
         knowledge: Knowledge | None = None,
         machine: dict[str, Any] | None = None,
     ) -> None:

@@ -1,0 +1,243 @@
+"""The TUI driven with Pilot: approve, edit, reject, cancel, resume and replay, with a
+scripted model and real checks; snapshots of the main, review and replay screens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+import pytest
+
+from roundtable_tui.config import settings
+from roundtable_tui.core.events import Kind
+from roundtable_tui.core.review import ReviewRequest
+from roundtable_tui.core.session import read_events
+from roundtable_tui.kernels import problems
+from roundtable_tui.kernels.checker import Options
+from roundtable_tui.llm.scripted import ScriptedBackend
+from roundtable_tui.tui.app import Plan, RoundtableApp
+from roundtable_tui.tui.review import EditScreen, ReasonScreen, ReviewScreen
+
+from .conftest import ROOT
+
+SGEMM = problems.get("sgemm")
+NAIVE = problems.naive_kernel_path(SGEMM, settings().rust_workspace).read_text()
+SMALL = Options(
+    shape={"m": 64, "n": 48, "k": 40},
+    baselines=False,
+    bench_budget_ms=30,
+    min_samples=2,
+    max_samples=2,
+)
+EXAMPLE = ROOT / "sessions" / "examples" / "example-sgemm-small"
+SIZE = (160, 48)
+
+
+def proposal(title="Rayon rows"):
+    return {
+        "tag": "proposer",
+        "text": json.dumps(
+            {"title": title, "kind": "code", "idea": f"{title} over threads", "rationale": "cores"}
+        ),
+    }
+
+
+def coder(code=NAIVE):
+    return {"tag": "coder", "text": f"```rust\n{code}```"}
+
+
+def make_app(tmp_path, replies, **plan) -> tuple[RoundtableApp, ScriptedBackend]:
+    backend = ScriptedBackend(replies)
+    cfg = settings().model_copy(update={"sessions_dir": tmp_path})
+    app = RoundtableApp(
+        Plan(model="scripted", start=True, **plan),
+        cfg,
+        backend_factory=lambda _m: backend,
+        check_options=SMALL,
+    )
+    return app, backend
+
+
+async def until(pilot, predicate, timeout=90.0):
+    for _ in range(int(timeout / 0.1)):
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out waiting for the app")
+
+
+def session_events(tmp_path):
+    (path,) = [p for p in tmp_path.iterdir() if (p / "meta.json").exists()]
+    return path, list(read_events(path))
+
+
+@pytest.mark.slow
+async def test_approve_runs_the_tester_and_fills_the_leaderboard(tmp_path):
+    app, _ = make_app(tmp_path, [proposal(), coder()], iterations=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("a")
+        await until(pilot, lambda: app.state.finished)
+        table = app.query_one("#leaderboard")
+        assert table.row_count == 2  # the naive start and the approved kernel
+    _, events = session_events(tmp_path)
+    assert [e.data["action"] for e in events if e.kind is Kind.REVIEW] == ["approve"]
+
+
+@pytest.mark.slow
+async def test_edit_inline_is_what_gets_checked(tmp_path):
+    app, _ = make_app(tmp_path, [proposal(), coder()], iterations=1)
+    edited = NAIVE + "\n// the reviewer was here\n"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditScreen))
+        app.screen.query_one("#editor").text = edited
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.state.finished)
+    path, events = session_events(tmp_path)
+    result = [e for e in events if e.kind is Kind.CHECK_RESULT][-1].data
+    assert result["kernel_sha256"] == hashlib.sha256(edited.encode()).hexdigest()
+    assert (path / "kernels" / "001.rs").read_text() == edited
+
+
+@pytest.mark.slow
+async def test_reject_reason_goes_back_to_the_agents(tmp_path):
+    replies = [proposal("Transpose"), coder(), proposal("Rayon"), coder()]
+    app, backend = make_app(tmp_path, replies, iterations=2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ReasonScreen))
+        await pilot.press(*"pack B first")
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, ReviewScreen) and app.screen.request.iteration == 2,
+        )
+        await pilot.press("a")
+        await until(pilot, lambda: app.state.finished)
+    prompts = [m[-1].content for tag, m in backend.calls if tag == "proposer"]
+    assert "pack B first" in prompts[1]
+
+
+@pytest.mark.slow
+async def test_cancel_during_review_stops_the_session(tmp_path):
+    app, _ = make_app(tmp_path, [proposal(), coder()], iterations=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        app.action_cancel()
+        await until(pilot, lambda: app.state.finished)
+        assert app.state.finished == "cancelled"
+        assert not isinstance(app.screen, ReviewScreen)
+    _, events = session_events(tmp_path)
+    assert not [e for e in events if e.kind is Kind.CHECK_RESULT and e.data["number"] >= 1]
+
+
+@pytest.mark.slow
+async def test_resume_continues_a_saved_session(tmp_path):
+    app, _ = make_app(tmp_path, [proposal("one"), coder()], iterations=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await pilot.press("t")  # approve, and auto-approve from now on
+        await until(pilot, lambda: app.state.finished)
+    path, _ = session_events(tmp_path)
+    backend = ScriptedBackend([proposal("two"), coder()])
+    cfg = settings().model_copy(update={"sessions_dir": tmp_path})
+    again = RoundtableApp(
+        Plan(model="scripted", resume=path, iterations=1),
+        cfg,
+        backend_factory=lambda _m: backend,
+        check_options=SMALL,
+    )
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(again.screen, ReviewScreen))
+        await pilot.press("a")
+        await until(pilot, lambda: again.state.finished)
+        assert again.state.finished_iterations == 2
+    events = list(read_events(path))
+    assert [e for e in events if e.kind is Kind.SESSION_RESUMED]
+
+
+async def test_replay_rebuilds_every_pane_from_the_log():
+    app = RoundtableApp(Plan(replay=EXAMPLE))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")  # pause
+        for _ in range(len(app._replay)):
+            await pilot.press("right")
+        await pilot.pause()
+        assert app._replay_at == len(app._replay)
+        assert app.state.finished
+        for agent in ("proposer", "verifier", "coder", "tester", "manager"):
+            assert app.query_one(f"#pane-{agent}").children, agent
+        assert app.query_one("#leaderboard").row_count >= 2
+
+
+def _request() -> ReviewRequest:
+    code = NAIVE.replace("for i in 0..m", "for i in 0..m /* rows */")
+    return ReviewRequest(
+        iteration=3,
+        number=7,
+        attempt=1,
+        problem="sgemm",
+        proposal={
+            "title": "Label the row loop",
+            "kind": "code",
+            "idea": "comment the loop",
+            "rationale": "clarity",
+        },
+        code=code,
+        best_code=NAIVE,
+        gate={
+            "ok": True,
+            "violations": [],
+            "notes": [{"line": 3, "rule": "threads", "message": "runs on several threads (rayon)"}],
+        },
+        verification={"ok": True, "detail": "no formulation to verify"},
+        chunks=[{"id": "c1", "source": "01-goto-blis-blocking.md"}],
+    )
+
+
+def test_snapshot_main_screen(snap_compare):
+    async def run_before(pilot):
+        await pilot.press("space")
+        for _ in range(len(pilot.app._replay)):
+            pilot.app.action_replay_step()
+        await pilot.pause()
+
+    assert snap_compare(
+        RoundtableApp(Plan(replay=EXAMPLE)), terminal_size=SIZE, run_before=run_before
+    )
+
+
+def test_snapshot_review_screen(snap_compare):
+    async def run_before(pilot):
+        pilot.app.push_screen(ReviewScreen(_request()))
+        await pilot.pause()
+
+    assert snap_compare(RoundtableApp(Plan()), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_replay_midway(snap_compare):
+    async def run_before(pilot):
+        await pilot.press("space")
+        for _ in range(12):
+            pilot.app.action_replay_step()
+        await pilot.pause()
+
+    assert snap_compare(
+        RoundtableApp(Plan(replay=EXAMPLE)), terminal_size=SIZE, run_before=run_before
+    )
+
+
+def test_small_terminal_does_not_crash():
+    async def go():
+        app = RoundtableApp(Plan(replay=EXAMPLE))
+        async with app.run_test(size=(60, 20)) as pilot:
+            for _ in range(20):
+                app.action_replay_step()
+            await pilot.pause()
+            assert app.query_one("#status")
+
+    asyncio.run(go())
