@@ -241,3 +241,44 @@ def test_small_terminal_does_not_crash():
             assert app.query_one("#status")
 
     asyncio.run(go())
+
+
+@pytest.mark.slow
+def test_make_run_opens_the_app_in_a_real_terminal():
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed (make setup installs it)")
+    name = f"roundtable-test-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48",
+                    f"cd {ROOT} && env -u COLUMNS -u LINES make run"], check=True)
+    try:
+        screen = ""
+        for _ in range(900):  # make run may first (re)install the package
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
+                                    capture_output=True, text=True).stdout
+            if "Welcome" in screen and "new session" in screen:
+                break
+            time.sleep(0.2)
+        assert "Proposer" in screen and "Coder" in screen and "Tester" in screen, screen
+        assert "Welcome" in screen
+        subprocess.run(["tmux", "send-keys", "-t", name, "?"], check=True)
+        time.sleep(1.0)
+        helped = subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
+                                capture_output=True, text=True).stdout
+        assert "approve" in helped
+        subprocess.run(["tmux", "send-keys", "-t", name, "Escape"], check=True)
+        time.sleep(0.5)
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        for _ in range(50):
+            alive = subprocess.run(["tmux", "has-session", "-t", name],
+                                   capture_output=True).returncode == 0
+            if not alive:
+                break
+            time.sleep(0.2)
+        assert not alive, "the app should quit on q (and the tmux session with it)"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)

@@ -88,7 +88,20 @@ def _paragraphs(text: str, markdown: bool) -> list[str]:
     """Lines grouped into paragraphs: a blank line ends one; in Markdown so do headings,
     list items, quotes, table rows and code fences (each starts its own paragraph)."""
     paragraphs: list[list[str]] = [[]]
+    fence = ""  # the open code fence, if any: a code block is one paragraph
     for line in text.splitlines():
+        if markdown and fence:
+            paragraphs[-1].append(line)
+            if line.strip().startswith(fence):
+                fence = ""
+                paragraphs.append([])
+            continue
+        if markdown and line.lstrip().startswith(("```", "~~~")):
+            fence = line.lstrip()[:3]
+            if paragraphs[-1]:
+                paragraphs.append([])
+            paragraphs[-1].append(line)
+            continue
         if not line.strip():
             paragraphs.append([])
             continue

@@ -7,7 +7,7 @@
 //!
 //! with u = 2⁻²⁴. ‖P_i‖·‖Q_j‖ ≥ Σ|p·q| (Cauchy–Schwarz), so any summation order, FMA or
 //! wider accumulation stays far inside; ρ is the norm-wise term that one level of a
-//! Strassen-like recombination needs. A bf16-like precision drop (u ≈ 2⁻⁹) does not fit.
+//! Strassen-like recombination needs. A bf16-like precision drop (u = 2⁻⁸) does not fit.
 
 pub const UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
 

@@ -1,0 +1,377 @@
+"""The vector store: chunks of papers and notes, and past attempts, in Chroma.
+
+One collection per embedding model and kind (`papers__<model>`, `attempts__<model>`), so
+vectors of different models never mix. Papers are indexed incrementally by content hash:
+unchanged files are skipped, changed files' chunks replaced, deleted files' chunks removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roundtable_tui.knowledge.chunking import Chunk, SemanticChunker
+from roundtable_tui.knowledge.embedding import Embedder
+from roundtable_tui.knowledge.ingest import (
+    Document,
+    IngestError,
+    file_sha256,
+    is_supported,
+    iter_files,
+    load,
+    source_name,
+)
+from roundtable_tui.knowledge.settings import KnowledgeSettings, knowledge_settings
+
+# progress(done, total, what): after each file (and once with done=0 before the first)
+Progress = Callable[[int, int, str], None]
+
+PAPERS, ATTEMPTS = "papers", "attempts"
+_PAGE = 2000  # records per `get` when reading a whole collection
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as configured (server unreachable, dimension mismatch)."""
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    skipped: int = 0
+    chunks: int = 0  # chunks written by this run
+    seconds: float = 0.0
+    changed: list[str] = field(default_factory=list)  # sources added, updated or removed
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        """Files read and chunked by this run."""
+        return self.added + self.updated
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hit:
+    source: str
+    page: int
+    score: float  # cosine similarity, 1 is identical
+    text: str
+    id: str
+    title: str = ""
+    chunk: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _FileState:
+    versions: dict[str, int] = field(default_factory=dict)  # version -> records
+    declared: int = 0  # chunks the file had when written
+
+    def complete(self, version: str) -> bool:
+        return set(self.versions) == {version} and self.versions[version] == self.declared
+
+
+def collection_name(kind: str, slug: str) -> str:
+    return f"{kind}__{slug}"[:120].rstrip("-._")
+
+
+class KnowledgeStore:
+    """Papers and attempts for one embedding model. Writes are serialised by a lock, so the
+    watcher's thread and callers can share one store."""
+
+    def __init__(
+        self,
+        config: KnowledgeSettings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        client: Any = None,
+    ) -> None:
+        self.config = config or knowledge_settings()
+        self.embedder = embedder or Embedder.from_settings(self.config)
+        self.papers_dir = self.config.papers_root
+        self.chunker = SemanticChunker(
+            self.embedder.embed,
+            percentile=self.config.percentile,
+            min_chars=self.config.chunk_min_chars,
+            max_chars=self.config.chunk_max_chars,
+            window=self.config.window,
+        )
+        self._client = client
+        self._collections: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    # ---- Chroma -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        cfg = self.config
+        if cfg.chroma_host:
+            try:
+                return chromadb.HttpClient(
+                    host=cfg.chroma_host,
+                    port=cfg.chroma_port,
+                    ssl=cfg.chroma_ssl,
+                    settings=chroma_settings,
+                )
+            except Exception as exc:  # chromadb raises several kinds on a failed handshake
+                raise StoreError(f"cannot reach the Chroma server {cfg.location}: {exc}") from exc
+        cfg.db_path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(cfg.db_path), settings=chroma_settings)
+
+    def collection_name(self, kind: str) -> str:
+        return collection_name(kind, self.embedder.slug)
+
+    def collection(self, kind: str) -> Any:
+        """The collection of `kind` for this model, created on first use."""
+        name = self.collection_name(kind)
+        with self._lock:
+            if name in self._collections:
+                return self._collections[name]
+            dim = self.embedder.dim
+            col = self.client.get_or_create_collection(
+                name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"kind": kind, "model": self.embedder.name, "dim": dim},
+            )
+            have = (col.metadata or {}).get("dim")
+            if have is not None and int(have) != dim:
+                raise StoreError(
+                    f"collection {name} holds {have}-dimensional vectors but the model "
+                    f"{self.embedder.name} makes {dim}-dimensional ones"
+                )
+            self._collections[name] = col
+            return col
+
+    def _existing(self, kind: str) -> Any | None:
+        """The collection if it exists, without creating it (or loading the model)."""
+        name = self.collection_name(kind)
+        if name in self._collections:
+            return self._collections[name]
+        names = {c if isinstance(c, str) else c.name for c in self.client.list_collections()}
+        if name not in names:
+            return None
+        return self.client.get_collection(name, embedding_function=None)
+
+    @staticmethod
+    def _metadatas(col: Any, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            got = col.get(where=where, include=["metadatas"], limit=_PAGE, offset=offset)
+            metas = got.get("metadatas") or []
+            out.extend(dict(m or {}) for m in metas)
+            if len(metas) < _PAGE:
+                return out
+            offset += _PAGE
+
+    def _batch_size(self) -> int:
+        try:
+            return max(1, min(1000, int(self.client.get_max_batch_size())))
+        except Exception:
+            return 500
+
+    # ---- papers -------------------------------------------------------------------------
+
+    def _version(self, sha256: str) -> str:
+        """Names a file's content as chunked with the current chunker settings."""
+        key = f"{sha256}|{self.config.chunker_signature()}"
+        return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+    def _file_states(self, col: Any) -> dict[str, _FileState]:
+        states: dict[str, _FileState] = {}
+        for meta in self._metadatas(col):
+            source = str(meta.get("source", ""))
+            state = states.setdefault(source, _FileState())
+            version = str(meta.get("version", ""))
+            state.versions[version] = state.versions.get(version, 0) + 1
+            state.declared = int(meta.get("chunks", 0) or 0)
+        return states
+
+    def indexed(self) -> dict[str, str]:
+        """Indexed sources and their files' sha256."""
+        col = self._existing(PAPERS)
+        if col is None:
+            return {}
+        return {str(m.get("source")): str(m.get("sha256")) for m in self._metadatas(col)}
+
+    def _in_scope(self, source: str, target: Path) -> bool:
+        """Whether an indexed source lies under `target` (so its absence means deletion)."""
+        if target == self.papers_dir:
+            return not source.startswith("/")
+        prefix = source_name(target, self.papers_dir)
+        return source == prefix or source.startswith(prefix.rstrip("/") + "/")
+
+    def index(self, path: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+        """Brings the index up to date for `path` (a file or a directory; default the papers
+        directory): new files added, changed ones replaced, missing ones removed."""
+        started = time.perf_counter()
+        target = Path(path).expanduser().resolve() if path is not None else self.papers_dir
+        if target == self.papers_dir and not target.is_dir():
+            raise FileNotFoundError(f"papers directory {target} does not exist")
+        report = IndexReport()
+        with self._lock:
+            col = self.collection(PAPERS)
+            states = self._file_states(col)
+            files = list(iter_files(target)) if target.exists() else []
+            if progress:
+                progress(0, len(files), "")
+            seen: set[str] = set()
+            for done, file in enumerate(files, 1):
+                source = source_name(file, self.papers_dir)
+                seen.add(source)
+                try:
+                    self._index_file(col, file, states.get(source), report)
+                except (IngestError, OSError) as exc:
+                    report.errors.append(f"{source}: {exc}")
+                if progress:
+                    progress(done, len(files), source)
+            for source in sorted(states):
+                if source not in seen and self._in_scope(source, target):
+                    if target.is_file() and not is_supported(target):
+                        continue
+                    col.delete(where={"source": source})
+                    report.removed += 1
+                    report.changed.append(source)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _index_file(
+        self, col: Any, file: Path, state: _FileState | None, report: IndexReport
+    ) -> None:
+        sha = file_sha256(file)
+        version = self._version(sha)
+        if state is not None and state.complete(version):
+            report.skipped += 1
+            return
+        doc = load(file, self.papers_dir, sha)
+        chunks = self.chunker.chunk(doc)
+        if not chunks or not any(c.text.strip() for c in chunks):
+            report.errors.append(f"{doc.source}: no text found (a scanned PDF?)")
+            return
+        self._write(col, doc, chunks, version)
+        if state is None or not state.versions:
+            report.added += 1
+        else:
+            report.updated += 1
+        report.chunks += len(chunks)
+        report.changed.append(doc.source)
+
+    def _write(self, col: Any, doc: Document, chunks: list[Chunk], version: str) -> None:
+        prefix = f"{doc.title}\n" if self.config.embed_titles and doc.title else ""
+        vectors = self.embedder.embed([prefix + c.text for c in chunks])
+        ids = [f"{doc.source}#{version}#{c.index}" for c in chunks]
+        metas = [
+            {
+                "source": doc.source,
+                "page": c.page,
+                "sha256": doc.sha256,
+                "chunk": c.index,
+                "chunks": len(chunks),
+                "start": c.start,
+                "title": doc.title,
+                "version": version,
+                "model": self.embedder.name,
+            }
+            for c in chunks
+        ]
+        step = self._batch_size()
+        for i in range(0, len(chunks), step):
+            col.upsert(
+                ids=ids[i : i + step],
+                embeddings=vectors[i : i + step].tolist(),
+                documents=[c.text for c in chunks[i : i + step]],
+                metadatas=metas[i : i + step],  # type: ignore[arg-type]
+            )
+        # the new version is in place: drop the old one (never a moment with neither)
+        col.delete(where={"$and": [{"source": doc.source}, {"version": {"$ne": version}}]})
+
+    def remove(self, source: str) -> bool:
+        """Removes a source's chunks; True if it was indexed."""
+        with self._lock:
+            col = self._existing(PAPERS)
+            if col is None:
+                return False
+            got = col.get(where={"source": source}, include=[], limit=1)
+            if not got.get("ids"):
+                return False
+            col.delete(where={"source": source})
+            return True
+
+    def search(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[Hit]:
+        """The `k` paper chunks nearest to `query`, best first."""
+        if k < 1 or not query.strip():
+            return []
+        col = self.collection(PAPERS)
+        vector = self.embedder.embed_query(query)
+        res = col.query(
+            query_embeddings=[vector.tolist()],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return list(_hits(res))
+
+    # ---- overview -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        papers = self._existing(PAPERS)
+        attempts = self._existing(ATTEMPTS)
+        sources = {str(m.get("source")) for m in self._metadatas(papers)} if papers else set()
+        collections = []
+        for c in self.client.list_collections():
+            col = c if not isinstance(c, str) else self.client.get_collection(c)
+            meta = col.metadata or {}
+            collections.append(
+                {"name": col.name, "count": col.count(), "model": meta.get("model", "")}
+            )
+        return {
+            "files": len(sources),
+            "chunks": papers.count() if papers else 0,
+            "attempts": attempts.count() if attempts else 0,
+            "model": self.embedder.name,
+            "collection": self.collection_name(PAPERS),
+            "collections": sorted(collections, key=lambda c: c["name"]),
+            "path": self.config.location,
+            "papers_dir": str(self.papers_dir),
+            "chunker": self.config.chunker_signature(),
+        }
+
+
+def _hits(res: dict[str, Any]) -> Iterable[Hit]:
+    ids = (res.get("ids") or [[]])[0]
+    docs = (res.get("documents") or [[]])[0] or []
+    metas = (res.get("metadatas") or [[]])[0] or []
+    dists = (res.get("distances") or [[]])[0] or []
+    for i, hit_id in enumerate(ids):
+        meta = metas[i] or {}
+        yield Hit(
+            source=str(meta.get("source", "")),
+            page=int(meta.get("page", 1) or 1),
+            score=round(1.0 - float(dists[i]), 6),
+            text=str(docs[i] or ""),
+            id=str(hit_id),
+            title=str(meta.get("title", "")),
+            chunk=int(meta.get("chunk", 0) or 0),
+        )
