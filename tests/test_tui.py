@@ -282,3 +282,53 @@ def test_make_run_opens_the_app_in_a_real_terminal():
         assert not alive, "the app should quit on q (and the tmux session with it)"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+async def test_a_save_from_any_editor_is_picked_up_by_the_review(tmp_path):
+    from roundtable_tui.core.review import Action
+
+    kernel = tmp_path / "007.rs"
+    request = _request()
+    kernel.write_text(request.code)
+    decisions = []
+    app = RoundtableApp(Plan())
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(ReviewScreen(request, kernel), decisions.append)
+        await pilot.pause(0.5)
+        saved = request.code + "\n// saved from another editor\n"
+        kernel.write_text(saved)
+        await until(pilot, lambda: app.screen.code == saved, timeout=10)
+        await pilot.press("a")
+        await pilot.pause()
+    assert decisions[0].action is Action.EDIT and decisions[0].code == saved
+
+
+async def test_external_editor_runs_with_the_app_suspended(tmp_path, monkeypatch):
+    from roundtable_tui.core.review import Action
+
+    kernel = tmp_path / "007.rs"
+    request = _request()
+    script = tmp_path / "editor.sh"
+    script.write_text("#!/bin/sh\necho '// edited in $EDITOR' >> \"$1\"\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(script))
+    monkeypatch.delenv("VISUAL", raising=False)
+    decisions = []
+    app = RoundtableApp(Plan())
+    async with app.run_test(size=SIZE) as pilot:
+        screen = ReviewScreen(request, kernel)
+        app.push_screen(screen, decisions.append)
+        await pilot.pause()
+        screen.app.suspend = _no_suspend  # the test driver has no real terminal to give up
+        await pilot.press("x")
+        await pilot.pause()
+    assert decisions[0].action is Action.EDIT
+    assert decisions[0].code.endswith("// edited in $EDITOR\n")
+
+
+class _no_suspend:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

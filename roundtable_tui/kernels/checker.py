@@ -271,6 +271,10 @@ class Checker:
                 f"baseline name=naive dims={dims} seed={inputs.derive(master, 20_000)}"
                 " max=3 budget_ms=1000 warmup=0"
             )
+            orders.append(
+                f"baseline name=rayon dims={dims} seed={inputs.derive(master, 20_001)}"
+                " max=2 budget_ms=300 warmup=0"
+            )
         if opt.baselines and self.builder.openblas:
             orders.append(f"{blas} seed={inputs.derive(master, 30_001)}")
         # the peak once per checker (a session's loop measures it once), or when unknown
