@@ -255,6 +255,8 @@ def test_make_run_opens_the_app_in_a_real_terminal():
     name = f"roundtable-test-{os.getpid()}"
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48",
                     f"cd {ROOT} && env -u COLUMNS -u LINES make run"], check=True)
+    pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", name, "#{pane_pid}"],
+                                  capture_output=True, text=True).stdout.strip())
     try:
         screen = ""
         for _ in range(900):  # make run may first (re)install the package
@@ -282,6 +284,10 @@ def test_make_run_opens_the_app_in_a_real_terminal():
         assert not alive, "the app should quit on q (and the tmux session with it)"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        try:  # make and the app lead their own process group in the pane
+            os.killpg(pane_pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 async def test_a_save_from_any_editor_is_picked_up_by_the_review(tmp_path):
