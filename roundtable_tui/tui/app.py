@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,6 +125,8 @@ class RoundtableApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self._flush_tokens)
+        if not self.is_headless and sys.__stdin__ is not None and sys.__stdin__.isatty():
+            self.set_interval(1.0, self._check_terminal)
         self._status()
         if self.plan.replay is not None:
             self.load_replay(self.plan.replay)
@@ -328,6 +332,15 @@ class RoundtableApp(App[None]):
             self._set_phase(f"finished: {d.get('reason')}")
             self.query_one(BestChart).refresh_from(self.state)
         self._status()
+
+    def _check_terminal(self) -> None:
+        """A terminal that went away (ssh dropped, tmux session killed) ends the app; the
+        session on disk is complete up to its last event and can be resumed."""
+        try:
+            os.tcgetpgrp(sys.__stdin__.fileno())
+        except (OSError, ValueError, AttributeError):
+            self.cancel_event.set()
+            self.exit()
 
     def _flush_tokens(self) -> None:
         for agent in (Agent.PROPOSER, Agent.CODER):
