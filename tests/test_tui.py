@@ -338,3 +338,17 @@ class _no_suspend:
 
     def __exit__(self, *exc):
         return False
+
+
+@pytest.mark.slow
+async def test_quit_stops_the_manager(tmp_path):
+    app, _ = make_app(tmp_path, [proposal(), coder()], iterations=3)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        await app.action_quit()
+    for worker in app.workers:
+        if worker.group == "manager" and worker._thread is not None:
+            worker._thread.join(30)
+            assert not worker._thread.is_alive(), "the manager thread must end with the app"
+    _, events = session_events(tmp_path)
+    assert events[-1].kind is Kind.SESSION_FINISHED and events[-1].data["reason"] == "cancelled"

@@ -266,6 +266,12 @@ class RoundtableApp(App[None]):
         self.notify(f"auto-approve {'on' if self.gate.auto_approve else 'off'}")
         self._status()
 
+    async def action_quit(self) -> None:
+        """Quit: stop the manager first (generation stops at the next token, a running
+        build or benchmark is killed) so the process ends and the session is saved."""
+        self.cancel_event.set()
+        self.exit()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
