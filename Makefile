@@ -19,6 +19,8 @@ $(VENV)/.system-ok: scripts/setup-system.sh | $(BIN)/python
 
 $(VENV)/.python-ok: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: the local CPU build, never the registry's CUDA one
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 

@@ -325,23 +325,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = AutoProgress(console, quiet=quiet)
     from roundtable_tui.kernels.checker import Checker
 
+    knowledge = None if args.no_knowledge else _open_knowledge(backend, console, quiet)
     manager = Manager(
-        session, backend, problem, AutoPolicy(), run_cfg, Checker(cfg), on_event=progress
+        session,
+        backend,
+        problem,
+        AutoPolicy(),
+        run_cfg,
+        Checker(cfg),
+        on_event=progress,
+        knowledge=knowledge,
     )
     result: dict[str, str] = {}
-    worker = threading.Thread(target=lambda: result.update(reason=manager.run(cancel)), daemon=True)
-    with progress:
-        worker.start()
+    finished = threading.Event()
+
+    def work() -> None:
         try:
-            while worker.is_alive():
-                worker.join(0.2)
+            result["reason"] = manager.run(cancel)
+        finally:
+            finished.set()
+
+    # an Event, not Thread.join: a join interrupted by Ctrl-C can return early afterwards
+    threading.Thread(target=work, daemon=True).start()
+    with progress:
+        try:
+            while not finished.wait(0.2):
+                pass
         except KeyboardInterrupt:
             cancel.set()
             console.print(
                 "stopping… (the session is saved; resume with "
                 f"`roundtable run --auto --resume {session.id}`)"
             )
-            worker.join()
+            while not finished.wait(0.2):
+                pass
     session.close()
     reason = result.get("reason", "error: the manager stopped unexpectedly")
     state = manager.state
@@ -368,6 +385,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     if reason == "cancelled":
         return EXIT_INTERRUPTED
     return EXIT_ERROR if reason.startswith("error") else EXIT_OK
+
+
+def _open_knowledge(backend, console: Console, quiet: bool):
+    """The knowledge base for the Proposer, indexed incrementally; None if it cannot load."""
+    try:
+        from roundtable_tui.knowledge.memory import open_knowledge
+
+        with (
+            err.status("indexing papers/ (incremental)…")
+            if err.is_terminal and not quiet
+            else _null()
+        ):
+            knowledge = open_knowledge(backend.count_tokens)
+            report = knowledge.store.index()
+        if not quiet and (report.added or report.updated or report.removed):
+            console.print(
+                f"knowledge: +{report.added} ~{report.updated} -{report.removed} files, "
+                f"{report.chunks} chunks"
+            )
+        return knowledge
+    except Exception as exc:  # the loop runs without knowledge rather than not at all
+        err.print(f"[yellow]knowledge base unavailable ({escape(str(exc))}); running without it[/]")
+        return None
+
+
+def cmd_papers(args: argparse.Namespace) -> int:
+    from roundtable_tui.knowledge import cli_papers
+
+    if args.action == "index":
+        return cli_papers.cmd_index(args.path, out)
+    if args.action == "search":
+        return cli_papers.cmd_search(" ".join(args.query), args.k, out, args.json)
+    return cli_papers.cmd_stats(out, args.json)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -666,6 +716,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("session", nargs="?")
     se.add_argument("--json", action="store_true")
     se.set_defaults(func=cmd_sessions)
+
+    pa = sub.add_parser("papers", help="the knowledge base: index, search, stats")
+    pas = pa.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pi = pas.add_parser("index", help="index papers/ (or PATH) incrementally")
+    pi.add_argument("path", nargs="?")
+    ps = pas.add_parser("search", help="the chunks nearest to QUERY")
+    ps.add_argument("query", nargs="+")
+    ps.add_argument("-k", type=int, default=5, help="how many (5)")
+    ps.add_argument("--json", action="store_true")
+    pst = pas.add_parser("stats", help="files, chunks, collections, model")
+    pst.add_argument("--json", action="store_true")
+    pa.set_defaults(func=cmd_papers)
 
     mo = sub.add_parser("model", help="the embedded GGUF models: fetch, list, path")
     mo.add_argument("action", choices=["fetch", "list", "path"])

@@ -100,7 +100,7 @@ def _wait_for(path: Path, predicate, timeout: float = 120.0) -> None:
 def test_kill_9_mid_run_then_resume_and_replay(tmp_path, kill_at):
     script = DATA / "recorded_small_sgemm.jsonl"
     env = {"ROUNDTABLE_SESSIONS_DIR": str(tmp_path), "ROUNDTABLE_TIMEOUT_S": "20"}
-    args = ["run", "--auto", "--model", f"scripted:{script}", "--iterations", "2"]
+    args = ["run", "--auto", "--model", f"scripted:{script}", "--iterations", "2", "--no-knowledge"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "roundtable_tui.cli", *args, "--session", "k9"],
         cwd=ROOT,
@@ -129,6 +129,7 @@ def test_kill_9_mid_run_then_resume_and_replay(tmp_path, kill_at):
         "--iterations",
         "2",
         "--json",
+        "--no-knowledge",
         env=env,
     )
     assert resumed.returncode == 0, resumed.stderr
@@ -168,7 +169,13 @@ def test_real_small_model_end_to_end(tmp_path):
     events = session.events()
     roles = {e.agent for e in events if e.kind in (Kind.AGENT_STARTED, Kind.MESSAGE)}
     assert roles == {Agent.PROPOSER, Agent.VERIFIER, Agent.CODER, Agent.TESTER, Agent.MANAGER}
-    assert [e for e in events if e.kind is Kind.PROPOSAL and e.agent is Agent.PROPOSER]
+    proposals = [e for e in events if e.kind is Kind.PROPOSAL and e.agent is Agent.PROPOSER]
+    assert proposals and all(p.data["chunks"] for p in proposals), "proposals record their chunks"
+    assert any(
+        c["kind"] == "paper" and c["source"].endswith(".md")
+        for p in proposals
+        for c in p.data["chunks"]
+    )
     model_kernels = [e for e in events if e.kind is Kind.KERNEL and e.data["number"] >= 1]
     assert model_kernels and all(
         (Path(summary["path"]) / "kernels" / f"{e.data['number']:03d}.rs").exists()
@@ -204,6 +211,7 @@ def test_ctrl_c_stops_cleanly_and_the_session_is_resumable(tmp_path):
             "2",
             "--session",
             "cc",
+            "--no-knowledge",
         ],
         cwd=ROOT,
         env=env,

@@ -245,6 +245,7 @@ def test_small_terminal_does_not_crash():
 
 @pytest.mark.slow
 def test_make_run_opens_the_app_in_a_real_terminal():
+    import contextlib
     import os
     import shutil
     import subprocess
@@ -253,15 +254,32 @@ def test_make_run_opens_the_app_in_a_real_terminal():
     if not shutil.which("tmux"):
         pytest.skip("tmux is not installed (make setup installs it)")
     name = f"roundtable-test-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "48",
-                    f"cd {ROOT} && env -u COLUMNS -u LINES make run"], check=True)
-    pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", name, "#{pane_pid}"],
-                                  capture_output=True, text=True).stdout.strip())
+    subprocess.run(
+        [
+            "tmux",
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "160",
+            "-y",
+            "48",
+            f"cd {ROOT} && env -u COLUMNS -u LINES make run",
+        ],
+        check=True,
+    )
+    pane_pid = int(
+        subprocess.run(
+            ["tmux", "display", "-p", "-t", name, "#{pane_pid}"], capture_output=True, text=True
+        ).stdout.strip()
+    )
     try:
         screen = ""
         for _ in range(900):  # make run may first (re)install the package
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
-                                    capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+            ).stdout
             if "Welcome" in screen and "new session" in screen:
                 break
             time.sleep(0.2)
@@ -269,25 +287,26 @@ def test_make_run_opens_the_app_in_a_real_terminal():
         assert "Welcome" in screen
         subprocess.run(["tmux", "send-keys", "-t", name, "?"], check=True)
         time.sleep(1.0)
-        helped = subprocess.run(["tmux", "capture-pane", "-p", "-t", name],
-                                capture_output=True, text=True).stdout
+        helped = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+        ).stdout
         assert "approve" in helped
         subprocess.run(["tmux", "send-keys", "-t", name, "Escape"], check=True)
         time.sleep(0.5)
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
         for _ in range(50):
-            alive = subprocess.run(["tmux", "has-session", "-t", name],
-                                   capture_output=True).returncode == 0
+            alive = (
+                subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode
+                == 0
+            )
             if not alive:
                 break
             time.sleep(0.2)
         assert not alive, "the app should quit on q (and the tmux session with it)"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
-        try:  # make and the app lead their own process group in the pane
+        with contextlib.suppress(ProcessLookupError):  # make and the app: one group
             os.killpg(pane_pid, 9)
-        except ProcessLookupError:
-            pass
 
 
 async def test_a_save_from_any_editor_is_picked_up_by_the_review(tmp_path):

@@ -265,8 +265,10 @@ class Manager:
         # Proposer
         self.phase = Phase.PROPOSE
         context = self._context()
-        chunks = self.knowledge.context(self.problem.name, context["best"], 600)
-        context["knowledge"] = [c.get("text", "")[:300] for c in chunks]
+        # what is about to be tried next: the best so far and what just failed
+        query = " ".join([context["best"], *context["failures"][-1:], *context["feedback"][-1:]])
+        chunks = self.knowledge.context(self.problem.name, query, 600)
+        context["knowledge"] = [c.get("text", "") for c in chunks]
         try:
             proposal = self.proposer.propose(
                 Talk(self.backend, self.emit, Agent.PROPOSER, it), cancel, context
@@ -277,7 +279,9 @@ class Manager:
             )
             self._finish(it, "no_proposal", "", None)
             return
-        proposal["chunks"] = [{k: c.get(k) for k in ("id", "source", "score")} for c in chunks]
+        proposal["chunks"] = [
+            {k: c.get(k) for k in ("id", "source", "score", "kind", "page")} for c in chunks
+        ]
         self.emit(Event(Kind.PROPOSAL, proposal, Agent.PROPOSER, it))
 
         # Verifier (the proposal)

@@ -45,10 +45,13 @@ class Chunk:
 
 
 # words that end with a full stop without ending a sentence
-_ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs al fig figs eq eqs ref refs cf dr mr mrs ms no nos approx resp sec "
-    "ch vol pp p st jr sr prof inc ltd co ca est max min".split()
-)
+# fmt: off
+_ABBREVIATIONS = frozenset({
+    "e.g", "i.e", "etc", "vs", "al", "fig", "figs", "eq", "eqs", "ref", "refs", "cf", "dr",
+    "mr", "mrs", "ms", "no", "nos", "approx", "resp", "sec", "ch", "vol", "pp", "p", "st",
+    "jr", "sr", "prof", "inc", "ltd", "co", "ca", "est", "max", "min",
+})
+# fmt: on
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?:\s+)")
 _NEXT_STARTS = re.compile(r"[A-Z0-9\"'“‘(\[`*#_$\\-]")
 
@@ -67,7 +70,15 @@ def _is_sentence_end(para: str, end_punct: int, after: int) -> bool:
     token = word.group(1).lower()
     if token in _ABBREVIATIONS:
         return False
-    return not (len(token) == 1 and token.isalpha())  # "K. Goto", "A. B"
+    if len(token) == 1 and token.isalpha():
+        # "K. Goto, R. A. van de Geijn" are initials, "... every column of B. Next" is a
+        # matrix ending a sentence: an initial follows a list start, a comma or another
+        # initial, or comes before one
+        before = para[: word.start()].rstrip()
+        if not before or before[-1] in ",;(-–—:.!?" or re.search(r"(?:^|\s)[A-Z]\.$", before):
+            return False
+        return not re.match(r"[A-Z]\.\s", para[after:])
+    return True
 
 
 def _hard_split(text: str, start: int, limit: int) -> list[tuple[str, int]]:
@@ -177,6 +188,10 @@ class SemanticChunker:
         return [g for g, s in enumerate(sims) if s < threshold]
 
     def chunk(self, doc: Document) -> list[Chunk]:
+        return [chunk for chunk, _ in self.split(doc)]
+
+    def split(self, doc: Document) -> list[tuple[Chunk, np.ndarray]]:
+        """The chunks, each with the vectors of its sentences."""
         sentences = split_sentences(doc, self.max_chars)
         if not sentences:
             return []
@@ -192,11 +207,12 @@ class SemanticChunker:
         groups = self._merge_small(groups, sims, size)
         groups = [piece for g in groups for piece in self._split_large(g, sims, size)]
         text = doc.text
-        chunks = []
+        out = []
         for index, (a, b) in enumerate(groups):
             start, end = sentences[a].start, sentences[b - 1].end
-            chunks.append(Chunk(doc.source, sentences[a].page, start, text[start:end], index))
-        return chunks
+            chunk = Chunk(doc.source, sentences[a].page, start, text[start:end], index)
+            out.append((chunk, vectors[a:b]))
+        return out
 
     def _merge_small(
         self,
@@ -233,7 +249,9 @@ class SemanticChunker:
             return [group]
         gaps = list(range(a, b - 1))  # gap g splits into (a, g+1) and (g+1, b)
         balanced = [
-            g for g in gaps if size((a, g + 1)) >= self.min_chars and size((g + 1, b)) >= self.min_chars
+            g
+            for g in gaps
+            if size((a, g + 1)) >= self.min_chars and size((g + 1, b)) >= self.min_chars
         ]
         pool = balanced or gaps
         g = min(pool, key=lambda x: (float(sims[x]), abs(size((a, x + 1)) - size((x + 1, b)))))

@@ -31,7 +31,9 @@ def _store() -> KnowledgeStore:
 
 
 def _json(console: Console, obj: Any) -> None:
-    console.print(json.dumps(obj, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        json.dumps(obj, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def _snippet(text: str, limit: int = 240) -> str:
@@ -44,7 +46,9 @@ def _fail(console: Console, exc: BaseException) -> int:
     return EXIT_FAILED
 
 
-def cmd_index(path: str | Path | None, console: Console, store: KnowledgeStore | None = None) -> int:
+def cmd_index(
+    path: str | Path | None, console: Console, store: KnowledgeStore | None = None
+) -> int:
     """Indexes PATH (default the papers directory) incrementally, with a progress bar."""
     store = store or _store()
     target = Path(path).expanduser() if path else store.papers_dir
@@ -109,7 +113,10 @@ def cmd_search(
     except (EmbeddingError, StoreError) as exc:
         return _fail(console, exc)
     if as_json:
-        _json(console, {"query": query, "model": store.embedder.name, "hits": [h.as_dict() for h in hits]})
+        _json(
+            console,
+            {"query": query, "model": store.embedder.name, "hits": [h.as_dict() for h in hits]},
+        )
         return EXIT_OK
     if not hits:
         console.print("no results: index the papers first (roundtable papers index)")
@@ -145,7 +152,16 @@ def cmd_stats(console: Console, as_json: bool = False, store: KnowledgeStore | N
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    for key in ("model", "collection", "files", "chunks", "attempts", "path", "papers_dir", "chunker"):
+    for key in (
+        "model",
+        "collection",
+        "files",
+        "chunks",
+        "attempts",
+        "path",
+        "papers_dir",
+        "chunker",
+    ):
         table.add_row(key, escape(str(stats[key])))
     console.print(table)
     if stats["collections"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 32,
         query_prompt: str | None = None,
+        cache_size: int = 20_000,
     ) -> None:
         self.name = name
         self.slug = model_slug(name)
@@ -50,6 +52,10 @@ class Embedder:
         self._query_prompt = query_prompt
         self._model: Any = None
         self._lock = threading.Lock()
+        # text -> vector of recent texts: re-indexing an edited file embeds only what changed
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache_size = cache_size
+        self.embedded = 0  # texts run through the model (cache misses), for measurements
 
     @classmethod
     def from_settings(cls, ks: KnowledgeSettings) -> Embedder:
@@ -98,8 +104,9 @@ class Embedder:
     @property
     def dim(self) -> int:
         model = self.load()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
         )
         return int(getter())
 
@@ -121,19 +128,51 @@ class Embedder:
         return ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit vector per text, shape (len(texts), dim), float32."""
+        """One unit vector per text, shape (len(texts), dim), float32. The model runs one
+        batch at a time, so a short query never waits for a whole long document."""
         model = self.load()
+        texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:  # torch is thread-safe, but one encode at a time keeps memory flat
-            vectors = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        missing.sort(key=len)  # batches of similar lengths pad little
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(missing), self.batch_size):
+            batch = missing[i : i + self.batch_size]
+            with self._lock:
+                vectors = model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+                self.embedded += len(batch)
+            found.update(zip(batch, np.asarray(vectors, dtype=np.float32), strict=True))
+        with self._lock:
+            evicted = [t for t in dict.fromkeys(texts) if t not in found and t not in self._cache]
+            if evicted:  # pushed out by another thread meanwhile: rare, do them again
+                again = model.encode(
+                    evicted,
+                    batch_size=self.batch_size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+                found.update(zip(evicted, np.asarray(again, dtype=np.float32), strict=True))
+            out = np.stack([found[t] if t in found else self._cache[t] for t in texts])
+            for text in texts:
+                if text in found:
+                    self._cache[text] = found[text]
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     __call__ = embed
 

@@ -127,13 +127,15 @@ def normalise(text: str, *, markdown: bool = False) -> str:
 
 
 def _line_key(line: str) -> str:
-    # page numbers differ from page to page: "Page 3 of 9" and "Page 4 of 9" are one line
-    return re.sub(r"\d+", "#", re.sub(r"\s+", " ", line).strip().lower())
+    """Lines compared for header/footer detection: whitespace and case ignored, and in short
+    lines digits too ("Page 3 of 9" and "Page 4 of 9" are one footer)."""
+    key = re.sub(r"\s+", " ", line).strip().lower()
+    return re.sub(r"\d+", "#", key) if len(key) <= 40 else key
 
 
-def strip_repeated_lines(pages: list[str], edge: int = 3, share: float = 0.5) -> list[str]:
+def strip_repeated_lines(pages: list[str], edge: int = 2, share: float = 0.5) -> list[str]:
     """Drops header and footer lines: among the first and last `edge` lines of each page, those
-    (digits ignored) found on more than `share` of the pages. Needs three pages or more."""
+    found on more than `share` of the pages. Needs three pages or more."""
     if len(pages) < 3:
         return pages
     seen: Counter[str] = Counter()

@@ -92,7 +92,9 @@ class KnowledgeMemory:
         verdict = str(result.get("verdict") or "unknown")
         passed = verdict == "passed"
         gflops = result.get("gflops")
-        gflops = float(gflops) if isinstance(gflops, int | float) and math.isfinite(gflops) else None
+        gflops = (
+            float(gflops) if isinstance(gflops, int | float) and math.isfinite(gflops) else None
+        )
         title = _clean(proposal.get("title") or result.get("title") or "untitled", 100)
         idea = _clean(proposal.get("idea"), 400)
         reason = _clean(result.get("reason"), 240)
@@ -201,7 +203,7 @@ class KnowledgeMemory:
             {
                 "id": h.id,
                 "source": h.source,
-                "text": h.text,
+                "text": " ".join(h.text.split()),  # one line in the prompt's list
                 "score": round(h.score, 4),
                 "kind": "paper",
                 "page": h.page,
@@ -213,7 +215,9 @@ class KnowledgeMemory:
     def candidates(self, problem: str, query: str) -> list[dict[str, Any]]:
         """Everything worth giving, in order of priority: papers, best kernels and similar
         failures taken in turns."""
-        query = query.strip() or problem or "fast matrix multiplication kernel"
+        query = query.strip() or "fast matrix multiplication kernel"
+        if problem and problem.lower() not in query.lower():
+            query = f"{problem}: {query}"  # the engine's query is often only the best so far
         vector = self.store.embedder.embed_query(query)
         pools = [
             self.papers(query, self.papers_k),

@@ -6,6 +6,7 @@ import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,12 @@ class KnowledgeSettings(BaseSettings):
         default=True, description="Embed each chunk with its document's title in front."
     )
 
+    chunk_vectors: Literal["embed", "mean"] = Field(
+        default="embed",
+        description="How a chunk's vector is made: 'embed' runs the chunk's text through the "
+        "model; 'mean' averages its sentences' vectors (half the embedding work).",
+    )
+
     @model_validator(mode="after")
     def _sizes(self) -> KnowledgeSettings:
         if self.chunk_max_chars < 2 * self.chunk_min_chars:
@@ -96,7 +103,7 @@ class KnowledgeSettings(BaseSettings):
         """Changes whenever a chunking parameter changes, so chunks made otherwise are redone."""
         return (
             f"v1-p{self.percentile:g}-min{self.chunk_min_chars}-max{self.chunk_max_chars}"
-            f"-w{self.window}-t{int(self.embed_titles)}"
+            f"-w{self.window}-t{int(self.embed_titles)}-{self.chunk_vectors}"
         )
 
 

@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from roundtable_tui.knowledge.chunking import Chunk, SemanticChunker
 from roundtable_tui.knowledge.embedding import Embedder
 from roundtable_tui.knowledge.ingest import (
     Document,
     IngestError,
     file_sha256,
-    is_supported,
     iter_files,
     load,
     source_name,
@@ -87,8 +88,8 @@ def collection_name(kind: str, slug: str) -> str:
 
 
 class KnowledgeStore:
-    """Papers and attempts for one embedding model. Writes are serialised by a lock, so the
-    watcher's thread and callers can share one store."""
+    """Papers and attempts for one embedding model. Indexing runs are serialised by a lock, so
+    the watcher's thread and callers can share one store; searches never wait for them."""
 
     def __init__(
         self,
@@ -109,16 +110,18 @@ class KnowledgeStore:
         )
         self._client = client
         self._collections: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # writers (index, remove) one at a time
+        self._open_lock = threading.RLock()  # opening the client and collections
 
     # ---- Chroma -------------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._connect()
-            return self._client
+        if self._client is None:
+            with self._open_lock:
+                if self._client is None:
+                    self._client = self._connect()
+        return self._client
 
     def _connect(self) -> Any:
         import chromadb
@@ -145,7 +148,9 @@ class KnowledgeStore:
     def collection(self, kind: str) -> Any:
         """The collection of `kind` for this model, created on first use."""
         name = self.collection_name(kind)
-        with self._lock:
+        if name in self._collections:  # never waits for an indexing run
+            return self._collections[name]
+        with self._open_lock:
             if name in self._collections:
                 return self._collections[name]
             dim = self.embedder.dim
@@ -223,7 +228,9 @@ class KnowledgeStore:
         prefix = source_name(target, self.papers_dir)
         return source == prefix or source.startswith(prefix.rstrip("/") + "/")
 
-    def index(self, path: str | Path | None = None, progress: Progress | None = None) -> IndexReport:
+    def index(
+        self, path: str | Path | None = None, progress: Progress | None = None
+    ) -> IndexReport:
         """Brings the index up to date for `path` (a file or a directory; default the papers
         directory): new files added, changed ones replaced, missing ones removed."""
         started = time.perf_counter()
@@ -249,8 +256,6 @@ class KnowledgeStore:
                     progress(done, len(files), source)
             for source in sorted(states):
                 if source not in seen and self._in_scope(source, target):
-                    if target.is_file() and not is_supported(target):
-                        continue
                     col.delete(where={"source": source})
                     report.removed += 1
                     report.changed.append(source)
@@ -266,11 +271,12 @@ class KnowledgeStore:
             report.skipped += 1
             return
         doc = load(file, self.papers_dir, sha)
-        chunks = self.chunker.chunk(doc)
+        pieces = self.chunker.split(doc)
+        chunks = [c for c, _ in pieces]
         if not chunks or not any(c.text.strip() for c in chunks):
             report.errors.append(f"{doc.source}: no text found (a scanned PDF?)")
             return
-        self._write(col, doc, chunks, version)
+        self._write(col, doc, chunks, version, self._vectors(doc, pieces))
         if state is None or not state.versions:
             report.added += 1
         else:
@@ -278,9 +284,22 @@ class KnowledgeStore:
         report.chunks += len(chunks)
         report.changed.append(doc.source)
 
-    def _write(self, col: Any, doc: Document, chunks: list[Chunk], version: str) -> None:
-        prefix = f"{doc.title}\n" if self.config.embed_titles and doc.title else ""
-        vectors = self.embedder.embed([prefix + c.text for c in chunks])
+    def _vectors(self, doc: Document, pieces: list[tuple[Chunk, np.ndarray]]) -> np.ndarray:
+        """One vector per chunk (with the document's title when `embed_titles`)."""
+        titled = self.config.embed_titles and bool(doc.title)
+        if self.config.chunk_vectors == "embed":
+            prefix = f"{doc.title}\n" if titled else ""
+            return self.embedder.embed([prefix + c.text for c, _ in pieces])
+        title = self.embedder.embed([doc.title])[0] if titled else None
+        out = []
+        for _, vectors in pieces:
+            v = vectors.mean(axis=0) if title is None else np.vstack([vectors, title]).mean(axis=0)
+            out.append(v / (np.linalg.norm(v) or 1.0))
+        return np.asarray(out, dtype=np.float32)
+
+    def _write(
+        self, col: Any, doc: Document, chunks: list[Chunk], version: str, vectors: np.ndarray
+    ) -> None:
         ids = [f"{doc.source}#{version}#{c.index}" for c in chunks]
         metas = [
             {

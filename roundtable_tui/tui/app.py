@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from textual import on, work
@@ -57,6 +58,8 @@ class Plan:
     replay: Path | None = None
     start: bool = False
     """Start a new session at once (otherwise wait for `n`)."""
+    knowledge: bool = True
+    """Give the Proposer the knowledge base (and index papers/ live while running)."""
 
 
 class RoundtableApp(App[None]):
@@ -228,6 +231,7 @@ class RoundtableApp(App[None]):
         if resume is not None:
             iterations = max(iterations, self.state.finished_iterations + plan.iterations)
         self.budget = iterations
+        knowledge, watcher = self._knowledge(backend) if plan.knowledge else (None, None)
         manager = Manager(
             session,
             backend,
@@ -236,11 +240,37 @@ class RoundtableApp(App[None]):
             RunConfig(iterations=iterations, minutes=plan.minutes, check=self.check_options),
             Checker(self.cfg),
             on_event=lambda ev: self.post_message(EngineEvent(ev)),
+            knowledge=knowledge,  # type: ignore[arg-type]
         )
         try:
             manager.run(self.cancel_event)
         finally:
             session.close()
+            if watcher is not None:
+                watcher.stop()
+
+    def _knowledge(self, backend: Backend) -> tuple[Any, Any]:
+        """The knowledge base, indexed incrementally, with papers/ watched while the session
+        runs (new or changed notes are indexed in the background). None if it cannot load."""
+        self.call_from_thread(self._set_phase, "indexing papers/…")
+        try:
+            from roundtable_tui.knowledge.memory import open_knowledge
+            from roundtable_tui.knowledge.watcher import PapersWatcher
+
+            knowledge = open_knowledge(backend.count_tokens)
+            knowledge.store.index()
+
+            def changed(report: object) -> None:
+                self.call_from_thread(self.notify, f"papers indexed: {report}", timeout=4)
+
+            watcher = PapersWatcher(knowledge.store, on_change=changed, initial_index=False)
+            watcher.start()
+            return knowledge, watcher
+        except Exception as exc:  # run without knowledge rather than not at all
+            self.call_from_thread(
+                self.notify, f"knowledge base unavailable: {exc}", severity="warning", timeout=10
+            )
+            return None, None
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
@@ -343,7 +373,7 @@ class RoundtableApp(App[None]):
         """A terminal that went away (ssh dropped, tmux session killed) ends the app; the
         session on disk is complete up to its last event and can be resumed."""
         try:
-            os.tcgetpgrp(sys.__stdin__.fileno())
+            os.tcgetpgrp(sys.__stdin__.fileno())  # type: ignore[union-attr]
         except (OSError, ValueError, AttributeError):
             self.cancel_event.set()
             self.exit()
