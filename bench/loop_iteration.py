@@ -48,8 +48,9 @@ def split(events: list[Event]) -> list[dict[str, float]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
@@ -59,8 +60,14 @@ def main() -> int:
     events: list[Event] = []
     with tempfile.TemporaryDirectory() as tmp:
         session = Session.create(Path(tmp), {"problem": problem.name, "model": args.model})
-        manager = Manager(session, backend, problem, AutoPolicy(),
-                          RunConfig(iterations=args.iterations), on_event=events.append)
+        manager = Manager(
+            session,
+            backend,
+            problem,
+            AutoPolicy(),
+            RunConfig(iterations=args.iterations),
+            on_event=events.append,
+        )
         reason = manager.run(threading.Event())
         session.close()
     rows = split(events)

@@ -495,3 +495,48 @@ def test_model_loads_offline(embedder: Embedder):
     assert embedder.dim == 384
     v = embedder.embed(["cache blocking", "cache blocking"])
     assert v.shape == (2, 384) and abs(float(v[0] @ v[1]) - 1.0) < 1e-5
+
+
+@pytest.mark.slow
+def test_shipped_corpus_answers_the_goto_blis_question_first(tmp_path: Path, embedder: Embedder):
+    """The issue's acceptance query against the real papers/ with the default chunker."""
+    from roundtable_tui.config import PROJECT_ROOT
+
+    cfg = KnowledgeSettings(
+        path=tmp_path / "db",
+        papers_dir=PROJECT_ROOT / "papers",
+        chroma_host=None,
+        embedding_model="all-MiniLM-L6-v2",
+    )
+    store = KnowledgeStore(cfg, embedder=embedder)
+    report = store.index()
+    assert report.added >= 20 and report.chunks > 100
+    hits = store.search("pack B into panels that fit L2", k=5)
+    assert hits[0].source == "01-goto-blis-blocking.md", [h.source for h in hits]
+    assert len({h.source for h in hits}) == 5, "the top five span five notes"
+
+
+def test_rerank_prefers_the_note_about_the_subject():
+    from roundtable_tui.knowledge.store import Hit, rerank
+
+    mention = Hit("19-small.md", 1, 0.44, "the B panel should sit in L2", "a", "Small-M GEMM")
+    about = [
+        Hit(
+            "01-goto.md",
+            1,
+            0.39,
+            "pack B into panels; panels fit L2",
+            "b",
+            "Goto/BLIS blocking and packing",
+        ),
+        Hit(
+            "01-goto.md",
+            1,
+            0.35,
+            "packing B panels once per pc",
+            "c",
+            "Goto/BLIS blocking and packing",
+        ),
+    ]
+    ranked = rerank("pack B into panels that fit L2", [mention, *about])
+    assert [h.id for h in ranked] == ["b", "a", "c"]

@@ -8,6 +8,7 @@ unchanged files are skipped, changed files' chunks replaced, deleted files' chun
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -346,11 +347,11 @@ class KnowledgeStore:
         vector = self.embedder.embed_query(query)
         res = col.query(
             query_embeddings=[vector.tolist()],
-            n_results=k,
+            n_results=max(k * 4, RERANK_POOL),
             where=where,
             include=["documents", "metadatas", "distances"],
         )
-        return list(_hits(res))
+        return rerank(query, list(_hits(res)))[:k]
 
     # ---- overview -----------------------------------------------------------------------
 
@@ -376,6 +377,82 @@ class KnowledgeStore:
             "papers_dir": str(self.papers_dir),
             "chunker": self.config.chunker_signature(),
         }
+
+
+RERANK_POOL = 20
+LEXICAL_WEIGHT = 0.3
+_STOP = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "to",
+    "into",
+    "in",
+    "on",
+    "for",
+    "and",
+    "or",
+    "is",
+    "it",
+    "that",
+    "this",
+    "with",
+    "how",
+    "what",
+    "why",
+    "do",
+    "does",
+    "my",
+    "i",
+    "we",
+    "can",
+}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _stems(text: str) -> set[str]:
+    """Lower-case words with the commonest English endings cut (packing → pack)."""
+    out = set()
+    for w in _WORD.findall(text.lower()):
+        for end in ("ing", "ed", "es", "s"):
+            if len(w) > len(end) + 2 and w.endswith(end):
+                w = w[: -len(end)]
+                break
+        out.add(w)
+    return out - _STOP
+
+
+def rerank(query: str, hits: list[Hit]) -> list[Hit]:
+    """Hybrid ranking: the embedding's cosine plus a small lexical term (the share of the
+    query's words found in the chunk, counted twice when in its note's title), aggregated
+    per note, so a note *about* the query's subject beats one that merely mentions it."""
+    terms = _stems(query)
+    if not terms:
+        return hits
+
+    def score(h: Hit) -> float:
+        in_text = len(terms & _stems(h.text)) / len(terms)
+        in_title = len(terms & _stems(h.title)) / len(terms)
+        return h.score + LEXICAL_WEIGHT * (in_text + 2 * in_title) / 3
+
+    scored = {h.id: score(h) for h in hits}
+    # a note with several matching chunks is about the subject: rank notes by their best
+    # chunk plus half their second best, and chunks within a note by their own score
+    per_note: dict[str, list[float]] = {}
+    for h in hits:
+        per_note.setdefault(h.source, []).append(scored[h.id])
+    note_score = {
+        src: sorted(v, reverse=True)[0] + 0.5 * sum(sorted(v, reverse=True)[1:2])
+        for src, v in per_note.items()
+    }
+    ordered = sorted(hits, key=lambda h: (note_score[h.source], scored[h.id]), reverse=True)
+    # each note's best chunk first (so the top k spans k notes), then the other chunks
+    firsts, rest, seen = [], [], set()
+    for h in ordered:
+        (rest if h.source in seen else firsts).append(h)
+        seen.add(h.source)
+    return firsts + sorted(rest, key=lambda h: scored[h.id], reverse=True)
 
 
 def _hits(res: dict[str, Any]) -> Iterable[Hit]:
