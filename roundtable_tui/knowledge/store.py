@@ -448,7 +448,9 @@ def rerank(query: str, hits: list[Hit]) -> list[Hit]:
     }
     ordered = sorted(hits, key=lambda h: (note_score[h.source], scored[h.id]), reverse=True)
     # each note's best chunk first (so the top k spans k notes), then the other chunks
-    firsts, rest, seen = [], [], set()
+    firsts: list[Hit] = []
+    rest: list[Hit] = []
+    seen: set[str] = set()
     for h in ordered:
         (rest if h.source in seen else firsts).append(h)
         seen.add(h.source)
