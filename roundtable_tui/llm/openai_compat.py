@@ -13,6 +13,10 @@ from typing import Any
 from roundtable_tui.llm.backend import Completion, GenerationCancelled, LLMError, Message, TokenSink
 
 
+class _FormatRefused(Exception):
+    """The server rejected OpenAI's json_schema response format."""
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """`openai:http://host:8080/v1#qwen2.5-coder` → (base URL, model name)."""
     body = spec.removeprefix("openai:")
@@ -34,6 +38,8 @@ class OpenAICompatBackend:
         self.name = f"{self.model} @ {self.url}"
         self.timeout_s = timeout_s
         self.api_key = os.environ.get("ROUNDTABLE_OPENAI_API_KEY", "")
+        self.schema_style = "json_schema"
+        """How the server wants a JSON schema: OpenAI's `json_schema`, or `json_object`."""
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)  # servers do not expose their tokenizer uniformly
@@ -61,10 +67,26 @@ class OpenAICompatBackend:
         if stop:
             body["stop"] = stop
         if json_schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": tag or "reply", "schema": json_schema, "strict": True},
-            }
+            body["response_format"] = self._schema_format(json_schema, tag)
+        try:
+            return self._stream(body, on_token, cancel)
+        except _FormatRefused:
+            # llama-cpp-python's server knows only {"type": "json_object", "schema": …}
+            self.schema_style = "json_object"
+            body["response_format"] = self._schema_format(json_schema or {}, tag)
+            return self._stream(body, on_token, cancel)
+
+    def _schema_format(self, schema: dict[str, Any], tag: str) -> dict[str, Any]:
+        if self.schema_style == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": tag or "reply", "schema": schema, "strict": True},
+        }
+
+    def _stream(
+        self, body: dict[str, Any], on_token: TokenSink | None, cancel: threading.Event | None
+    ) -> Completion:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -98,8 +120,14 @@ class OpenAICompatBackend:
                                 on_token(piece)
                         finish = choice.get("finish_reason") or finish
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise LLMError(f"{self.url} answered {exc.code}: {detail}") from exc
+            detail = exc.read().decode(errors="replace")[:600]
+            if (
+                "response_format" in detail
+                and self.schema_style == "json_schema"
+                and "response_format" in body
+            ):
+                raise _FormatRefused() from exc
+            raise LLMError(f"{self.url} answered {exc.code}: {detail[:300]}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise LLMError(f"cannot reach {self.url}: {exc}") from exc
         except json.JSONDecodeError as exc:
