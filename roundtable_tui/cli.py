@@ -694,8 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
     r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
-    r.add_argument("--no-knowledge", action="store_true",
-                   help="run without the knowledge base (papers and past attempts)")
+    r.add_argument(
+        "--no-knowledge",
+        action="store_true",
+        help="run without the knowledge base (papers and past attempts)",
+    )
     r.add_argument(
         "--record",
         metavar="FILE",

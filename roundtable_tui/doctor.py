@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from roundtable_tui.config import settings
 from roundtable_tui.kernels import machine
 from roundtable_tui.kernels.build import Builder, have_openblas
-from roundtable_tui.kernels.sandbox import JAIL, Limits
+from roundtable_tui.kernels.sandbox import Limits, jail_command
 
 
 @dataclass
@@ -37,18 +37,7 @@ def probe_jail() -> dict[str, str]:
     env = {"ROUNDTABLE_NONCE": "probe", "PATH": "/usr/bin:/bin"}
     try:
         proc = subprocess.run(
-            [
-                sys.executable,
-                "-S",
-                "-E",
-                str(JAIL),
-                str(limits.memory_bytes),
-                str(limits.cpu_s),
-                str(limits.output_bytes),
-                str(w),
-                "--",
-                shutil.which("true") or "/bin/true",
-            ],
+            [*jail_command(limits, w), shutil.which("true") or "/bin/true"],
             pass_fds=(w,),
             env=env,
             capture_output=True,

@@ -4,56 +4,26 @@ malformed model output, budgets, cancellation and resume. Real checks, real buil
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from pathlib import Path
 
 import pytest
 
-from roundtable_tui.config import settings
 from roundtable_tui.core import formulation
 from roundtable_tui.core.events import Agent, Event, Kind
 from roundtable_tui.core.manager import Manager, RunConfig
 from roundtable_tui.core.review import Action, AutoPolicy, ReviewDecision
 from roundtable_tui.core.session import Session
-from roundtable_tui.kernels import problems
-from roundtable_tui.kernels.checker import Options
 from roundtable_tui.llm.scripted import ScriptedBackend
+
+from .scripted import NAIVE, SGEMM, SMALL, fenced, proposal
 
 DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "recorded_small_sgemm.jsonl"
-SGEMM = problems.get("sgemm")
-NAIVE = problems.naive_kernel_path(SGEMM, settings().rust_workspace).read_text()
-SMALL = Options(
-    shape={"m": 64, "n": 48, "k": 40},
-    baselines=False,
-    bench_budget_ms=30,
-    min_samples=2,
-    max_samples=2,
-)
-
-
-def proposal(title="Use rayon over rows", kind="code", **extra):
-    return {
-        "tag": "proposer",
-        "text": json.dumps(
-            {
-                "title": title,
-                "kind": kind,
-                "idea": f"{title}: split the rows over threads",
-                "rationale": "two cores",
-                **extra,
-            }
-        ),
-    }
 
 
 def coder(text):
     return {"tag": "coder", "text": text}
-
-
-def fenced(code):
-    return f"Here is the kernel:\n```rust\n{code}```\n"
 
 
 class Gate:
@@ -235,12 +205,11 @@ def test_a_correct_formulation_passes_the_verifier():
 
 @pytest.mark.slow
 def test_patience_stops_a_search_that_does_not_improve(tmp_path):
-    slow = NAIVE + "\n// same speed, no improvement\n"
-    replies = [proposal(), coder(fenced(slow)), proposal("again"), coder(fenced(slow))]
-    m, events, reason, _ = run(tmp_path, replies, iterations=5, patience=1)
-    # the same kernel is not faster than itself (beyond noise it may be: allow one more)
-    assert "no improvement" in reason or "budget" in reason
-    assert m.state.finished_iterations <= 2
+    broken = NAIVE.replace("c_row.fill(0.0);", "c_row.fill(0);")
+    replies = [proposal(), coder(fenced(broken)), proposal("again"), coder(fenced(broken))]
+    m, events, reason, _ = run(tmp_path, replies, iterations=5, patience=2, repairs=0)
+    assert reason == "no improvement in 2 iterations"
+    assert m.state.finished_iterations == 2
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 
 import pytest
 
@@ -13,34 +12,15 @@ from roundtable_tui.config import settings
 from roundtable_tui.core.events import Kind
 from roundtable_tui.core.review import ReviewRequest
 from roundtable_tui.core.session import read_events
-from roundtable_tui.kernels import problems
-from roundtable_tui.kernels.checker import Options
 from roundtable_tui.llm.scripted import ScriptedBackend
 from roundtable_tui.tui.app import Plan, RoundtableApp
 from roundtable_tui.tui.review import EditScreen, ReasonScreen, ReviewScreen
 
 from .conftest import ROOT
+from .scripted import NAIVE, SMALL, proposal
 
-SGEMM = problems.get("sgemm")
-NAIVE = problems.naive_kernel_path(SGEMM, settings().rust_workspace).read_text()
-SMALL = Options(
-    shape={"m": 64, "n": 48, "k": 40},
-    baselines=False,
-    bench_budget_ms=30,
-    min_samples=2,
-    max_samples=2,
-)
 EXAMPLE = ROOT / "sessions" / "examples" / "example-sgemm-small"
 SIZE = (160, 48)
-
-
-def proposal(title="Rayon rows"):
-    return {
-        "tag": "proposer",
-        "text": json.dumps(
-            {"title": title, "kind": "code", "idea": f"{title} over threads", "rationale": "cores"}
-        ),
-    }
 
 
 def coder(code=NAIVE):
@@ -365,9 +345,10 @@ async def test_quit_stops_the_manager(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
         await app.action_quit()
-    for worker in app.workers:
-        if worker.group == "manager" and worker._thread is not None:
-            worker._thread.join(30)
-            assert not worker._thread.is_alive(), "the manager thread must end with the app"
+    for _ in range(300):  # the manager's thread notices the cancel and records the end
+        _, events = session_events(tmp_path)
+        if events and events[-1].kind is Kind.SESSION_FINISHED:
+            break
+        await asyncio.sleep(0.1)
     _, events = session_events(tmp_path)
     assert events[-1].kind is Kind.SESSION_FINISHED and events[-1].data["reason"] == "cancelled"

@@ -10,6 +10,7 @@ fsync'd to the session before the next step starts, so a killed run resumes wher
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
 from roundtable_tui.kernels.verdict import Verdict
 from roundtable_tui.llm.backend import Backend, GenerationCancelled, LLMError
+
+log = logging.getLogger(__name__)
 
 REPAIRABLE = {Verdict.BUILD_FAILED, Verdict.WRONG_RESULT, Verdict.CRASHED}
 
@@ -94,7 +97,10 @@ class Manager:
             if event.persist:
                 self.session.append(event)
             self.state.apply(event)
-        self.on_event(event)
+        try:
+            self.on_event(event)
+        except Exception:  # a failing viewer (say, one shutting down) never stops the engine
+            log.exception("a viewer failed on %s", event.kind)
         return event
 
     def say(self, text: str, iteration: int) -> None:

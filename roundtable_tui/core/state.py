@@ -118,6 +118,8 @@ class SessionState:
         elif ev.kind is Kind.ITERATION_FINISHED:
             self.finished_iterations = max(self.finished_iterations, ev.iteration)
             self.since_improvement = int(d.get("since_improvement", self.since_improvement))
+        elif ev.kind is Kind.SESSION_RESUMED:
+            self.finished = ""
         elif ev.kind is Kind.SESSION_FINISHED:
             self.finished = d.get("reason", "finished")
 

@@ -85,6 +85,19 @@ class Problem:
             raise ValueError(f"bad {self.name} shape {text!r}: {exc}") from None
 
 
+# llm.c's matmuls (b, t, c, oc): reductions of length 1 (c or oc), primes, 2^k±1
+_LLMC_SHAPES = (
+    (1, 1, 1, 1),
+    (1, 1, 3, 1),
+    (2, 3, 5, 7),
+    (1, 13, 17, 19),
+    (3, 7, 33, 65),
+    (2, 5, 64, 63),
+    (1, 31, 127, 129),
+    (4, 16, 96, 80),
+    (1, 1, 257, 3),
+)
+
 _F32 = "&[f32]"
 _MUT = "&mut [f32]"
 _US = "usize"
@@ -143,17 +156,7 @@ PROBLEMS: dict[str, Problem] = {
             default_shape={"b": 4, "t": 1024, "c": 768, "oc": 768},
             flops_of=lambda s, _b: 2.0 * s["b"] * s["t"] * s["c"] * s["oc"],
             has_bias=True,
-            correctness_shapes=(
-                (1, 1, 1, 1),
-                (1, 1, 3, 1),
-                (2, 3, 5, 7),
-                (1, 13, 17, 19),
-                (3, 7, 33, 65),
-                (2, 5, 64, 63),
-                (1, 31, 127, 129),
-                (4, 16, 96, 80),
-                (1, 1, 257, 3),
-            ),
+            correctness_shapes=_LLMC_SHAPES,
         ),
         Problem(
             name="matmul_backward",
@@ -179,17 +182,7 @@ PROBLEMS: dict[str, Problem] = {
                 + (s["b"] * s["t"] * s["oc"] if with_bias else 0)
             ),
             has_bias=True,
-            correctness_shapes=(
-                (1, 1, 1, 1),
-                (1, 1, 3, 1),
-                (2, 3, 5, 7),
-                (1, 13, 17, 19),
-                (3, 7, 33, 65),
-                (2, 5, 64, 63),
-                (1, 31, 127, 129),
-                (4, 16, 96, 80),
-                (1, 1, 257, 3),
-            ),
+            correctness_shapes=_LLMC_SHAPES,
         ),
         Problem(
             name="binary_gemm",

@@ -104,20 +104,7 @@ def run_jailed(
     rep_r, rep_w = os.pipe()
     try:
         child_env = {**env, "ROUNDTABLE_NONCE": nonce, "HOME": str(workdir), "TMPDIR": str(workdir)}
-        cmd = [
-            sys.executable,
-            "-S",
-            "-E",
-            str(JAIL),
-            str(limits.memory_bytes),
-            str(limits.cpu_s),
-            str(limits.output_bytes),
-            str(rep_w),
-            "--",
-            *program,
-            str(cfg_r),
-            str(rep_w),
-        ]
+        cmd = [*jail_command(limits, rep_w), *program, str(cfg_r), str(rep_w)]
         start = time.monotonic()
         with open(workdir / "stdout", "wb") as stdout, open(workdir / "stderr", "wb") as stderr:
             proc = subprocess.Popen(
@@ -177,6 +164,21 @@ def run_jailed(
             if fd >= 0:
                 os.close(fd)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def jail_command(limits: Limits, report_fd: int) -> list[str]:
+    """The command prefix that runs a program inside the jail (the program's argv follows)."""
+    return [
+        sys.executable,
+        "-S",
+        "-E",
+        str(JAIL),
+        str(limits.memory_bytes),
+        str(limits.cpu_s),
+        str(limits.output_bytes),
+        str(report_fd),
+        "--",
+    ]
 
 
 def scrubbed_env(threads: int) -> dict[str, str]:

@@ -22,13 +22,14 @@ from textual.worker import Worker, WorkerState
 
 from roundtable_tui.config import Settings, settings
 from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.review import Action, ReviewDecision
 from roundtable_tui.core.session import Session, read_events, read_meta
 from roundtable_tui.core.state import SessionState
 from roundtable_tui.kernels import problems
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.llm.backend import Backend
 from roundtable_tui.tui.commands import RoundtableCommands
-from roundtable_tui.tui.review import TuiReviewGate
+from roundtable_tui.tui.review import CloseReview, ReviewScreen, TuiReviewGate
 from roundtable_tui.tui.screens import (
     HelpScreen,
     NewSession,
@@ -189,6 +190,7 @@ class RoundtableApp(App[None]):
             self.plan.model = str(meta.get("model", self.plan.model))
             for ev in read_events(resume):
                 self._apply(ev, live=False)
+            self.state.finished = ""
         self.budget = self.plan.iterations
         self.run_manager(resume)
 
@@ -306,6 +308,11 @@ class RoundtableApp(App[None]):
         self.push_screen(HelpScreen())
 
     # ------------------------------------------------------------------ events
+    @on(CloseReview)
+    def close_review(self) -> None:
+        if isinstance(self.screen, ReviewScreen):
+            self.screen.dismiss(ReviewDecision(Action.REJECT, reason="cancelled"))
+
     @on(EngineEvent)
     def engine_event(self, message: EngineEvent) -> None:
         self._apply(message.event, live=True)
@@ -379,8 +386,11 @@ class RoundtableApp(App[None]):
             self.exit()
 
     def _flush_tokens(self) -> None:
-        for agent in (Agent.PROPOSER, Agent.CODER):
-            self.pane(agent).flush()
+        try:
+            for agent in (Agent.PROPOSER, Agent.CODER):
+                self.pane(agent).flush()
+        except NoMatches:  # shutting down
+            pass
 
     def _set_phase(self, phase: str) -> None:
         self.phase = phase

@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
@@ -236,13 +237,19 @@ class TuiReviewGate:
 
             self.app.push_screen(screen, answer)
 
-        self.app.call_from_thread(show)
+        if cancel.is_set():
+            return ReviewDecision(Action.REJECT, reason="cancelled")
+        try:
+            self.app.call_from_thread(show)
+        except RuntimeError:  # the app has already exited
+            return ReviewDecision(Action.REJECT, reason="cancelled")
         while not answered.wait(0.1):
             if cancel.is_set():
-                self.app.call_from_thread(self._close_review)
+                # posting never blocks, even when the app is already shutting down
+                self.app.post_message(CloseReview())
                 return ReviewDecision(Action.REJECT, reason="cancelled")
         return box["d"]
 
-    def _close_review(self) -> None:
-        if isinstance(self.app.screen, ReviewScreen):
-            self.app.screen.dismiss(ReviewDecision(Action.REJECT, reason="cancelled"))
+
+class CloseReview(Message):
+    """The manager stopped waiting for a decision (cancelled): close the review screen."""
