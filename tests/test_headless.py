@@ -145,6 +145,7 @@ def test_kill_9_mid_run_then_resume_and_replay(tmp_path, kill_at):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_real_small_model_end_to_end(tmp_path):
     from roundtable_tui.llm import models
 
@@ -159,9 +160,11 @@ def test_real_small_model_end_to_end(tmp_path):
         "2",
         "--model",
         "small",
+        "--repairs",
+        "1",
         "--json",
         env=env,
-        timeout=1500,
+        timeout=2300,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     summary = json.loads(r.stdout.strip().splitlines()[-1])

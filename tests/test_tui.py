@@ -193,8 +193,9 @@ def test_snapshot_main_screen(snap_compare):
 
 def test_snapshot_review_screen(snap_compare):
     async def run_before(pilot):
+        await pilot.pause(0.3)  # the main screen (and its footer) drawn first, as in use
         pilot.app.push_screen(ReviewScreen(_request()))
-        await pilot.pause()
+        await pilot.pause(0.3)
 
     assert snap_compare(RoundtableApp(Plan()), terminal_size=SIZE, run_before=run_before)
 
