@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -177,7 +178,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for name in names:
         problem = problems.get(name)
         shape = problem.parse_shape(args.shape) if args.shape else None
-        with err.status(f"{name}…") if err.is_terminal and not args.json else _null():
+        with err.status(f"{name}…") if err.is_terminal and not args.json else nullcontext():
             rows.append(bench(problem, shape))
     if args.json:
         print(json.dumps([asdict(r) for r in rows]))
@@ -210,14 +211,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if r.error:
             err.print(f"[red]{r.problem}: {r.error}[/]")
     return EXIT_FAILED if any(r.error for r in rows) else EXIT_OK
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -298,7 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = args.model or cfg.model
     quiet = args.json
     console = err if quiet else out
-    with err.status(f"loading model {model}…") if err.is_terminal and not quiet else _null():
+    with err.status(f"loading model {model}…") if err.is_terminal and not quiet else nullcontext():
         try:
             backend = open_backend(model)
         except LLMError as exc:
@@ -395,7 +388,7 @@ def _open_knowledge(backend, console: Console, quiet: bool):
         with (
             err.status("indexing papers/ (incremental)…")
             if err.is_terminal and not quiet
-            else _null()
+            else nullcontext()
         ):
             knowledge = open_knowledge(backend.count_tokens)
             report = knowledge.store.index()
@@ -461,7 +454,7 @@ def _rebench(path: Path, events: list) -> int:
         if not code:
             continue
         allow = ev.data.get("flags", {}).get("allow_unsafe") == "True"
-        with err.status(f"re-checking kernel {number}…") if err.is_terminal else _null():
+        with err.status(f"re-checking kernel {number}…") if err.is_terminal else nullcontext():
             now = checker.check(code, ev.data["problem"], Options(allow_unsafe=allow))
         t.add_row(
             str(number),
@@ -555,11 +548,7 @@ def cmd_model(args: argparse.Namespace) -> int:
         if name not in models.MODELS:
             raise UsageError(f"unknown model {name!r}; choose from {', '.join(models.MODELS)}")
         if args.action == "path":
-            print(
-                models.model_path(name)
-                if hasattr(models, "model_path")
-                else models.models_dir() / models.MODELS[name].filename
-            )
+            print(models.model_path(name))
             continue
 
         def show(message: str, done: int, total: int, name: str = name) -> None:

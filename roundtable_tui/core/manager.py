@@ -90,6 +90,8 @@ class Manager:
         self.phase = Phase.PROPOSE
         self._lock = threading.Lock()
         self._started = 0.0
+        self._best_before: float | None = None
+        """The best GFLOPS when the current iteration started (improvement is against it)."""
 
     # ------------------------------------------------------------------ events
     def emit(self, event: Event) -> Event:

@@ -35,7 +35,6 @@ class SessionState:
     finished_iterations: int = 0
     tokens: int = 0
     feedback: list[str] = field(default_factory=list)
-    messages: dict[str, list[str]] = field(default_factory=dict)
     finished: str = ""
     since_improvement: int = 0
     baselines: dict[str, float] = field(default_factory=dict)
@@ -62,7 +61,6 @@ class SessionState:
         elif ev.kind is Kind.ITERATION_STARTED:
             self.iteration = max(self.iteration, ev.iteration)
         elif ev.kind is Kind.MESSAGE and ev.agent is not None:
-            self.messages.setdefault(str(ev.agent), []).append(d.get("text", ""))
             self.tokens += int(d.get("prompt_tokens", 0)) + int(d.get("completion_tokens", 0))
         elif ev.kind is Kind.PROPOSAL:
             self._proposal = d

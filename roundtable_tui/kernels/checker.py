@@ -454,14 +454,3 @@ class Checker:
                 )
             )
         return finish(Verdict.PASSED, "did the whole job on every check")
-
-
-def check(
-    source: str,
-    problem: Problem | str,
-    options: Options | None = None,
-    cancel: threading.Event | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> CheckResult:
-    """Checks one kernel (see Checker.check)."""
-    return Checker().check(source, problem, options, cancel, progress)
