@@ -256,6 +256,38 @@ class Builder:
         warnings = len(re.findall(r"^warning: ", stderr, re.M))
         return Built(stored, False, time.monotonic() - start, warnings)
 
+    def assembly(self, source: str, problem: Problem, allow_unsafe: bool = False) -> str:
+        """The kernel crate's generated assembly (x86 AT&T syntax), built exactly as a check
+        builds it (same flags), for inspecting what the compiler made of a kernel."""
+        with _locked(self.root / ".build.lock"):
+            self._sync()
+            _write_if_changed(
+                self.root / "candidate/src/lib.rs",
+                problems.rust_candidate_lib(problem, allow_unsafe),
+            )
+            _write_if_changed(self.root / KERNEL_REL, source)
+            os.utime(self.root / KERNEL_REL)  # cargo would skip a fresh crate: no listing
+            env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
+            env.pop("CARGO_ENCODED_RUSTFLAGS", None)
+            out = self.root / "target" / "asm"
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            cmd = [self.cargo, "rustc", "--release", "-p", "candidate", "--lib"]
+            if self.registry_mode().startswith("debian"):
+                cmd.append("--offline")
+            cmd += ["--", "--emit", f"asm={out / 'candidate.s'}", "-C", "codegen-units=1"]
+            proc = subprocess.run(
+                cmd,
+                cwd=self.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=self.cfg.build_timeout_s,
+            )
+            if proc.returncode != 0:
+                raise BuildFailed(*explain_build_error(proc.stderr))
+            return (out / "candidate.s").read_text()
+
     def _prune(self) -> None:
         entries = sorted(
             (p for p in self.bins.iterdir() if not p.name.startswith(".")),

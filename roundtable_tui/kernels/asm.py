@@ -1,0 +1,77 @@
+"""What the compiler made of a kernel: per function, how many FMA instructions of each width
+its assembly holds. A micro-kernel meant for packed FMA should show zmm (or ymm) FMAs; scalar
+`vfmadd...ss` ones mean the vectoriser gave up."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+_LABEL = re.compile(r"^(_ZN[\w$.]+|_R[\w$]+|[A-Za-z_][\w$.]*):")
+_FMA = re.compile(r"^\s*v(?:fn?m(?:add|sub)(?:sub|add)?)(?:132|213|231)(ps|ss|pd|sd)\s+(.*)$")
+
+
+@dataclass
+class FunctionAsm:
+    name: str
+    fma: Counter[str] = field(default_factory=Counter)
+    """Counts by width: zmm, ymm, xmm (packed) and scalar."""
+    instructions: int = 0
+
+    @property
+    def packed_fma(self) -> int:
+        return self.fma["zmm"] + self.fma["ymm"] + self.fma["xmm"]
+
+    def summary(self) -> str:
+        parts = [f"{self.fma[w]} {w}" for w in ("zmm", "ymm", "xmm", "scalar") if self.fma[w]]
+        return f"{self.name}: {', '.join(parts) or 'no'} FMA in {self.instructions} instructions"
+
+
+def demangle(symbol: str) -> str:
+    """`_ZN9candidate6kernel12micro_kernel17h0123…E` → `candidate::kernel::micro_kernel`
+    (legacy Rust mangling; other names are returned unchanged)."""
+    if not symbol.startswith("_ZN"):
+        return symbol
+    body, parts, i = symbol[3:], [], 0
+    while i < len(body) and body[i].isdigit():
+        j = i
+        while body[j].isdigit():
+            j += 1
+        size = int(body[i:j])
+        part = body[j : j + size]
+        i = j + size
+        if re.fullmatch(r"h[0-9a-f]{16}", part):
+            break
+        parts.append(part.replace("$LT$", "<").replace("$GT$", ">").replace("$u20$", " "))
+    return "::".join(parts) or symbol
+
+
+def analyse(assembly: str) -> dict[str, FunctionAsm]:
+    """FMA counts per function symbol (demangled) of an assembly listing."""
+    funcs: dict[str, FunctionAsm] = {}
+    current: FunctionAsm | None = None
+    for line in assembly.splitlines():
+        label = _LABEL.match(line)
+        if label and not line.startswith(".L"):
+            name = demangle(label.group(1))
+            current = funcs.setdefault(name, FunctionAsm(name))
+            continue
+        if current is None or not line.startswith(("\t", " ")) or line.lstrip().startswith("."):
+            continue
+        current.instructions += 1
+        m = _FMA.match(line)
+        if m:
+            kind, operands = m.groups()
+            if kind in ("ss", "sd"):
+                current.fma["scalar"] += 1
+            else:
+                width = re.search(r"%([xyz]mm)\d+", operands)
+                current.fma[width.group(1) if width else "xmm"] += 1
+    return {k: v for k, v in funcs.items() if v.instructions}
+
+
+def kernel_functions(assembly: str) -> list[FunctionAsm]:
+    """The kernel file's own functions (those in `candidate::kernel`), most FMAs first."""
+    mine = [f for n, f in analyse(assembly).items() if n.startswith("candidate::kernel::")]
+    return sorted(mine, key=lambda f: -sum(f.fma.values()))
