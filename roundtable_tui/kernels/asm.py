@@ -18,6 +18,8 @@ class FunctionAsm:
     fma: Counter[str] = field(default_factory=Counter)
     """Counts by width: zmm, ymm, xmm (packed) and scalar."""
     instructions: int = 0
+    stack_refs: int = 0
+    """Instructions touching the stack: in a micro-kernel's loop they mean spilled registers."""
 
     @property
     def packed_fma(self) -> int:
@@ -25,7 +27,10 @@ class FunctionAsm:
 
     def summary(self) -> str:
         parts = [f"{self.fma[w]} {w}" for w in ("zmm", "ymm", "xmm", "scalar") if self.fma[w]]
-        return f"{self.name}: {', '.join(parts) or 'no'} FMA in {self.instructions} instructions"
+        return (
+            f"{self.name}: {', '.join(parts) or 'no'} FMA, {self.stack_refs} stack accesses "
+            f"in {self.instructions} instructions"
+        )
 
 
 def demangle(symbol: str) -> str:
@@ -60,6 +65,7 @@ def analyse(assembly: str) -> dict[str, FunctionAsm]:
         if current is None or not line.startswith(("\t", " ")) or line.lstrip().startswith("."):
             continue
         current.instructions += 1
+        current.stack_refs += "(%rsp)" in line
         m = _FMA.match(line)
         if m:
             kind, operands = m.groups()
