@@ -15,6 +15,7 @@ from roundtable_tui.core.events import Agent, Event, Kind
 from roundtable_tui.kernels import policy
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
+from roundtable_tui.kernels.templates import Family, ParameterError
 from roundtable_tui.kernels.verdict import CheckResult
 from roundtable_tui.llm.backend import Backend, Completion, Message
 
@@ -114,35 +115,87 @@ def parse_proposal(text: str) -> dict[str, Any]:
 class Proposer:
     ATTEMPTS = 2
 
-    def __init__(self, backend: Backend, problem: Problem, machine: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        problem: Problem,
+        machine: dict[str, Any],
+        family: Family | None = None,
+        strategy: str = "mixed",
+    ) -> None:
         self.backend, self.problem, self.machine = backend, problem, machine
+        self.family, self.strategy = family, strategy
+        self.schema = prompts.proposal_schema(family, strategy)
 
     def propose(
-        self, talk: Talk, cancel: threading.Event, context: dict[str, Any]
+        self,
+        talk: Talk,
+        cancel: threading.Event,
+        context: dict[str, Any],
+        refuse: Callable[[dict[str, Any]], str | None] = lambda _p: None,
     ) -> dict[str, Any]:
-        messages = _msgs(prompts.proposer_messages(self.problem, self.machine, **context))
+        """A usable proposal. `refuse` says why a well-formed proposal cannot be used (an
+        invalid or already measured parameter set); the model gets one more try with that
+        reason, then the proposal goes on as it is (the Verifier vetoes it)."""
+        messages = _msgs(
+            prompts.proposer_messages(
+                self.problem, self.machine, family=self.family, strategy=self.strategy, **context
+            )
+        )
         last_error = ""
-        for _ in range(self.ATTEMPTS):
-            done = talk(messages, cancel, max_tokens=400, json_schema=prompts.PROPOSAL_SCHEMA)
+        proposal: dict[str, Any] | None = None
+        for attempt in range(self.ATTEMPTS):
+            done = talk(messages, cancel, max_tokens=400, json_schema=self.schema)
             try:
-                return parse_proposal(done.text)
+                proposal = parse_proposal(done.text)
             except AgentError as exc:
                 last_error = str(exc)
-                talk.emit(
-                    Event(
-                        Kind.ERROR,
-                        {"message": last_error, "recoverable": True},
-                        Agent.PROPOSER,
-                        talk.iteration,
-                    )
+            else:
+                why = refuse(proposal)
+                if why is None or attempt == self.ATTEMPTS - 1:
+                    return proposal
+                last_error = why
+                messages += [
+                    Message("assistant", done.text),
+                    Message("user", f"Refused: {why}. Propose a different set."),
+                ]
+            talk.emit(
+                Event(
+                    Kind.ERROR,
+                    {"message": last_error, "recoverable": True},
+                    Agent.PROPOSER,
+                    talk.iteration,
                 )
+            )
+        if proposal is not None:
+            return proposal
         raise AgentError(f"no usable proposal after {self.ATTEMPTS} attempts: {last_error}")
 
 
 # --------------------------------------------------------------------------- Verifier
 class Verifier:
-    def check_proposal(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        """Vetoes an algebraic formulation that is not the block matrix product."""
+    def check_proposal(
+        self, proposal: dict[str, Any], family: Family | None = None
+    ) -> dict[str, Any]:
+        """Vetoes an algebraic formulation that is not the block matrix product, and a
+        parameter set the template refuses (with every reason)."""
+        if proposal.get("kind") == "parameters" and family is not None:
+            try:
+                values = family.validate(proposal.get("parameters") or {})
+            except ParameterError as exc:
+                return {
+                    "ok": False,
+                    "kind": "parameters",
+                    "template": family.id,
+                    "detail": "refused parameters: " + "; ".join(exc.reasons),
+                }
+            return {
+                "ok": True,
+                "kind": "parameters",
+                "template": family.id,
+                "parameters": values,
+                "detail": f"valid parameters for template {family.id}",
+            }
         if proposal.get("kind") != "formulation" or "formulation" not in proposal:
             return {
                 "ok": True,
@@ -209,6 +262,21 @@ class Coder:
             prompts.coder_messages(self.problem, self.machine, proposal, best_code, feedback)
         )
         return self._ask(talk, cancel)
+
+    def instantiate(self, talk: Talk, family: Family, parameters: dict[str, Any]) -> str:
+        """The parameter path: the template filled in, deterministically, without the model."""
+        code = family.instantiate(parameters)
+        talk.emit(Event(Kind.AGENT_STARTED, {}, Agent.CODER, talk.iteration))
+        settings = ", ".join(f"{k}={v}" for k, v in family.validate(parameters).items())
+        talk.emit(
+            Event(
+                Kind.MESSAGE,
+                {"text": f"Filled in template {family.id} ({settings}); no model needed."},
+                Agent.CODER,
+                talk.iteration,
+            )
+        )
+        return code
 
     def repair(self, talk: Talk, cancel: threading.Event, message: str) -> str | None:
         self.history.append(Message("user", message))

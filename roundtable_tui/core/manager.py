@@ -21,11 +21,11 @@ from typing import Any
 from roundtable_tui.core.agents import AgentError, Coder, Proposer, Talk, Tester, Verifier
 from roundtable_tui.core.events import Agent, Event, Kind
 from roundtable_tui.core.knowledge import Knowledge, NoKnowledge
-from roundtable_tui.core.prompts import repair_message
+from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
 from roundtable_tui.core.session import Session
 from roundtable_tui.core.state import SessionState
-from roundtable_tui.kernels import problems
+from roundtable_tui.kernels import problems, templates
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
@@ -58,6 +58,8 @@ class RunConfig:
     repairs: int = 2
     """How many times one iteration's kernel may go back to the Coder."""
     allow_unsafe: bool = False
+    strategy: str = "mixed"
+    """mixed (template parameters or free-form code, the Proposer chooses), parameters, code."""
     check: Options = field(default_factory=Options)
 
 
@@ -83,7 +85,13 @@ class Manager:
         self.knowledge = knowledge or NoKnowledge()
         self.machine = machine or machine_info.describe()
         self.state = SessionState.of(session.events())
-        self.proposer = Proposer(backend, problem, self.machine)
+        if config.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {config.strategy!r} (one of {STRATEGIES})")
+        found = templates.families(problem.name)
+        self.family = found[0] if found and config.strategy != "code" else None
+        if config.strategy == "parameters" and self.family is None:
+            raise ValueError(f"strategy 'parameters' needs a template; {problem.name} has none")
+        self.proposer = Proposer(backend, problem, self.machine, self.family, config.strategy)
         self.verifier = Verifier()
         self.coder = Coder(backend, problem, self.machine)
         self.tester = Tester(self.checker, config.check)
@@ -235,7 +243,41 @@ class Manager:
             "leaderboard": board,
             "failures": fails,
             "feedback": s.feedback[-3:],
+            "tried": self._tried()[:8],
         }
+
+    def _tried(self) -> list[str]:
+        """The template's parameter sets measured so far, best first, as changes from the
+        defaults (compact: every prompt token costs time on a CPU)."""
+        if self.family is None:
+            return []
+        defaults = self.family.defaults
+        lines = []
+        mine = [e for e in self.state.leaderboard() if e.template == self.family.id]
+        for e in mine:
+            diff = " ".join(f"{k}={v}" for k, v in e.parameters.items() if defaults.get(k) != v)
+            result = (
+                f"{e.gflops:.1f} GFLOPS"
+                + (f" ({e.fraction_of_openblas:.0%} of OpenBLAS)" if e.fraction_of_openblas else "")
+                if e.verdict == "passed" and e.gflops
+                else e.verdict
+            )
+            lines.append(f"{diff or 'defaults'} -> {result}")
+        return lines
+
+    def _refuse(self, proposal: dict[str, Any]) -> str | None:
+        """Why a parameter proposal cannot be measured (invalid, or measured already)."""
+        if self.family is None or proposal.get("kind") != "parameters":
+            return None
+        try:
+            values = self.family.validate(proposal.get("parameters") or {})
+        except templates.ParameterError as exc:
+            return "; ".join(exc.reasons)
+        for e in self.state.entries:
+            if e.template == self.family.id and e.parameters == values:
+                got = f"{e.gflops:.1f} GFLOPS" if e.gflops else e.verdict
+                return f"that exact set was measured in iteration {e.iteration} ({got})"
+        return None
 
     def _best_code(self) -> str:
         best = self.state.best
@@ -279,7 +321,7 @@ class Manager:
         context["knowledge"] = [c.get("text", "") for c in chunks]
         try:
             proposal = self.proposer.propose(
-                Talk(self.backend, self.emit, Agent.PROPOSER, it), cancel, context
+                Talk(self.backend, self.emit, Agent.PROPOSER, it), cancel, context, self._refuse
             )
         except AgentError as exc:
             self.emit(
@@ -295,7 +337,11 @@ class Manager:
         # Verifier (the proposal)
         self.phase = Phase.VERIFY
         self.emit(Event(Kind.AGENT_STARTED, {}, Agent.VERIFIER, it))
-        verification = self.verifier.check_proposal(proposal)
+        verification = self.verifier.check_proposal(proposal, self.family)
+        if verification["ok"] and verification.get("parameters"):
+            repeat = self._refuse(proposal)
+            if repeat:
+                verification = {**verification, "ok": False, "detail": repeat}
         self.emit(Event(Kind.VERIFICATION, verification, Agent.VERIFIER, it))
         if not verification["ok"]:
             self.state.feedback.append(
@@ -307,10 +353,21 @@ class Manager:
         # Coder, static gate, review, Tester, with bounded repairs
         self.phase = Phase.CODE
         talk = Talk(self.backend, self.emit, Agent.CODER, it)
-        code = self.coder.write(talk, cancel, proposal, self._best_code(), self.state.feedback[-2:])
+        origin: dict[str, Any] = {}
+        code: str | None
+        if self.family is not None and verification.get("parameters"):
+            # the parameter path: the template filled in; nothing for a model to repair
+            code = self.coder.instantiate(talk, self.family, verification["parameters"])
+            origin = {"template": self.family.id, "parameters": verification["parameters"]}
+            repairs = 0
+        else:
+            code = self.coder.write(
+                talk, cancel, proposal, self._best_code(), self.state.feedback[-2:]
+            )
+            repairs = self.cfg.repairs
         verdict, gflops = "no_code", None
-        for attempt in range(1, self.cfg.repairs + 2):
-            last = attempt == self.cfg.repairs + 1
+        for attempt in range(1, repairs + 2):
+            last = attempt == repairs + 1
             if code is None:
                 msg = (
                     f"Your reply had no ```rust block defining `{self.problem.signature}`. "
@@ -358,6 +415,7 @@ class Manager:
                         "code": code,
                         "title": proposal["title"],
                         "gate": gate.to_dict(),
+                        **origin,
                     },
                     Agent.CODER,
                     it,
@@ -383,6 +441,7 @@ class Manager:
             data = {"number": number, **decision.to_dict()}
             if decision.action is Action.EDIT and decision.code is not None:
                 code = decision.code
+                origin = {}  # a hand-edited instance is the reviewer's own code
                 self.session.write_kernel(number, code)
                 data["code"] = code
             self.emit(Event(Kind.REVIEW, data, Agent.MANAGER, it))
@@ -390,7 +449,7 @@ class Manager:
                 verdict = "rejected_by_reviewer"
                 break
             self.phase = Phase.TEST
-            result = self._test(code, it, number, proposal, attempt, cancel)
+            result = self._test(code, it, number, proposal, attempt, cancel, origin)
             verdict, gflops = str(result.verdict), result.gflops
             if result.verdict not in REPAIRABLE or last:
                 break
@@ -418,6 +477,7 @@ class Manager:
         proposal: dict[str, Any],
         attempt: int,
         cancel: threading.Event,
+        origin: dict[str, Any] | None = None,
     ):
         self.emit(Event(Kind.AGENT_STARTED, {}, Agent.TESTER, it))
         self.emit(Event(Kind.CHECK_STARTED, {"number": number}, Agent.TESTER, it))
@@ -433,6 +493,7 @@ class Manager:
                 "title": proposal.get("title", ""),
                 "kind": proposal.get("kind", ""),
                 "attempt": attempt,
+                **(origin or {}),
             }
         )
         self.emit(Event(Kind.CHECK_RESULT, data, Agent.TESTER, it))

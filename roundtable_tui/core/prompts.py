@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from roundtable_tui.kernels.problems import Problem
+from roundtable_tui.kernels.templates import Family
 
 PROPOSAL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -24,6 +25,33 @@ PROPOSAL_SCHEMA: dict[str, Any] = {
     },
     "required": ["title", "kind", "idea", "rationale"],
 }
+
+STRATEGIES = ("mixed", "parameters", "code")
+"""mixed: the Proposer picks template parameters or free-form code each iteration;
+parameters / code: only that path."""
+
+
+def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str, Any]:
+    """The Proposer's JSON schema. With a template, `parameters` is that template's exact
+    parameter set (suggested values as enums), so a parameter proposal is always
+    well-formed; the strategy narrows `kind`."""
+    if family is None or strategy == "code":
+        schema = json.loads(json.dumps(PROPOSAL_SCHEMA))
+        if family is not None:
+            schema["properties"]["kind"]["enum"] = ["code", "formulation"]
+        return schema
+    kinds = ["parameters"] if strategy == "parameters" else ["parameters", "code"]
+    # parameters first: a small model writes them before it talks itself into free code
+    return {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string", "enum": kinds},
+            "parameters": family.schema(),
+            "title": {"type": "string"},
+            "idea": {"type": "string"},
+        },
+        "required": ["kind", "parameters", "title", "idea"],
+    }
 
 
 def preamble(problem: Problem, machine: dict[str, Any]) -> str:
@@ -52,6 +80,27 @@ PROPOSER_ROLE = (
     "and the rationale to one short sentence each."
 )
 
+
+def template_role(family: Family, strategy: str) -> str:
+    """The Proposer's instructions for the parameter path (stable per session, so it stays
+    in the cached prefix)."""
+    if strategy == "parameters":
+        how = 'Always answer kind "parameters".'
+    else:
+        how = (
+            'Prefer kind "parameters": the Coder fills the template in exactly, so it always '
+            'compiles and is correct. Use kind "code" only for an idea the template cannot '
+            "express; then the parameters are ignored."
+        )
+    return (
+        "Your role: Proposer. Choose the next kernel to measure. A tested kernel template "
+        f"exists. {how} Change one or two parameters of the best set per proposal, guided "
+        "by the results; never repeat a set already measured. Answer in JSON; the title "
+        "names the change (e.g. 'kc 384, mc 144'), the idea is one short sentence.\n"
+        + family.describe()
+    )
+
+
 CODER_ROLE = (
     "Your role: Coder. Write the COMPLETE kernel file that implements the proposal. Keep the "
     "exact signature. Handle every remainder (sizes need not be multiples of your tiles). "
@@ -67,10 +116,18 @@ def proposer_messages(
     failures: list[str],
     feedback: list[str],
     knowledge: list[str],
+    family: Family | None = None,
+    strategy: str = "mixed",
+    tried: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     parts = [f"Current best: {best}"]
     if leaderboard:
         parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
+    if tried:
+        parts.append(
+            "Parameter sets measured (best first; unlisted parameters at their defaults):\n"
+            + "\n".join(f"- {t}" for t in tried)
+        )
     if failures:
         parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
     if feedback:
@@ -79,8 +136,13 @@ def proposer_messages(
         parts.append(
             "Notes from papers and past attempts:\n" + "\n".join(f"- {k}" for k in knowledge)
         )
-    parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")
-    return [("system", preamble(problem, machine) + PROPOSER_ROLE), ("user", "\n\n".join(parts))]
+    if family is not None and strategy != "code":
+        role = template_role(family, strategy)
+        parts.append("Propose the next kernel as JSON with kind, parameters, title, idea.")
+    else:
+        role = PROPOSER_ROLE
+        parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")
+    return [("system", preamble(problem, machine) + role), ("user", "\n\n".join(parts))]
 
 
 def coder_messages(

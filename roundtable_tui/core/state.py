@@ -23,6 +23,9 @@ class Entry:
     fraction_of_openblas: float | None = None
     fraction_of_peak: float | None = None
     code: str = ""
+    template: str = ""
+    """The template family the kernel was filled in from ('' for free-form code)."""
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,6 +112,8 @@ class SessionState:
                     fraction_of_openblas=d.get("fraction_of_openblas"),
                     fraction_of_peak=d.get("fraction_of_peak"),
                     code=self._kernels.get(number, d.get("code", "")),
+                    template=d.get("template") or "",
+                    parameters=dict(d.get("parameters") or {}),
                 )
             )
             for name, b in (d.get("baselines") or {}).items():

@@ -219,9 +219,23 @@ def _evaluate(node: ast.AST, values: dict[str, int | str]) -> Any:
     raise ValueError(f"{ast.dump(node)} is not allowed in rules")
 
 
+class TemplateError(ValueError):
+    """A template family whose files are unreadable or inconsistent."""
+
+
 def _load(path: Path) -> Family:
-    spec = json.loads(path.with_suffix(".json").read_text())
-    source = path.read_text()
+    try:
+        spec = json.loads(path.with_suffix(".json").read_text())
+        source = path.read_text()
+    except (OSError, ValueError) as exc:
+        raise TemplateError(f"template {path}: {exc}") from None
+    try:
+        return _parse(path, spec, source)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TemplateError(f"template {path.with_suffix('.json')}: {exc}") from None
+
+
+def _parse(path: Path, spec: dict[str, Any], source: str) -> Family:
     params = []
     for name, p in spec["params"].items():
         params.append(
@@ -258,7 +272,8 @@ def _load(path: Path) -> Family:
 @cache
 def families(problem: str | None = None) -> tuple[Family, ...]:
     """Every template family (of one problem), sorted by id."""
-    found = sorted(TEMPLATES_DIR.glob("*/*.rs"))
+    # a family is a pair; a lone .rs (say, one being written) is not one yet
+    found = sorted(p for p in TEMPLATES_DIR.glob("*/*.rs") if p.with_suffix(".json").exists())
     fams = tuple(_load(p) for p in found)
     return tuple(f for f in fams if problem is None or f.problem == problem)
 

@@ -61,6 +61,8 @@ class Plan:
     """Start a new session at once (otherwise wait for `n`)."""
     knowledge: bool = True
     """Give the Proposer the knowledge base (and index papers/ live while running)."""
+    strategy: str = "mixed"
+    """mixed, parameters (template only) or code (free-form only)."""
 
 
 class RoundtableApp(App[None]):
@@ -239,7 +241,12 @@ class RoundtableApp(App[None]):
             backend,
             problem,
             self.gate,
-            RunConfig(iterations=iterations, minutes=plan.minutes, check=self.check_options),
+            RunConfig(
+                iterations=iterations,
+                minutes=plan.minutes,
+                strategy=plan.strategy,
+                check=self.check_options,
+            ),
             Checker(self.cfg),
             on_event=lambda ev: self.post_message(EngineEvent(ev)),
             knowledge=knowledge,  # type: ignore[arg-type]
