@@ -504,7 +504,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             out.print(t)
         return EXIT_OK
     if not args.session:
-        raise UsageError("which session? `roundtable sessions show ID`")
+        raise UsageError(f"which session? `roundtable sessions {args.action} ID`")
+    if args.action == "export":
+        return _export(find(root, args.session), args)
     from roundtable_tui.core.session import read_events, read_meta
     from roundtable_tui.core.state import SessionState
 
@@ -523,6 +525,48 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             f"{machine.get('rustc')} · {machine.get('rustflags')}"
         )
     out.print(leaderboard_table(state))
+    return EXIT_OK
+
+
+def _export(path: Path, args: argparse.Namespace) -> int:
+    from roundtable_tui.export import ExportError, export
+
+    dest = Path(args.output) if args.output else None
+    try:
+        with err.status("exporting…") if err.is_terminal else nullcontext():
+            ex = export(path, dest, force=args.force)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    e = ex.entry
+    out.print(
+        f"exported kernel #{e.number} (iteration {e.iteration}, {_fmt(e.gflops, '.1f')} GFLOPS): "
+        f"{escape(e.title[:60])}\n  → {ex.path}"
+    )
+    for note in ex.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    out.print(f"  cd {ex.path} && cargo test --release && cargo run --release --example bench")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from roundtable_tui import report
+    from roundtable_tui.config import settings
+    from roundtable_tui.core.session import find
+    from roundtable_tui.export import ExportError
+
+    path = find(settings().sessions_dir, args.session)
+    try:
+        with err.status("writing the report…") if err.is_terminal else nullcontext():
+            target = report.write(path, Path(args.output) if args.output else None)
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None
+    out.print(f"report: {target}")
+    if args.open:
+        webbrowser.open(target.resolve().as_uri())
     return EXIT_OK
 
 
@@ -705,11 +749,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.set_defaults(func=cmd_replay)
 
-    se = sub.add_parser("sessions", help="saved sessions: list, show")
-    se.add_argument("action", choices=["list", "show"])
-    se.add_argument("session", nargs="?")
-    se.add_argument("--json", action="store_true")
+    se = sub.add_parser(
+        "sessions",
+        help="saved sessions: list, show, export",
+        description="list: every saved session\n"
+        "show ID: its machine and leaderboard\n"
+        "export ID: its best passed kernel as a standalone Cargo crate (the kernel as a library,\n"
+        "  a correctness test against an f64 reference, a timing example, a README with its\n"
+        "  figures)",
+        epilog="ID is a session id, a unique prefix of one, or a session directory.\n\n"
+        "examples:\n  roundtable sessions list\n  roundtable sessions show example-sgemm-small\n"
+        "  roundtable sessions export example-sgemm-small -o sgemm-kernel\n\n"
+        "export takes the fastest passed kernel the agents wrote; the naive starting point\n"
+        "only when none of theirs passed; a session where nothing passed is an error (exit 2).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    se.add_argument("action", choices=["list", "show", "export"])
+    se.add_argument("session", nargs="?", metavar="ID", help="the session (show, export)")
+    se.add_argument("--json", action="store_true", help="list: print JSON")
+    se.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="export: the crate's directory (default ./<problem>-<session id>)",
+    )
+    se.add_argument("--force", action="store_true", help="export: write into a non-empty directory")
     se.set_defaults(func=cmd_sessions)
+
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML report of a saved session",
+        description="Writes one HTML file: the session's problem, model and machine; the best\n"
+        "GFLOPS over iterations against naive, rayon, OpenBLAS and the machine's peak; a\n"
+        "roofline of every passed kernel; the leaderboard with every verdict; the winning\n"
+        "kernel's source. Charts are embedded: the file needs nothing else.",
+        epilog="The roofline's memory roof is this machine's bandwidth, measured once "
+        "(under a second) and cached.\n\nexample:\n  roundtable report example-sgemm-small "
+        "--open",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("session", metavar="ID", help="session id, unique prefix, or directory")
+    rep.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write (default <session dir>/report.html)"
+    )
+    rep.add_argument("--open", action="store_true", help="open the report in a web browser")
+    rep.set_defaults(func=cmd_report)
 
     pa = sub.add_parser("papers", help="the knowledge base: index, search, stats")
     pas = pa.add_subparsers(dest="action", required=True, metavar="ACTION")
