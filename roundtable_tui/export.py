@@ -543,6 +543,15 @@ def lib_rs(source: str, loaded: Loaded, entry: Entry, allow_unsafe: bool) -> str
     return header + guard + "\n" + source.rstrip() + "\n"
 
 
+def _origin(entry: Entry) -> str:
+    if entry.iteration == 0:
+        return "the naive starting point"
+    if entry.template:
+        params = ", ".join(f"{k}={v}" for k, v in entry.parameters.items())
+        return f"template {entry.template}" + (f" ({params})" if params else "")
+    return "free-form code written by the Coder"
+
+
 def _md(text: object, limit: int = 200) -> str:
     return html.escape(one_line(text, limit)).replace("|", "\\|")
 
@@ -566,6 +575,7 @@ def readme(loaded: Loaded, ex: Exported, check: dict[str, Any], lib: str, rustfl
     rows = [
         ("session", f"{_md(loaded.id)} ({_md(loaded.meta.get('model', '?'))} model)"),
         ("kernel", f"#{entry.number}, iteration {entry.iteration}: {_md(entry.title)}"),
+        ("from", _md(_origin(entry))),
         ("verdict", f"{entry.verdict}: {_md(check.get('reason', ''))}"),
         (
             "speed",

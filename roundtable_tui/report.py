@@ -337,13 +337,15 @@ def _proposals(loaded: Loaded) -> dict[int, dict[str, Any]]:
 
 
 def origin(entry: Entry, proposal: dict[str, Any]) -> str:
-    """HTML: "template" with its parameters, "formulation", "free-form" or "naive start"."""
+    """HTML: "template NAME" with its parameters, "formulation", "free-form" or "naive start".
+    The check records the template and its validated parameters; older sessions only have
+    the proposal's."""
     if entry.iteration == 0:
         return "naive start"
     kind = entry.kind or str(proposal.get("kind", ""))
-    params = proposal.get("parameters")
-    if kind == "parameters":
-        name = proposal.get("template")
+    name = entry.template or proposal.get("template")
+    params = entry.parameters or proposal.get("parameters")
+    if entry.template or kind == "parameters":
         head = f"template {_e(name)}" if isinstance(name, str) and name else "template"
         if isinstance(params, dict) and params:
             items = ", ".join(f"{_e(k)}={_e(v)}" for k, v in params.items())

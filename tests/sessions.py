@@ -40,6 +40,8 @@ class Attempt:
     gflops: float | None = None
     kind: str = "code"
     parameters: dict[str, Any] = field(default_factory=dict)
+    template: str = ""
+    """Set when the kernel was filled in from a template (the check records it)."""
     reason: str = ""
 
 
@@ -60,6 +62,8 @@ def check_data(problem: str, attempt: Attempt, number: int, **extra: Any) -> dic
         "kind": attempt.kind,
         "flags": {"rustflags": "-C target-cpu=native", "allow_unsafe": "False"},
     }
+    if attempt.template:
+        data |= {"template": attempt.template, "parameters": attempt.parameters}
     if attempt.gflops is not None:
         data |= {
             "gflops": attempt.gflops,

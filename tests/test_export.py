@@ -68,6 +68,7 @@ def test_example_session_exports_a_crate_that_builds_tests_and_benches(tmp_path)
     assert kernel.strip() in lib and "#![forbid(unsafe_code)]" in lib
     readme = (crate / "README.md").read_text()
     assert "example-sgemm-small" in readme and "31.7 GFLOPS" in readme
+    assert "| from | free-form code written by the Coder |" in readme
     assert "cargo test --release" in readme
 
     test = cargo(crate, "test", "--release")
@@ -153,6 +154,23 @@ def test_export_refuses_a_non_empty_directory_without_force(tmp_path, capsys):
     assert cli.main(["sessions", "export", str(path), "-o", str(dest), "--force"]) == 0
     assert (dest / "src" / "lib.rs").exists() and (dest / "notes.txt").read_text() == "mine"
     assert str(dest) in "".join(capsys.readouterr().out.split())
+
+
+def test_readme_names_the_template_and_its_parameters(tmp_path):
+    attempts = [
+        Attempt("naive", naive("sgemm"), gflops=1.0),
+        Attempt(
+            "tiles",
+            naive("sgemm"),
+            gflops=2.0,
+            kind="parameters",
+            template="blis",
+            parameters={"MC": 64, "NR": 16},
+        ),
+    ]
+    export(make_session(tmp_path, "sgemm", attempts), tmp_path / "crate")
+    readme = (tmp_path / "crate" / "README.md").read_text()
+    assert "| from | template blis (MC=64, NR=16) |" in readme
 
 
 def test_default_directory_is_problem_and_session_id(tmp_path, monkeypatch):

@@ -104,25 +104,32 @@ def test_failures_caught_confabulations_and_templates(tmp_path):
             gflops=42.0,
             kind="parameters",
             parameters={"MC": 64, "KC": 256, "<x>": "y"},
+            template="blis",
         ),
         Attempt("cheat", "fn y() {}", verdict="impossible", reason="above the peak"),
         Attempt("typo", "fn z( {}", verdict="build_failed", reason="expected `)`"),
+        # an older session: only the proposal names the parameters
+        Attempt(
+            "smaller tiles", naive("sgemm"), gflops=30.0, kind="parameters", parameters={"MC": 32}
+        ),
     ]
     page = report.build(load(make_session(tmp_path, "sgemm", attempts)), 15.0)
     board = {cells[2]: (cls, cells) for cls, cells in rows(page)}
     assert board["2"][0] == "winner"
-    assert board["2"][1][4] == "template MC=64, KC=256, <x>=y"
-    assert board["0"][1][4] == "naive start"
+    assert board["2"][1][4] == "template blis MC=64, KC=256, <x>=y"
+    assert board["5"][1][4] == "template MC=32"
+    assert board["0"][1][4] == "naive start" and board["1"][1][4] == "free-form"
     assert {n: cells[5] for n, (_, cells) in board.items()} == {
         "0": "passed",
         "1": "wrong_result",
         "2": "passed",
         "3": "impossible",
         "4": "build_failed",
+        "5": "passed",
     }
     assert board["1"][1][10] == "C[3,5] is 0.0" and board["1"][1][6] == "—"
     assert page.count('class="v-caught"') == 2 + 2  # the two rows, and the legend's two names
-    assert "1 wrong_result" in page and "2 passed" in page
+    assert "1 wrong_result" in page and "3 passed" in page
     assert "naive 10.0 · rayon 18.0 · OpenBLAS 100.0 · machine peak 200.0" in page
 
 
