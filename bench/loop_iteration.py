@@ -5,6 +5,7 @@ wall time into prompt processing and generation per agent (with tokens/s), and t
 build, correctness checks, benchmark and baselines.
 
     .venv/bin/python bench/loop_iteration.py [--model embedded] [--iterations 3] [--problem sgemm]
+        [--strategy mixed]
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def main() -> int:
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
+    ap.add_argument("--strategy", default="mixed", choices=["mixed", "parameters", "code"])
     args = ap.parse_args()
     backend = open_backend(args.model)
     problem = problems.get(args.problem)
@@ -65,11 +67,19 @@ def main() -> int:
             backend,
             problem,
             AutoPolicy(),
-            RunConfig(iterations=args.iterations),
+            RunConfig(iterations=args.iterations, strategy=args.strategy),
             on_event=events.append,
         )
         reason = manager.run(threading.Event())
         session.close()
+    for ev in events:
+        if ev.kind is Kind.CHECK_RESULT and ev.iteration:
+            d = ev.data
+            print(
+                f"iteration {ev.iteration}: {d.get('title', '')!r} {d.get('verdict')} "
+                f"{d.get('gflops') or 0:.1f} GFLOPS {d.get('parameters', '')}",
+                file=sys.stderr,
+            )
     rows = split(events)
     print(f"{len(rows)} iterations ({reason}); model {backend.name}", file=sys.stderr)
     keys = sorted({k for r in rows for k in r})

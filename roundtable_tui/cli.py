@@ -153,7 +153,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(result.to_json())
     else:
         print_check(result, path.name)
+        if args.asm and result.verdict is not Verdict.REJECTED:
+            _print_asm(source, problem, checker)
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _print_asm(source: str, problem: problems.Problem, checker) -> None:
+    from roundtable_tui.kernels import asm
+    from roundtable_tui.kernels.build import BuildFailed
+
+    try:
+        listing = checker.builder.assembly(source, problem)
+    except BuildFailed as exc:
+        err.print(f"no assembly: {exc}")
+        return
+    out.print("\n  assembly (the kernel's own functions, most FMAs first):")
+    for f in asm.kernel_functions(listing):
+        out.print(f"    {f.summary()}")
 
 
 def _settings_from(args: argparse.Namespace):
@@ -312,6 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         patience=args.patience,
         repairs=args.repairs,
         allow_unsafe=args.allow_unsafe,
+        strategy=args.strategy,
         check=Options(allow_unsafe=args.allow_unsafe),
     )
     cancel = threading.Event()
@@ -606,6 +623,49 @@ def cmd_model(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parse_assignments(items: list[str]) -> dict[str, int | str]:
+    values: dict[str, int | str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"expected NAME=VALUE, got {item!r}")
+        values[name.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value.strip()
+    return values
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from roundtable_tui.kernels import templates
+
+    if args.action == "list":
+        table = Table(box=None, pad_edge=False)
+        for col in ("template", "parameters", "summary"):
+            table.add_column(col)
+        for fam in templates.families():
+            table.add_row(fam.id, " ".join(p.name for p in fam.params), fam.summary)
+        out.print(table)
+        return EXIT_OK
+    try:
+        fam = templates.family(args.template)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    if args.action == "show":
+        out.print(escape(fam.describe()))
+        return EXIT_OK
+    try:
+        source = fam.instantiate(_parse_assignments(args.assignments))
+    except templates.ParameterError as exc:
+        err.print(f"[bold red]refused[/] {fam.id}:")
+        for reason in exc.reasons:
+            err.print(f"  - {escape(reason)}")
+        return EXIT_USAGE
+    if args.output:
+        Path(args.output).write_text(source)
+        err.print(f"wrote {args.output}; check it with: roundtable check {args.output}")
+    else:
+        sys.stdout.write(source)
+    return EXIT_OK
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from roundtable_tui.config import settings
     from roundtable_tui.core.session import find
@@ -621,6 +681,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         iterations=getattr(args, "iterations", None) or 5,
         minutes=getattr(args, "minutes", None),
         start=bool(getattr(args, "start", False)),
+        strategy=getattr(args, "strategy", None) or "mixed",
     )
     if getattr(args, "resume", None):
         plan.resume = find(cfg.sessions_dir, args.resume)
@@ -679,6 +740,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=float, help="wall-clock limit of the run in seconds")
     c.add_argument("--memory-mb", type=int, help="memory limit of the run in MiB")
     c.add_argument("--seed", type=int, help="master seed (random by default; for reproducing)")
+    c.add_argument(
+        "--asm",
+        action="store_true",
+        help="also show what the compiler made of each function (packed/scalar FMAs, "
+        "stack accesses)",
+    )
     c.set_defaults(func=cmd_check)
 
     b = sub.add_parser("bench", help="naive, rayon, OpenBLAS and peak GFLOPS per problem")
@@ -698,7 +765,29 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--minutes", type=float, help="stop after this many minutes")
     tui.add_argument("--resume", metavar="ID", help="continue a saved session")
     tui.add_argument("--start", action="store_true", help="start a new session at once")
+    tui.add_argument(
+        "--strategy",
+        choices=["mixed", "parameters", "code"],
+        help="mixed (default), parameters (template only), code (free-form only)",
+    )
     tui.set_defaults(func=cmd_tui)
+
+    te = sub.add_parser(
+        "templates",
+        help="the parameterised kernel families: list, show, render",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  roundtable templates show sgemm/blis\n"
+        "  roundtable templates render sgemm/blis kc=384 mc=144 -o k.rs && roundtable check k.rs",
+    )
+    tes = te.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tes.add_parser("list", help="every template family")
+    tsh = tes.add_parser("show", help="a template's parameters, ranges and rules")
+    tsh.add_argument("template", help="template id (sgemm/blis) or problem name")
+    tre = tes.add_parser("render", help="fill a template in with NAME=VALUE settings")
+    tre.add_argument("template", help="template id (sgemm/blis) or problem name")
+    tre.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+    tre.add_argument("-o", "--output", help="write the kernel here instead of stdout")
+    te.set_defaults(func=cmd_templates)
 
     p = sub.add_parser("problems", help="the four kernel contracts")
     p.set_defaults(func=cmd_problems)
@@ -725,6 +814,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--session", help="name of a new session, or an existing one to continue")
     r.add_argument("--resume", metavar="ID", help="continue a saved session")
     r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
+    r.add_argument(
+        "--strategy",
+        choices=["mixed", "parameters", "code"],
+        default="mixed",
+        help="mixed (default): the Proposer tunes the problem's template or proposes free-form "
+        "code; parameters: template only; code: free-form only",
+    )
     r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
     r.add_argument(

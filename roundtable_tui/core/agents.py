@@ -94,12 +94,13 @@ def parse_proposal(text: str) -> dict[str, Any]:
         raise AgentError(f"the proposal is malformed JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise AgentError("the proposal is not a JSON object")
-    title = str(obj.get("title") or "").strip()
-    idea = str(obj.get("idea") or "").strip()
-    if not title or not idea:
-        raise AgentError("the proposal lacks a title or an idea")
     kind = obj.get("kind") if obj.get("kind") in ("code", "parameters", "formulation") else "code"
     params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
+    idea = str(obj.get("idea") or "").strip()
+    # a parameter set is named by the manager after what it changes
+    title = str(obj.get("title") or ("parameters" if kind == "parameters" else "")).strip()
+    if not title or not idea:
+        raise AgentError("the proposal lacks a title or an idea")
     out = {
         "title": title[:80],
         "kind": kind,

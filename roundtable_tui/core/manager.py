@@ -244,7 +244,27 @@ class Manager:
             "failures": fails,
             "feedback": s.feedback[-3:],
             "tried": self._tried()[:8],
+            "best_parameters": " ".join(f"{k}={v}" for k, v in self._base_parameters().items())
+            if self.family
+            else "",
         }
+
+    def _base_parameters(self) -> dict[str, Any]:
+        """The template's best measured set so far (its defaults before any)."""
+        assert self.family is not None
+        mine = [
+            e
+            for e in self.state.leaderboard()
+            if e.template == self.family.id and e.verdict == "passed" and e.gflops
+        ]
+        return dict(mine[0].parameters) if mine else self.family.defaults
+
+    def _name_change(self, values: dict[str, Any]) -> str:
+        """A parameter set's title: what it changes from the best set."""
+        base = self._base_parameters()
+        diff = [f"{k} {v}" for k, v in values.items() if base.get(k) != v]
+        assert self.family is not None
+        return f"{self.family.name}: " + (", ".join(diff) if diff else "the best set again")
 
     def _tried(self) -> list[str]:
         """The template's parameter sets measured so far, best first, as changes from the
@@ -329,6 +349,12 @@ class Manager:
             )
             self._finish(it, "no_proposal", "", None)
             return
+        if self.family is not None and proposal.get("kind") == "parameters":
+            try:
+                values = self.family.validate(proposal.get("parameters") or {})
+                proposal["title"] = self._name_change(values)
+            except templates.ParameterError:
+                proposal["title"] = f"{self.family.name}: refused parameters"
         proposal["chunks"] = [
             {k: c.get(k) for k in ("id", "source", "score", "kind", "page")} for c in chunks
         ]

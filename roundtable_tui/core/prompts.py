@@ -47,10 +47,10 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
         "properties": {
             "kind": {"type": "string", "enum": kinds},
             "parameters": family.schema(),
-            "title": {"type": "string"},
             "idea": {"type": "string"},
         },
-        "required": ["kind", "parameters", "title", "idea"],
+        # no title: the manager names a parameter set by what it changes (fewer tokens)
+        "required": ["kind", "parameters", "idea"],
     }
 
 
@@ -95,8 +95,8 @@ def template_role(family: Family, strategy: str) -> str:
     return (
         "Your role: Proposer. Choose the next kernel to measure. A tested kernel template "
         f"exists. {how} Change one or two parameters of the best set per proposal, guided "
-        "by the results; never repeat a set already measured. Answer in JSON; the title "
-        "names the change (e.g. 'kc 384, mc 144'), the idea is one short sentence.\n"
+        "by the results; never repeat a set already measured. Answer in JSON; the idea is "
+        "one short sentence on why the change should be faster.\n"
         + family.describe()
     )
 
@@ -119,8 +119,11 @@ def proposer_messages(
     family: Family | None = None,
     strategy: str = "mixed",
     tried: list[str] | None = None,
+    best_parameters: str = "",
 ) -> list[tuple[str, str]]:
     parts = [f"Current best: {best}"]
+    if best_parameters:
+        parts.append(f"Best parameter set: {best_parameters}")
     if leaderboard:
         parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
     if tried:
@@ -138,7 +141,7 @@ def proposer_messages(
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
-        parts.append("Propose the next kernel as JSON with kind, parameters, title, idea.")
+        parts.append("Propose the next kernel as JSON with kind, parameters, idea.")
     else:
         role = PROPOSER_ROLE
         parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")
