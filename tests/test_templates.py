@@ -165,7 +165,8 @@ def test_assembly_analysis_counts_fma_widths_and_spills():
 
 # --------------------------------------------------------------------- the manager's path
 def _proposal(params: dict, title: str = "retune", kind: str = "parameters") -> dict:
-    body = {"kind": kind, "parameters": params, "title": title, "idea": title}
+    """A Proposer reply on the parameter path: the changes from the best set."""
+    body = {"kind": kind, "changes": params, "idea": title}
     return {"tag": "proposer", "text": json.dumps(body)}
 
 
@@ -204,6 +205,7 @@ def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
     assert result["parameters"] == BLIS.validate(params)
     entry = [e for e in m.state.entries if e.template][0]
     assert entry.parameters["kc"] == 128
+    assert entry.title == "blis: kc 128, mc 48"
     # the next proposal sees what was measured, as changes from the defaults
     assert m._tried()[0].startswith("kc=128 mc=48 -> ")
 
@@ -233,6 +235,14 @@ def test_a_set_measured_before_is_not_measured_again(tmp_path):
 
 
 @pytest.mark.slow
+def test_changes_apply_to_the_best_set_and_an_empty_change_is_refused(tmp_path):
+    replies = [_proposal({"kc": 128}), _proposal({}), _proposal({"mc": 48})]
+    m, events, _, backend = _run(tmp_path, replies, iterations=2)
+    assert backend.calls[2][1][-1].content.startswith("Refused: `changes` is empty")
+    params = [e.data["parameters"] for e in events if e.kind is Kind.CHECK_RESULT and e.iteration]
+    assert [(p["kc"], p["mc"]) for p in params] == [(128, 96), (128, 48)]
+
+
 def test_strategy_code_keeps_the_free_form_path(tmp_path):
     from .scripted import NAIVE, fenced, proposal
 

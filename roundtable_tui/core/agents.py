@@ -96,6 +96,7 @@ def parse_proposal(text: str) -> dict[str, Any]:
         raise AgentError("the proposal is not a JSON object")
     kind = obj.get("kind") if obj.get("kind") in ("code", "parameters", "formulation") else "code"
     params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
+    changes = obj.get("changes") if isinstance(obj.get("changes"), dict) else None
     idea = str(obj.get("idea") or "").strip()
     # a parameter set is named by the manager after what it changes
     title = str(obj.get("title") or ("parameters" if kind == "parameters" else "")).strip()
@@ -108,6 +109,8 @@ def parse_proposal(text: str) -> dict[str, Any]:
         "rationale": str(obj.get("rationale") or "").strip(),
         "parameters": params,
     }
+    if changes is not None:
+        out["changes"] = changes
     if isinstance(obj.get("formulation"), dict):
         out["formulation"] = obj["formulation"]
     return out

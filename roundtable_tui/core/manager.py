@@ -285,10 +285,19 @@ class Manager:
             lines.append(f"{diff or 'defaults'} -> {result}")
         return lines
 
+    def _complete(self, proposal: dict[str, Any]) -> None:
+        """A parameter proposal's `changes` applied to the best set give its `parameters`."""
+        kind = proposal.get("kind")
+        if self.family is not None and kind == "parameters" and "changes" in proposal:
+            proposal["parameters"] = {**self._base_parameters(), **proposal["changes"]}
+
     def _refuse(self, proposal: dict[str, Any]) -> str | None:
         """Why a parameter proposal cannot be measured (invalid, or measured already)."""
         if self.family is None or proposal.get("kind") != "parameters":
             return None
+        self._complete(proposal)
+        if not proposal.get("changes", True):
+            return "`changes` is empty: change at least one parameter of the best set"
         try:
             values = self.family.validate(proposal.get("parameters") or {})
         except templates.ParameterError as exc:
@@ -350,6 +359,7 @@ class Manager:
             self._finish(it, "no_proposal", "", None)
             return
         if self.family is not None and proposal.get("kind") == "parameters":
+            self._complete(proposal)
             try:
                 values = self.family.validate(proposal.get("parameters") or {})
                 proposal["title"] = self._name_change(values)

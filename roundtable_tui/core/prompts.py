@@ -46,11 +46,12 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
         "type": "object",
         "properties": {
             "kind": {"type": "string", "enum": kinds},
-            "parameters": family.schema(),
+            # only what changes from the best set: a few tokens instead of the whole set
+            "changes": family.schema(complete=False),
             "idea": {"type": "string"},
         },
         # no title: the manager names a parameter set by what it changes (fewer tokens)
-        "required": ["kind", "parameters", "idea"],
+        "required": ["kind", "changes", "idea"],
     }
 
 
@@ -94,9 +95,9 @@ def template_role(family: Family, strategy: str) -> str:
         )
     return (
         "Your role: Proposer. Choose the next kernel to measure. A tested kernel template "
-        f"exists. {how} Change one or two parameters of the best set per proposal, guided "
-        "by the results; never repeat a set already measured. Answer in JSON; the idea is "
-        "one short sentence on why the change should be faster.\n"
+        f"exists. {how} In `changes` give only the one or two parameters that differ from "
+        "the best set, guided by the results; never repeat a set already measured. Answer in "
+        "JSON; the idea is one short sentence on why the change should be faster.\n"
         + family.describe()
     )
 
@@ -141,7 +142,7 @@ def proposer_messages(
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
-        parts.append("Propose the next kernel as JSON with kind, parameters, idea.")
+        parts.append("Propose the next kernel as JSON with kind, changes, idea.")
     else:
         role = PROPOSER_ROLE
         parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")

@@ -149,9 +149,10 @@ class Family:
         settings = ", ".join(f"{k}={v}" for k, v in values.items())
         return f"// roundtable template {self.id}: {settings}\n{body}"
 
-    def schema(self) -> dict[str, Any]:
-        """JSON schema of a parameter set, for the Proposer's grammar: suggested values as
-        enums keep a small model on rails (a human may type any valid value)."""
+    def schema(self, complete: bool = True) -> dict[str, Any]:
+        """JSON schema of a parameter set (``complete=False``: of a change to one, every
+        parameter optional), for the Proposer's grammar: suggested values as enums keep a
+        small model on rails (a human may type any valid value)."""
         props: dict[str, Any] = {}
         for p in self.params:
             if p.type == "choice":
@@ -163,7 +164,7 @@ class Family:
         return {
             "type": "object",
             "properties": props,
-            "required": [p.name for p in self.params],
+            "required": [p.name for p in self.params] if complete else [],
             "additionalProperties": False,
         }
 
