@@ -483,17 +483,13 @@ def _toml_str(text: str) -> str:
 def _choose_registry(crate: Path, cfg: Settings) -> tuple[str, str]:
     """(mode, the `.cargo/config.toml` text it needs): the checker's own decision, crates.io
     if `cargo generate-lockfile` reaches it, otherwise Debian's sources, made in the crate."""
-    from roundtable_tui.kernels.build import Builder
+    from roundtable_tui.kernels.build import Builder, choose_registry
 
-    builder = Builder(cfg)
-    builder.root = crate  # decide for this crate rather than the checker's build copy
     config = crate / ".cargo" / "config.toml"
     try:
-        builder._choose_registry()
-        mode = builder.registry_mode()
+        mode = choose_registry(crate, Builder(cfg).cargo, cfg.crate_registry)
         text = config.read_text() if config.exists() else ""
     finally:
-        (crate / ".registry").unlink(missing_ok=True)
         # a lock resolved against Debian's sources would not verify against crates.io
         (crate / "Cargo.lock").unlink(missing_ok=True)
         config.unlink(missing_ok=True)

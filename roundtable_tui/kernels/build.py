@@ -129,47 +129,7 @@ class Builder:
             self._choose_registry()
 
     def _choose_registry(self) -> None:
-        """crates.io when reachable; otherwise Debian's crate sources (directory source)."""
-        env = {**os.environ, "CARGO_NET_RETRY": "0", "CARGO_HTTP_TIMEOUT": "15"}
-        cfg_file = self.root / ".cargo" / "config.toml"
-        cfg_file.unlink(missing_ok=True)
-        probe = subprocess.run(
-            [self.cargo, "generate-lockfile"],
-            cwd=self.root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        mode = "crates.io"
-        if probe.returncode != 0:
-            registry = self.cfg.crate_registry
-            if not any(registry.glob("rayon-*")):
-                raise BuildFailed(
-                    "cannot fetch the rayon crate: crates.io is unreachable and Debian's crate "
-                    f"sources are not in {registry} (apt-get install librust-rayon-dev)",
-                    _tail_lines(probe.stderr, 5),
-                )
-            cfg_file.parent.mkdir(parents=True, exist_ok=True)
-            cfg_file.write_text(
-                "# Written by roundtable: crates.io was unreachable, so crates come from\n"
-                "# Debian's sources (librust-*-dev) through directory source replacement.\n"
-                '[source.crates-io]\nreplace-with = "debian-sources"\n\n'
-                f'[source.debian-sources]\ndirectory = "{registry}"\n'
-            )
-            retry = subprocess.run(
-                [self.cargo, "generate-lockfile", "--offline"],
-                cwd=self.root,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            if retry.returncode != 0:
-                raise BuildFailed(
-                    "cannot resolve the workspace's crates from Debian's sources",
-                    _tail_lines(retry.stderr, 10),
-                )
-            mode = f"debian ({registry})"
+        mode = choose_registry(self.root, self.cargo, self.cfg.crate_registry)
         (self.root / ".registry").write_text(mode + "\n")
 
     # ------------------------------------------------------------------ building
@@ -295,6 +255,53 @@ class Builder:
         )
         for old in entries[:-KEEP_BINARIES]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def choose_registry(root: Path, cargo: str, registry: Path) -> str:
+    """Where the crates of the Cargo project at `root` come from: "crates.io" when
+`cargo generate-lockfile` reaches it; otherwise Debian's crate sources (librust-*-dev),
+through a directory source replacement written to `root`/.cargo/config.toml."""
+    env = {**os.environ, "CARGO_NET_RETRY": "0", "CARGO_HTTP_TIMEOUT": "15"}
+    cfg_file = root / ".cargo" / "config.toml"
+    cfg_file.unlink(missing_ok=True)
+    probe = subprocess.run(
+        [cargo, "generate-lockfile"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    mode = "crates.io"
+    if probe.returncode != 0:
+        if not any(registry.glob("rayon-*")):
+            raise BuildFailed(
+                "cannot fetch the rayon crate: crates.io is unreachable and Debian's crate "
+                f"sources are not in {registry} (apt-get install librust-rayon-dev)",
+                _tail_lines(probe.stderr, 5),
+            )
+        cfg_file.parent.mkdir(parents=True, exist_ok=True)
+        cfg_file.write_text(
+            "# Written by roundtable: crates.io was unreachable, so crates come from\n"
+            "# Debian's sources (librust-*-dev) through directory source replacement.\n"
+            '[source.crates-io]\nreplace-with = "debian-sources"\n\n'
+            f'[source.debian-sources]\ndirectory = "{registry}"\n'
+        )
+        retry = subprocess.run(
+            [cargo, "generate-lockfile", "--offline"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if retry.returncode != 0:
+            raise BuildFailed(
+                "cannot resolve the workspace's crates from Debian's sources",
+                _tail_lines(retry.stderr, 10),
+            )
+        mode = f"debian ({registry})"
+    return mode
+
 
 
 def explain_build_error(stderr: str) -> tuple[str, str]:
