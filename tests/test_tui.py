@@ -353,3 +353,35 @@ async def test_quit_stops_the_manager(tmp_path):
         await asyncio.sleep(0.1)
     _, events = session_events(tmp_path)
     assert events[-1].kind is Kind.SESSION_FINISHED and events[-1].data["reason"] == "cancelled"
+
+
+@pytest.mark.slow
+async def test_new_session_form_runs_the_parameter_path(tmp_path):
+    import json
+
+    from textual.widgets import Input, Select
+
+    reply = {"kind": "parameters", "changes": {"kc": 128}, "idea": "a shallower panel"}
+    app, backend = make_app(tmp_path, [{"tag": "proposer", "text": json.dumps(reply)}])
+    app.plan.start = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen.query("#strategy"))
+        app.screen.query_one("#strategy", Select).value = "parameters"
+        app.screen.query_one("#model", Input).value = "scripted"
+        app.screen.query_one("#iterations", Input).value = "1"
+        await pilot.click("#start")
+        await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen
+        assert isinstance(review, ReviewScreen)
+        assert review.request.proposal["title"] == "blis: kc 128"
+        assert "template parameters (filled in without a model)" in " ".join(
+            str(w.render()) for w in review.query("Static")
+        )
+        await pilot.press("a")
+        await until(pilot, lambda: app.state.finished)
+    assert app.plan.strategy == "parameters"
+    assert [tag for tag, _ in backend.calls] == ["proposer"]
+    _, events = session_events(tmp_path)
+    result = [e for e in events if e.kind is Kind.CHECK_RESULT][-1].data
+    assert result["template"] == "sgemm/blis" and result["parameters"]["kc"] == 128

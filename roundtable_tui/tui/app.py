@@ -154,7 +154,13 @@ class RoundtableApp(App[None]):
 
         def chosen(choice: NewSession | None) -> None:
             if choice:
-                self.plan = Plan(choice.problem, choice.model, choice.iterations, choice.minutes)
+                self.plan = Plan(
+                    choice.problem,
+                    choice.model,
+                    choice.iterations,
+                    choice.minutes,
+                    strategy=choice.strategy,
+                )
                 self.start_session()
 
         self.push_screen(NewSessionScreen(self.plan.model), chosen)

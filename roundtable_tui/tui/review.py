@@ -69,6 +69,16 @@ def _section(title: str, body: str) -> Static:
     return Static(f"[b]{title}[/b]\n{body}", classes="review-section")
 
 
+def _describe(p: dict) -> str:
+    text = str(p.get("idea", ""))
+    if p.get("rationale"):
+        text += f"\n\nwhy: {p['rationale']}"
+    if p.get("kind") == "parameters" and p.get("parameters"):
+        settings = " ".join(f"{k}={v}" for k, v in p["parameters"].items())
+        text += f"\n\ntemplate parameters (filled in without a model): {settings}"
+    return text
+
+
 class ReviewScreen(ModalScreen[ReviewDecision]):
     """approve / edit / reject one kernel before the Tester compiles and runs it."""
 
@@ -99,9 +109,7 @@ class ReviewScreen(ModalScreen[ReviewDecision]):
             )
             with Horizontal():
                 with VerticalScroll(id="review-left"):
-                    yield _section(
-                        "Proposal", escape(f"{p.get('idea', '')}\n\nwhy: {p.get('rationale', '')}")
-                    )
+                    yield _section("Proposal", escape(_describe(p)))
                     chunks = r.chunks or []
                     yield _section(
                         "Knowledge used",

@@ -23,6 +23,14 @@ class NewSession:
     model: str
     iterations: int
     minutes: float | None
+    strategy: str = "mixed"
+
+
+STRATEGY_CHOICES = [
+    ("mixed: template parameters or free-form code", "mixed"),
+    ("parameters: tune the problem's template only", "parameters"),
+    ("code: the model writes every kernel", "code"),
+]
 
 
 class NewSessionScreen(ModalScreen[NewSession | None]):
@@ -45,6 +53,8 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
             yield Input("5", id="iterations", type="integer")
             yield Label("minutes (empty: no limit)")
             yield Input("", id="minutes", type="number")
+            yield Label("strategy")
+            yield Select(STRATEGY_CHOICES, value="mixed", allow_blank=False, id="strategy")
             yield Button("Start", variant="primary", id="start")
             yield Footer()
 
@@ -59,6 +69,7 @@ class NewSessionScreen(ModalScreen[NewSession | None]):
                 model=self.query_one("#model", Input).value.strip() or self.model,
                 iterations=max(1, int(iterations)),
                 minutes=float(minutes) if minutes else None,
+                strategy=str(self.query_one("#strategy", Select).value),
             )
         )
 
