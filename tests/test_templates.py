@@ -83,6 +83,18 @@ def test_instantiation_is_deterministic_and_only_touches_the_marked_constants():
     assert len(changed) == 3  # the header, KC and PAR
 
 
+def test_neighbours_are_valid_untried_one_parameter_moves():
+    best = BLIS.defaults
+    moves = BLIS.neighbours(best)
+    assert {"kc": 192} in moves and {"kc": 320} in moves and {"parallel": "split"} in moves
+    assert {"mr": 10} not in moves  # mc = 96 is no multiple of 10: refused, so not offered
+    for move in moves:
+        assert len(move) == 1
+        BLIS.validate({**best, **move})
+    measured = [BLIS.validate({"kc": 192})]
+    assert {"kc": 192} not in BLIS.neighbours(best, measured)
+
+
 def test_rules_cannot_run_code():
     rule = templates.Rule("__import__('os').system('true')", "nope")
     with pytest.raises(ValueError, match="not allowed"):
@@ -206,8 +218,10 @@ def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
     entry = [e for e in m.state.entries if e.template][0]
     assert entry.parameters["kc"] == 128
     assert entry.title == "blis: kc 128, mc 48"
-    # the next proposal sees what was measured, as changes from the defaults
+    # the next proposal sees what was measured, as changes from the defaults, and where to go
     assert m._tried()[0].startswith("kc=128 mc=48 -> ")
+    untried = m._context()["untried"]
+    assert untried and all("=" in u for u in untried)
 
 
 @pytest.mark.slow

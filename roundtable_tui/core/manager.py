@@ -11,6 +11,7 @@ fsync'd to the session before the next step starts, so a killed run resumes wher
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -247,7 +248,18 @@ class Manager:
             "best_parameters": " ".join(f"{k}={v}" for k, v in self._base_parameters().items())
             if self.family
             else "",
+            "untried": self._untried(),
         }
+
+    def _untried(self, limit: int = 6) -> list[str]:
+        """Valid one-parameter moves from the best set that were not measured, in an order
+        that changes per iteration (so the first listed is not always the one chosen)."""
+        if self.family is None:
+            return []
+        measured = [e.parameters for e in self.state.entries if e.template == self.family.id]
+        moves = self.family.neighbours(self._base_parameters(), measured)
+        random.Random(self.state.iteration).shuffle(moves)
+        return [" ".join(f"{k}={v}" for k, v in m.items()) for m in moves[:limit]]
 
     def _base_parameters(self) -> dict[str, Any]:
         """The template's best measured set so far (its defaults before any)."""

@@ -121,10 +121,16 @@ def proposer_messages(
     strategy: str = "mixed",
     tried: list[str] | None = None,
     best_parameters: str = "",
+    untried: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     parts = [f"Current best: {best}"]
     if best_parameters:
         parts.append(f"Best parameter set: {best_parameters}")
+    if untried:
+        parts.append(
+            "Valid changes of the best set not measured yet (pick one, or another valid "
+            "change): " + "; ".join(untried)
+        )
     if leaderboard:
         parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
     if tried:

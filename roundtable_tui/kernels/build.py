@@ -259,8 +259,8 @@ class Builder:
 
 def choose_registry(root: Path, cargo: str, registry: Path) -> str:
     """Where the crates of the Cargo project at `root` come from: "crates.io" when
-`cargo generate-lockfile` reaches it; otherwise Debian's crate sources (librust-*-dev),
-through a directory source replacement written to `root`/.cargo/config.toml."""
+    `cargo generate-lockfile` reaches it; otherwise Debian's crate sources (librust-*-dev),
+    through a directory source replacement written to `root`/.cargo/config.toml."""
     env = {**os.environ, "CARGO_NET_RETRY": "0", "CARGO_HTTP_TIMEOUT": "15"}
     cfg_file = root / ".cargo" / "config.toml"
     cfg_file.unlink(missing_ok=True)
@@ -301,7 +301,6 @@ through a directory source replacement written to `root`/.cargo/config.toml."""
             )
         mode = f"debian ({registry})"
     return mode
-
 
 
 def explain_build_error(stderr: str) -> tuple[str, str]:

@@ -149,6 +149,33 @@ class Family:
         settings = ", ".join(f"{k}={v}" for k, v in values.items())
         return f"// roundtable template {self.id}: {settings}\n{body}"
 
+    def neighbours(
+        self, values: dict[str, Any], exclude: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, int | str]]:
+        """Valid one-parameter changes of a set: each parameter moved to the next suggested
+        value (or choice) on either side, minus the sets in `exclude`. A map of where the
+        search can go next, for a small model that otherwise repeats itself."""
+        seen = [dict(e) for e in exclude or []]
+        out: list[dict[str, int | str]] = []
+        for p in self.params:
+            current = values.get(p.name, p.default)
+            if p.type == "choice":
+                options: list[int | str] = [c for c, _ in p.choices if c != current]
+            else:
+                ladder = sorted(set(p.suggest) | {int(current)})
+                i = ladder.index(int(current))
+                options = [ladder[j] for j in (i - 1, i + 1) if 0 <= j < len(ladder)]
+            for option in options:
+                change = {p.name: option}
+                try:
+                    full = self.validate({**values, **change})
+                except ParameterError:
+                    continue
+                if full not in seen:
+                    seen.append(full)
+                    out.append(change)
+        return out
+
     def schema(self, complete: bool = True) -> dict[str, Any]:
         """JSON schema of a parameter set (``complete=False``: of a change to one, every
         parameter optional), for the Proposer's grammar: suggested values as enums keep a
