@@ -274,3 +274,109 @@ def test_strategy_parameters_needs_a_template(tmp_path):
     with pytest.raises(ValueError, match="unknown strategy"):
         Manager(session, ScriptedBackend([]), SGEMM, AutoPolicy(), RunConfig(strategy="x"))
     session.close()
+
+
+# ------------------------------------------------- the other problems' template families
+# Grids meant to find edge bugs, as for sgemm: tiny blocks and one-row or one-vector tiles
+# (every shape has remainders, depth blocks that add), k-unrolling with a tail, every
+# threading mode and loop order, more tasks than rows, blocks larger than the matrices.
+OTHER_GRIDS = {
+    "matmul_forward/blis": [
+        {},
+        {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "serial"},
+        {"mr": 12, "nr": 32, "mc": 36, "kc": 24, "nc": 64, "unroll_k": 3, "loop_order": "ir_jr"},
+        {"mr": 5, "nr": 48, "mc": 10, "kc": 40, "nc": 96, "parallel": "split", "split_tasks": 3},
+        {"mr": 4, "nr": 64, "mc": 512, "kc": 512, "nc": 4096, "unroll_k": 4},
+        {"parallel": "split", "split_tasks": 64, "unroll_k": 2},
+    ],
+    "matmul_backward/blis": [
+        {},
+        {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "serial"},
+        {"mr": 12, "nr": 32, "mc": 36, "kc": 24, "nc": 64, "unroll_k": 3, "gemms": "in_turn"},
+        {"mr": 5, "nr": 48, "mc": 10, "kc": 40, "nc": 96, "parallel": "split", "split_tasks": 3},
+        {"mr": 4, "nr": 64, "mc": 512, "kc": 512, "nc": 4096, "loop_order": "ir_jr"},
+        {"parallel": "split", "split_tasks": 64, "gemms": "in_turn", "unroll_k": 2},
+    ],
+    "binary_gemm/packed": [
+        {},
+        {"mr": 1, "nr": 16, "kc": 8, "nc": 16, "parallel": "serial"},
+        {"mr": 6, "nr": 48, "kc": 24, "nc": 96, "unroll_k": 3, "loop_order": "ir_jr"},
+        {"mr": 5, "nr": 32, "kc": 40, "nc": 64, "parallel": "rows", "split_tasks": 3},
+        {"mr": 12, "nr": 32, "kc": 1024, "nc": 256, "unroll_k": 4, "parallel": "columns"},
+        {"mr": 2, "nr": 64, "kc": 64, "nc": 4096, "parallel": "rows", "split_tasks": 64},
+    ],
+}
+# Benchmark shapes off every tile multiple (the correctness shapes are the catalogue's).
+SMALL_SHAPES = {
+    "matmul_forward": {"b": 3, "t": 29, "c": 71, "oc": 53},
+    "matmul_backward": {"b": 3, "t": 29, "c": 71, "oc": 53},
+    "binary_gemm": {"m": 7, "n": 197, "k": 83},
+}
+OTHER_CASES = [(fam, params) for fam, grid in OTHER_GRIDS.items() for params in grid]
+
+
+def test_the_other_grids_are_valid_and_cover_every_choice():
+    for ident, grid in OTHER_GRIDS.items():
+        fam = templates.family(ident)
+        for params in grid:
+            fam.validate(params)
+        for p in fam.params:
+            if p.type == "choice":
+                used = {fam.validate(params)[p.name] for params in grid}
+                assert used == {c for c, _ in p.choices}, f"{ident}: grid misses {p.name}"
+
+
+@pytest.mark.parametrize(
+    ("ident", "given", "fragment"),
+    [
+        ("matmul_forward/blis", {"mr": 8, "mc": 96}, "mr = 8 (a power of two) makes LLVM"),
+        ("matmul_forward/blis", {"mr": 10, "mc": 96}, "mc must be a multiple of mr"),
+        ("matmul_forward/blis", {"mr": 12, "nr": 64, "mc": 96}, "spills to the stack"),
+        ("matmul_backward/blis", {"nc": 100}, "nc must be a multiple of nr"),
+        ("matmul_backward/blis", {"gemms": "parallel"}, "gemms must be one of in_turn, joined"),
+        ("matmul_backward/blis", {"mc": 1020, "mr": 6, "kc": 512}, "L2 cache"),
+        ("binary_gemm/packed", {"nc": 200}, "nc must be a multiple of nr"),
+        ("binary_gemm/packed", {"kc": 2048, "nc": 512}, "L2 cache"),
+        ("binary_gemm/packed", {"parallel": "blocks"}, "parallel must be one of serial"),
+    ],
+)
+def test_the_other_families_refuse_bad_sets_with_a_reason(ident, given, fragment):
+    with pytest.raises(templates.ParameterError) as info:
+        templates.family(ident).validate(given)
+    assert any(fragment in r for r in info.value.reasons), info.value.reasons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("ident", "params"), OTHER_CASES, ids=[f"{f}:{json.dumps(p)}" for f, p in OTHER_CASES]
+)
+def test_the_other_templates_pass_every_check_over_their_grids(checker, quick, ident, params):
+    fam = templates.family(ident)
+    problem = problems.get(fam.problem)
+    r = checker.check(fam.instantiate(params), fam.problem, quick(shape=SMALL_SHAPES[fam.problem]))
+    assert r.passed, (r.verdict, r.reason, r.compiler_output[-2000:])
+    names = {c.name for c in r.checks}
+    assert len(names) >= len(problem.correctness_shapes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("ident", "params"),
+    [
+        ("matmul_forward/blis", {}),
+        ("matmul_forward/blis", {"mr": 12, "nr": 32, "mc": 96, "unroll_k": 2}),
+        ("matmul_backward/blis", {}),
+        ("matmul_backward/blis", {"mr": 10, "nr": 32, "mc": 90}),
+        ("binary_gemm/packed", {}),
+        ("binary_gemm/packed", {"mr": 6, "nr": 64, "unroll_k": 4}),
+    ],
+)
+def test_the_other_micro_kernels_compile_to_packed_fma_without_spills(checker, ident, params):
+    fam = templates.family(ident)
+    listing = checker.builder.assembly(fam.instantiate(params), problems.get(fam.problem))
+    funcs = {f.name.rsplit("::", 1)[-1]: f for f in asm.kernel_functions(listing)}
+    micro = funcs["micro_kernel"]
+    values = fam.validate(params)
+    assert micro.fma["zmm"] >= values["mr"] * values["nr"] // 16, micro.summary()
+    assert micro.fma["scalar"] == 0, micro.summary()
+    assert micro.stack_refs == 0, micro.summary()
