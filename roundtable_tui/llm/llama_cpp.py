@@ -14,6 +14,27 @@ PROMPT_CACHE_BYTES = 2 << 30
 """KV states kept in RAM, keyed by prompt prefix: each agent's static prefix stays cached."""
 
 
+def state_bytes(state: Any) -> int:
+    """What a saved llama.cpp state really holds in RAM: the KV bytes *and* the logits rows
+    and token ids that llama-cpp-python keeps beside them (hundreds of MB for a 150k-token
+    vocabulary, which its RAM cache leaves out of its size)."""
+    extra = sum(getattr(getattr(state, a, None), "nbytes", 0) for a in ("scores", "input_ids"))
+    return int(state.llama_state_size) + int(extra)
+
+
+def bounded_ram_cache(capacity_bytes: int) -> Any:
+    """llama-cpp-python's RAM prompt cache, with its capacity counted in the bytes the states
+    really use (its own count leaves the logits out, so it grew by ~0.6 GB a minute)."""
+    from llama_cpp import LlamaRAMCache
+
+    class BoundedRAMCache(LlamaRAMCache):
+        @property
+        def cache_size(self) -> int:
+            return sum(state_bytes(s) for s in self.cache_state.values())
+
+    return BoundedRAMCache(capacity_bytes=capacity_bytes)
+
+
 class LlamaCppBackend:
     def __init__(
         self,
@@ -25,7 +46,7 @@ class LlamaCppBackend:
         seed: int = 0,
     ) -> None:
         try:
-            from llama_cpp import Llama, LlamaRAMCache
+            from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise LLMError(f"llama-cpp-python is not installed ({exc}); run `make setup`") from exc
         if not model_path.exists():
@@ -43,7 +64,7 @@ class LlamaCppBackend:
             )
         except (ValueError, RuntimeError) as exc:
             raise LLMError(f"cannot load {model_path}: {exc} (a damaged or partial file?)") from exc
-        self.llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+        self.llm.set_cache(bounded_ram_cache(PROMPT_CACHE_BYTES))
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
