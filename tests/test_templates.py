@@ -51,7 +51,8 @@ def test_schema_lists_every_parameter_with_the_template_choices():
         ({"kc": True}, "kc must be an integer"),
         ({"parallel": "gpu"}, "parallel must be one of serial, blocks, split"),
         ({"tile": 4}, "unknown parameter 'tile'"),
-        ({"mr": 10, "mc": 96}, "mc must be a multiple of mr"),
+        ({"mr": 8, "mc": 96}, "spills to the stack"),
+        ({"mr": 12, "nr": 16}, "vectorises across the tile's rows"),
         ({"mr": 16, "nr": 32, "mc": 96}, "spills to the stack"),
         ({"kc": 2048, "mr": 12}, "L1 data cache"),
     ],
@@ -87,7 +88,7 @@ def test_neighbours_are_valid_untried_one_parameter_moves():
     best = BLIS.defaults
     moves = BLIS.neighbours(best)
     assert {"kc": 192} in moves and {"kc": 320} in moves and {"parallel": "split"} in moves
-    assert {"mr": 10} not in moves  # mc = 96 is no multiple of 10: refused, so not offered
+    assert {"mr": 16} not in moves  # spills: refused, so not offered
     for move in moves:
         assert len(move) == 1
         BLIS.validate({**best, **move})
@@ -127,6 +128,7 @@ SGEMM_GRID = [
     {"mr": 10, "nr": 32, "mc": 30, "kc": 40, "unroll_k": 4, "parallel": "split", "split_tasks": 3},
     {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "blocks", "unroll_k": 3},
     {"parallel": "split", "split_tasks": 64, "kc": 512},
+    {"mr": 12, "mc": 100, "kc": 40, "unroll_k": 2},  # blocks end in a partial micro-panel
 ]
 
 
@@ -226,13 +228,13 @@ def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
 
 @pytest.mark.slow
 def test_a_refused_set_goes_back_to_the_proposer_with_the_reason(tmp_path):
-    replies = [_proposal({"mr": 10, "mc": 96}), _proposal({"mr": 10, "mc": 95})]
+    replies = [_proposal({"mr": 8}), _proposal({"mr": 16})]
     m, events, _, backend = _run(tmp_path, replies)
     retry = backend.calls[1][1][-1].content
-    assert retry.startswith("Refused: mc must be a multiple of mr")
+    assert retry.startswith("Refused: with mr 8 or 16")
     # the second answer was refused too: the Verifier vetoes it with every reason
     veto = [e for e in events if e.kind is Kind.VERIFICATION and e.iteration == 1][0].data
-    assert veto["ok"] is False and "mc must be a multiple of mr" in veto["detail"]
+    assert veto["ok"] is False and "spills to the stack" in veto["detail"]
     assert not [e for e in events if e.kind is Kind.KERNEL and e.iteration == 1]
     assert m.state.entries[-1].verdict == "vetoed"
 
