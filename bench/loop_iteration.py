@@ -6,6 +6,7 @@ build, correctness checks, benchmark and baselines.
 
     .venv/bin/python bench/loop_iteration.py [--model embedded] [--iterations 3] [--problem sgemm]
         [--strategy mixed]
+    .venv/bin/python bench/loop_iteration.py --session ID   # split a saved session
 """
 
 from __future__ import annotations
@@ -56,10 +57,20 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=3)
     ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
     ap.add_argument("--strategy", default="mixed", choices=["mixed", "parameters", "code"])
+    ap.add_argument(
+        "--session", help="split a saved session's iterations instead of running new ones"
+    )
     args = ap.parse_args()
+    if args.session:
+        from roundtable_tui.config import settings
+        from roundtable_tui.core.session import find, read_events
+
+        events = list(read_events(find(settings().sessions_dir, args.session)))
+        report(split(events), f"session {args.session}", args.problem, args.model)
+        return 0
     backend = open_backend(args.model)
     problem = problems.get(args.problem)
-    events: list[Event] = []
+    events = []
     with tempfile.TemporaryDirectory() as tmp:
         session = Session.create(Path(tmp), {"problem": problem.name, "model": args.model})
         manager = Manager(
@@ -80,10 +91,14 @@ def main() -> int:
                 f"{d.get('gflops') or 0:.1f} GFLOPS {d.get('parameters', '')}",
                 file=sys.stderr,
             )
-    rows = split(events)
-    print(f"{len(rows)} iterations ({reason}); model {backend.name}", file=sys.stderr)
+    report(split(events), f"{reason}; model {backend.name}", args.problem, args.model)
+    return 0
+
+
+def report(rows: list[dict[str, float]], what: str, problem: str, model: str) -> None:
+    print(f"{len(rows)} iterations ({what})", file=sys.stderr)
     keys = sorted({k for r in rows for k in r})
-    print(f"\n| phase ({args.problem}, {args.model}) | median | min | max |")
+    print(f"\n| phase ({problem}, {model}) | median | min | max |")
     print("| --- | --- | --- | --- |")
     for k in keys:
         v = [r.get(k, 0.0) for r in rows]
@@ -93,7 +108,6 @@ def main() -> int:
         secs = sum(r.get(f"{agent}_generate_s", 0) for r in rows)
         if secs:
             print(f"\n{agent}: {toks:.0f} tokens generated at {toks / secs:.1f} tokens/s")
-    return 0
 
 
 if __name__ == "__main__":

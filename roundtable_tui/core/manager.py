@@ -358,7 +358,10 @@ class Manager:
         context = self._context()
         # what is about to be tried next: the best so far and what just failed
         query = " ".join([context["best"], *context["failures"][-1:], *context["feedback"][-1:]])
-        chunks = self.knowledge.context(self.problem.name, query, 600)
+        # the parameter path has the measured sets and the moves to go on: fewer notes, so
+        # less prompt to process (the slowest part of an iteration on a CPU)
+        budget = 300 if self.family is not None else 600
+        chunks = self.knowledge.context(self.problem.name, query, budget)
         context["knowledge"] = [c.get("text", "") for c in chunks]
         try:
             proposal = self.proposer.propose(
