@@ -306,6 +306,7 @@ OTHER_GRIDS = {
         {"mr": 5, "nr": 32, "kc": 40, "nc": 64, "parallel": "rows", "split_tasks": 3},
         {"mr": 12, "nr": 32, "kc": 1024, "nc": 256, "unroll_k": 4, "parallel": "columns"},
         {"mr": 2, "nr": 64, "kc": 64, "nc": 4096, "parallel": "rows", "split_tasks": 64},
+        {"kc": 128, "nc": 2048, "parallel": "shared"},
     ],
 }
 # Benchmark shapes off every tile multiple (the correctness shapes are the catalogue's).

@@ -7,10 +7,14 @@
 //! under target-cpu=native). Edges are zero-padded in the packs and clipped at the store.
 //! m is small at the default shape (32 rows), so the work is split over columns: each task
 //! computes whole NC-column strips of C into a private buffer that is copied into C at the
-//! end (C's rows are contiguous, so column strips cannot be handed out as slices).
+//! end (C's rows are contiguous, so column strips cannot be handed out as slices). A call
+//! takes a few milliseconds, so in `shared` mode the calling thread starts at once and rayon
+//! helpers join as they wake, instead of the caller sleeping until a worker wakes.
 //! The `// @param` lines are filled in by roundtable from a validated parameter set.
 
 use rayon::prelude::*;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Par {
@@ -18,6 +22,9 @@ enum Par {
     Serial,
     /// Rayon over NC-column strips of C, each computed in a private buffer, then copied.
     Columns,
+    /// As Columns, but the calling thread starts on the strips at once and rayon helpers join
+    /// in as they wake, each taking the next strip from a shared counter.
+    Shared,
     /// C cut into split_tasks row ranges; each task unpacks all of B for itself.
     Rows,
 }
@@ -33,9 +40,9 @@ enum Order {
 const MR: usize = 4; // @param mr
 const NR: usize = 64; // @param nr
 const KC: usize = 256; // @param kc
-const NC: usize = 256; // @param nc
+const NC: usize = 128; // @param nc
 const KU: usize = 1; // @param unroll_k
-const PAR: Par = Par::Columns; // @param parallel
+const PAR: Par = Par::Shared; // @param parallel
 const ORDER: Order = Order::JrIr; // @param loop_order
 const SPLIT_TASKS: usize = 2; // @param split_tasks
 
@@ -66,20 +73,43 @@ pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [
                 .into_par_iter()
                 .map_init(
                     || vec![0.0f32; bpack_len],
-                    |bpack, blk| {
-                        let (jc, nc) = (blk * NC, NC.min(n - blk * NC));
-                        let mut strip = vec![0.0f32; m * nc];
-                        strip_product(&apack, m, k, bits, jc, nc, bpack, &mut strip, nc);
-                        strip
-                    },
+                    |bpack, blk| column_strip(&apack, m, k, bits, blk, bpack),
                 )
                 .collect();
             for (blk, strip) in strips.iter().enumerate() {
-                let jc = blk * NC;
-                let nc = strip.len() / m;
-                for (src, dst) in strip.chunks_exact(nc).zip(c.chunks_exact_mut(n)) {
-                    dst[jc..jc + nc].copy_from_slice(src);
+                copy_strip(strip, blk, c, n);
+            }
+        }
+        Par::Shared => {
+            let apack = pack_a(a, m, k);
+            let strips = n.div_ceil(NC);
+            let next = AtomicUsize::new(0);
+            let done = Mutex::new(Vec::with_capacity(strips));
+            // Each participant takes the next strip until none is left, so a helper that
+            // wakes late simply takes fewer strips.
+            let work = || {
+                let mut bpack = vec![0.0f32; bpack_len];
+                let mut mine = Vec::new();
+                loop {
+                    let blk = next.fetch_add(1, Ordering::Relaxed);
+                    if blk >= strips {
+                        break;
+                    }
+                    mine.push((blk, column_strip(&apack, m, k, bits, blk, &mut bpack)));
                 }
+                done.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
+            };
+            let helpers = rayon::current_num_threads()
+                .saturating_sub(1)
+                .min(strips - 1);
+            rayon::in_place_scope(|s| {
+                for _ in 0..helpers {
+                    s.spawn(|_| work());
+                }
+                work();
+            });
+            for (blk, strip) in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                copy_strip(&strip, blk, c, n);
             }
         }
         Par::Rows => {
@@ -107,6 +137,30 @@ struct Bits<'a> {
     words: usize,
     n: usize,
     b: &'a [u64],
+}
+
+/// Column strip `blk` of C (m × nc, row stride nc) in a new buffer.
+fn column_strip(
+    apack: &[f32],
+    m: usize,
+    k: usize,
+    bits: Bits,
+    blk: usize,
+    bpack: &mut [f32],
+) -> Vec<f32> {
+    let (jc, nc) = (blk * NC, NC.min(bits.n - blk * NC));
+    let mut strip = vec![0.0f32; m * nc];
+    strip_product(apack, m, k, bits, jc, nc, bpack, &mut strip, nc);
+    strip
+}
+
+/// Copies column strip `blk` into C (row stride n).
+fn copy_strip(strip: &[f32], blk: usize, c: &mut [f32], n: usize) {
+    let jc = blk * NC;
+    let nc = strip.len() / (c.len() / n);
+    for (src, dst) in strip.chunks_exact(nc).zip(c.chunks_exact_mut(n)) {
+        dst[jc..jc + nc].copy_from_slice(src);
+    }
 }
 
 /// c (m×n, row stride n) = a · B, one thread, strip by strip straight into c.
