@@ -1,4 +1,4 @@
-// roundtable template binary_gemm/packed: mr=4, nr=64, kc=192, nc=192, unroll_k=4, parallel=columns, loop_order=jr_ir, split_tasks=2
+// roundtable template binary_gemm/packed: mr=4, nr=64, kc=256, nc=128, unroll_k=2, parallel=shared, loop_order=jr_ir, split_tasks=4
 //! binary_gemm, packed (template `binary_gemm/packed`): C = A · B with B's ±1 entries stored
 //! as bits. A is packed once into MR-tall micro-panels over the whole depth; B's bits are
 //! unpacked a KC×NC block at a time into NR-wide micro-panels of ±1.0 floats (the bits are 32
@@ -8,10 +8,14 @@
 //! under target-cpu=native). Edges are zero-padded in the packs and clipped at the store.
 //! m is small at the default shape (32 rows), so the work is split over columns: each task
 //! computes whole NC-column strips of C into a private buffer that is copied into C at the
-//! end (C's rows are contiguous, so column strips cannot be handed out as slices).
+//! end (C's rows are contiguous, so column strips cannot be handed out as slices). A call
+//! takes a few milliseconds, so in `shared` mode the calling thread starts at once and rayon
+//! helpers join as they wake, instead of the caller sleeping until a worker wakes.
 //! The `// @param` lines are filled in by roundtable from a validated parameter set.
 
 use rayon::prelude::*;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Par {
@@ -19,6 +23,9 @@ enum Par {
     Serial,
     /// Rayon over NC-column strips of C, each computed in a private buffer, then copied.
     Columns,
+    /// As Columns, but the calling thread starts on the strips at once and rayon helpers join
+    /// in as they wake, each taking the next strip from a shared counter.
+    Shared,
     /// C cut into split_tasks row ranges; each task unpacks all of B for itself.
     Rows,
 }
@@ -33,12 +40,12 @@ enum Order {
 
 const MR: usize = 4; // @param mr
 const NR: usize = 64; // @param nr
-const KC: usize = 192; // @param kc
-const NC: usize = 192; // @param nc
-const KU: usize = 4; // @param unroll_k
-const PAR: Par = Par::Columns; // @param parallel
+const KC: usize = 256; // @param kc
+const NC: usize = 128; // @param nc
+const KU: usize = 2; // @param unroll_k
+const PAR: Par = Par::Shared; // @param parallel
 const ORDER: Order = Order::JrIr; // @param loop_order
-const SPLIT_TASKS: usize = 2; // @param split_tasks
+const SPLIT_TASKS: usize = 4; // @param split_tasks
 
 /// The bit pattern of +1.0; with the sign bit set it is -1.0.
 const ONE: u32 = 0x3F80_0000;
@@ -67,20 +74,43 @@ pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [
                 .into_par_iter()
                 .map_init(
                     || vec![0.0f32; bpack_len],
-                    |bpack, blk| {
-                        let (jc, nc) = (blk * NC, NC.min(n - blk * NC));
-                        let mut strip = vec![0.0f32; m * nc];
-                        strip_product(&apack, m, k, bits, jc, nc, bpack, &mut strip, nc);
-                        strip
-                    },
+                    |bpack, blk| column_strip(&apack, m, k, bits, blk, bpack),
                 )
                 .collect();
             for (blk, strip) in strips.iter().enumerate() {
-                let jc = blk * NC;
-                let nc = strip.len() / m;
-                for (src, dst) in strip.chunks_exact(nc).zip(c.chunks_exact_mut(n)) {
-                    dst[jc..jc + nc].copy_from_slice(src);
+                copy_strip(strip, blk, c, n);
+            }
+        }
+        Par::Shared => {
+            let apack = pack_a(a, m, k);
+            let strips = n.div_ceil(NC);
+            let next = AtomicUsize::new(0);
+            let done = Mutex::new(Vec::with_capacity(strips));
+            // Each participant takes the next strip until none is left, so a helper that
+            // wakes late simply takes fewer strips.
+            let work = || {
+                let mut bpack = vec![0.0f32; bpack_len];
+                let mut mine = Vec::new();
+                loop {
+                    let blk = next.fetch_add(1, Ordering::Relaxed);
+                    if blk >= strips {
+                        break;
+                    }
+                    mine.push((blk, column_strip(&apack, m, k, bits, blk, &mut bpack)));
                 }
+                done.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
+            };
+            let helpers = rayon::current_num_threads()
+                .saturating_sub(1)
+                .min(strips - 1);
+            rayon::in_place_scope(|s| {
+                for _ in 0..helpers {
+                    s.spawn(|_| work());
+                }
+                work();
+            });
+            for (blk, strip) in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                copy_strip(&strip, blk, c, n);
             }
         }
         Par::Rows => {
@@ -108,6 +138,30 @@ struct Bits<'a> {
     words: usize,
     n: usize,
     b: &'a [u64],
+}
+
+/// Column strip `blk` of C (m × nc, row stride nc) in a new buffer.
+fn column_strip(
+    apack: &[f32],
+    m: usize,
+    k: usize,
+    bits: Bits,
+    blk: usize,
+    bpack: &mut [f32],
+) -> Vec<f32> {
+    let (jc, nc) = (blk * NC, NC.min(bits.n - blk * NC));
+    let mut strip = vec![0.0f32; m * nc];
+    strip_product(apack, m, k, bits, jc, nc, bpack, &mut strip, nc);
+    strip
+}
+
+/// Copies column strip `blk` into C (row stride n).
+fn copy_strip(strip: &[f32], blk: usize, c: &mut [f32], n: usize) {
+    let jc = blk * NC;
+    let nc = strip.len() / (c.len() / n);
+    for (src, dst) in strip.chunks_exact(nc).zip(c.chunks_exact_mut(n)) {
+        dst[jc..jc + nc].copy_from_slice(src);
+    }
 }
 
 /// c (m×n, row stride n) = a · B, one thread, strip by strip straight into c.
