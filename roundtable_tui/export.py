@@ -552,7 +552,8 @@ def _md(text: object, limit: int = 200) -> str:
     return html.escape(one_line(text, limit)).replace("|", "\\|")
 
 
-def _pct(value: object) -> str:
+def percent(value: object) -> str:
+    """A fraction as a whole percentage, or a dash when there is none."""
     return f"{value * 100:.0f}%" if isinstance(value, int | float) else "—"
 
 
@@ -575,8 +576,8 @@ def readme(loaded: Loaded, ex: Exported, check: dict[str, Any], lib: str, rustfl
         ("verdict", f"{entry.verdict}: {_md(check.get('reason', ''))}"),
         (
             "speed",
-            f"{gflops} at {shape} ({_pct(entry.fraction_of_openblas)} of OpenBLAS, "
-            f"{_pct(entry.fraction_of_peak)} of the measured peak)",
+            f"{gflops} at {shape} ({percent(entry.fraction_of_openblas)} of OpenBLAS, "
+            f"{percent(entry.fraction_of_peak)} of the measured peak)",
         ),
         ("baselines, same check", f"{anchors} GFLOPS" if anchors else "—"),
         (

@@ -22,7 +22,7 @@ from typing import Any
 
 from roundtable_tui.core.events import Kind
 from roundtable_tui.core.state import Entry
-from roundtable_tui.export import Loaded, load, one_line, winner
+from roundtable_tui.export import Loaded, load, one_line, percent, winner
 from roundtable_tui.kernels.problems import Problem, Shape
 
 BASELINES = (("naive", "naive"), ("rayon", "rayon"), ("openblas", "OpenBLAS"))
@@ -296,10 +296,6 @@ def _num(value: object, spec: str = ".1f", suffix: str = "") -> str:
     return "—" if _value(value) is None else f"{value:{spec}}{suffix}"
 
 
-def _pct(value: object) -> str:
-    return f"{value * 100:.0f}%" if isinstance(value, int | float) else "—"
-
-
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "—"
 
@@ -397,8 +393,8 @@ def leaderboard_html(loaded: Loaded, best: Entry | None) -> str:
             f'<td class="{_verdict_class(e.verdict)}">{_e(e.verdict)}</td>'
             f'<td class="num">{_num(e.gflops)}</td>'
             f'<td class="num">{_num(e.speedup_vs_naive, ".2f", "×")}</td>'
-            f'<td class="num">{_pct(e.fraction_of_openblas)}</td>'
-            f'<td class="num">{_pct(e.fraction_of_peak)}</td>'
+            f'<td class="num">{percent(e.fraction_of_openblas)}</td>'
+            f'<td class="num">{percent(e.fraction_of_peak)}</td>'
             f'<td class="reason" title="{_e(reason)}">{_e(short)}</td></tr>'
         )
     head = "".join(
@@ -441,7 +437,7 @@ def source_html(loaded: Loaded, best: Entry | None) -> str:
     return (
         f"<p>Kernel #{best.number} (iteration {best.iteration}): "
         f"<strong>{_e(one_line(best.title, 160))}</strong> · {_num(best.gflops)} GFLOPS · "
-        f"{_pct(best.fraction_of_openblas)} of OpenBLAS · {_pct(best.fraction_of_peak)} of "
+        f"{percent(best.fraction_of_openblas)} of OpenBLAS · {percent(best.fraction_of_peak)} of "
         f'peak.{seed}</p>\n<div class="source">{code}</div>'
     )
 

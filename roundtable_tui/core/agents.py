@@ -271,7 +271,7 @@ class Coder:
         """The parameter path: the template filled in, deterministically, without the model."""
         code = family.instantiate(parameters)
         talk.emit(Event(Kind.AGENT_STARTED, {}, Agent.CODER, talk.iteration))
-        settings = ", ".join(f"{k}={v}" for k, v in family.validate(parameters).items())
+        settings = ", ".join(f"{k}={v}" for k, v in parameters.items())
         talk.emit(
             Event(
                 Kind.MESSAGE,

@@ -150,6 +150,26 @@ class Builder:
             h.update(b"\0")
         return h.hexdigest()[:24]
 
+    def _prepare(self, source: str, problem: Problem, allow_unsafe: bool) -> None:
+        """The build copy with this kernel and this problem's glue (under the lock)."""
+        self._sync()
+        _write_if_changed(self.root / "harness/src/entry.rs", problems.rust_entry())
+        _write_if_changed(
+            self.root / "candidate/src/lib.rs",
+            problems.rust_candidate_lib(problem, allow_unsafe),
+        )
+        _write_if_changed(self.root / "runner/src/main.rs", problems.rust_runner_main(problem))
+        _write_if_changed(self.root / KERNEL_REL, source)
+
+    def _cargo(self, *args: str) -> tuple[list[str], dict[str, str]]:
+        """A cargo command line and its environment, as every build of a kernel runs it."""
+        env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
+        env.pop("CARGO_ENCODED_RUSTFLAGS", None)
+        cmd = [self.cargo, *args]
+        if self.registry_mode().startswith("debian"):
+            cmd.append("--offline")
+        return cmd, env
+
     def build(
         self,
         source: str,
@@ -164,19 +184,8 @@ class Builder:
             os.utime(stored.parent)
             return Built(stored, True, time.monotonic() - start, 0)
         with _locked(self.root / ".build.lock"):
-            self._sync()
-            _write_if_changed(self.root / "harness/src/entry.rs", problems.rust_entry())
-            _write_if_changed(
-                self.root / "candidate/src/lib.rs",
-                problems.rust_candidate_lib(problem, allow_unsafe),
-            )
-            _write_if_changed(self.root / "runner/src/main.rs", problems.rust_runner_main(problem))
-            _write_if_changed(self.root / KERNEL_REL, source)
-            env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
-            env.pop("CARGO_ENCODED_RUSTFLAGS", None)
-            cmd = [self.cargo, "build", "--release", "-p", "runner", *self.features()]
-            if self.registry_mode().startswith("debian"):
-                cmd.append("--offline")
+            self._prepare(source, problem, allow_unsafe)
+            cmd, env = self._cargo("build", "--release", "-p", "runner", *self.features())
             proc = subprocess.Popen(
                 cmd,
                 cwd=self.root,
@@ -220,21 +229,12 @@ class Builder:
         """The kernel crate's generated assembly (x86 AT&T syntax), built exactly as a check
         builds it (same flags), for inspecting what the compiler made of a kernel."""
         with _locked(self.root / ".build.lock"):
-            self._sync()
-            _write_if_changed(
-                self.root / "candidate/src/lib.rs",
-                problems.rust_candidate_lib(problem, allow_unsafe),
-            )
-            _write_if_changed(self.root / KERNEL_REL, source)
+            self._prepare(source, problem, allow_unsafe)
             os.utime(self.root / KERNEL_REL)  # cargo would skip a fresh crate: no listing
-            env = {**os.environ, "RUSTFLAGS": self.cfg.rustflags, "CARGO_TERM_COLOR": "never"}
-            env.pop("CARGO_ENCODED_RUSTFLAGS", None)
             out = self.root / "target" / "asm"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            cmd = [self.cargo, "rustc", "--release", "-p", "candidate", "--lib"]
-            if self.registry_mode().startswith("debian"):
-                cmd.append("--offline")
+            cmd, env = self._cargo("rustc", "--release", "-p", "candidate", "--lib")
             cmd += ["--", "--emit", f"asm={out / 'candidate.s'}", "-C", "codegen-units=1"]
             proc = subprocess.run(
                 cmd,
