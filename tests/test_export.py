@@ -11,7 +11,7 @@ import pytest
 
 from roundtable_tui import cli
 from roundtable_tui.core.state import Entry, SessionState
-from roundtable_tui.export import ExportError, export, winner
+from roundtable_tui.outputs.export import ExportError, export, winner
 
 from .conftest import KERNELS
 from .sessions import Attempt, copy_example, make_session, naive

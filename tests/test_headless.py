@@ -37,7 +37,7 @@ def test_core_and_services_do_not_import_textual():
     code = (
         "import sys, roundtable_tui.core.manager, roundtable_tui.core.agents, "
         "roundtable_tui.llm.factory, roundtable_tui.kernels.checker, roundtable_tui.cli, "
-        "roundtable_tui.headless; print('textual' in sys.modules)"
+        "roundtable_tui.cli.headless; print('textual' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from roundtable_tui.doctor import probe_jail
+from roundtable_tui.cli.doctor import probe_jail
 from roundtable_tui.kernels.sandbox import Limits, run_jailed, scrubbed_env
 
 NONCE = "n0nce"

@@ -22,7 +22,7 @@ from typing import Any
 
 from roundtable_tui.core.events import Kind
 from roundtable_tui.core.state import Entry
-from roundtable_tui.export import Loaded, load, one_line, percent, winner
+from roundtable_tui.outputs.export import Loaded, load, one_line, percent, winner
 from roundtable_tui.kernels.problems import Problem, Shape
 
 BASELINES = (("naive", "naive"), ("rayon", "rayon"), ("openblas", "OpenBLAS"))

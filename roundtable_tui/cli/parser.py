@@ -1,0 +1,234 @@
+"""The argument parser of `roundtable`: every command, its flags and its help."""
+
+from __future__ import annotations
+
+import argparse
+
+from roundtable_tui import __version__
+from roundtable_tui.cli.kernels import cmd_bench, cmd_check, cmd_problems, cmd_templates
+from roundtable_tui.cli.run import cmd_run, cmd_tui
+from roundtable_tui.cli.sessions import cmd_replay, cmd_report, cmd_sessions
+from roundtable_tui.cli.setup import cmd_doctor, cmd_model, cmd_papers
+from roundtable_tui.kernels import problems
+from roundtable_tui.kernels.verdict import VERDICT_HELP, Verdict
+
+
+def build_parser() -> argparse.ArgumentParser:
+    verdicts = "\n".join(f"  {v:<14} {VERDICT_HELP[v]}" for v in Verdict)
+    parser = argparse.ArgumentParser(
+        prog="roundtable",
+        description="A roundtable of local-LLM agents searching for fast Rust matmul kernels, "
+        "with a checker that cannot be fooled.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"roundtable {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser(
+        "check",
+        help="verdict and speed figures for one kernel file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Static gate → build → correctness → benchmark → one verdict.\n"
+        "Exit status 0 only for `passed`.",
+        epilog=f"verdicts:\n{verdicts}\n\nexample:\n  roundtable check my_sgemm.rs --problem sgemm",
+    )
+    c.add_argument("kernel", help="the kernel's Rust source file")
+    c.add_argument(
+        "--problem",
+        "-p",
+        choices=list(problems.PROBLEMS),
+        help="which contract the kernel implements (inferred from its pub fn if omitted)",
+    )
+    c.add_argument(
+        "--json", action="store_true", help="print one JSON object (the last line of stdout)"
+    )
+    c.add_argument(
+        "--allow-unsafe",
+        action="store_true",
+        help="allow `unsafe` code in the kernel (it is forbidden by default)",
+    )
+    c.add_argument("--shape", help="benchmark shape, e.g. 1024x1024x1024 or m=512,n=512,k=256")
+    c.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip timing naive and OpenBLAS beside the kernel (faster; no ratios)",
+    )
+    c.add_argument(
+        "--budget-ms",
+        type=float,
+        default=1500.0,
+        help="time to spend on the kernel's timed calls (default 1500)",
+    )
+    c.add_argument("--timeout", type=float, help="wall-clock limit of the run in seconds")
+    c.add_argument("--memory-mb", type=int, help="memory limit of the run in MiB")
+    c.add_argument("--seed", type=int, help="master seed (random by default; for reproducing)")
+    c.add_argument(
+        "--asm",
+        action="store_true",
+        help="also show what the compiler made of each function (packed/scalar FMAs, "
+        "stack accesses)",
+    )
+    c.set_defaults(func=cmd_check)
+
+    b = sub.add_parser("bench", help="naive, rayon, OpenBLAS and peak GFLOPS per problem")
+    b.add_argument("--problem", "-p", choices=list(problems.PROBLEMS))
+    b.add_argument("--shape", help="shape instead of the problem's default")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("doctor", help="what is installed and which protections are active")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_doctor)
+
+    tui = sub.add_parser("tui", help="the supervised session (the default command)")
+    tui.add_argument("--problem", "-p", choices=list(problems.PROBLEMS))
+    tui.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
+    tui.add_argument("--iterations", "-n", type=int, help="iterations (default 5)")
+    tui.add_argument("--minutes", type=float, help="stop after this many minutes")
+    tui.add_argument("--resume", metavar="ID", help="continue a saved session")
+    tui.add_argument("--start", action="store_true", help="start a new session at once")
+    tui.add_argument(
+        "--strategy",
+        choices=["mixed", "parameters", "code"],
+        help="mixed (default), parameters (template only), code (free-form only)",
+    )
+    tui.set_defaults(func=cmd_tui)
+
+    te = sub.add_parser(
+        "templates",
+        help="the parameterised kernel families: list, show, render",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  roundtable templates show sgemm/blis\n"
+        "  roundtable templates render sgemm/blis kc=384 mc=144 -o k.rs && roundtable check k.rs",
+    )
+    tes = te.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tes.add_parser("list", help="every template family")
+    tsh = tes.add_parser("show", help="a template's parameters, ranges and rules")
+    tsh.add_argument("template", help="template id (sgemm/blis) or problem name")
+    tre = tes.add_parser("render", help="fill a template in with NAME=VALUE settings")
+    tre.add_argument("template", help="template id (sgemm/blis) or problem name")
+    tre.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
+    tre.add_argument("-o", "--output", help="write the kernel here instead of stdout")
+    te.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("problems", help="the four kernel contracts")
+    p.set_defaults(func=cmd_problems)
+
+    r = sub.add_parser(
+        "run",
+        help="a headless session: agents propose, write and test kernels",
+        description="Runs the roundtable without the TUI. Every kernel is approved by a policy "
+        "(it must pass the static gate) instead of a human.",
+        epilog="examples:\n  roundtable run --auto --problem sgemm --iterations 5\n"
+        "  roundtable run --auto --resume 20261121-2010-sgemm-ab12\n\n"
+        "exit status: 0 finished (budget reached), 3 stopped by an error, "
+        "130 interrupted (resumable), 2 bad arguments",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--auto", action="store_true", help="approve kernels by policy (required)")
+    r.add_argument("--problem", "-p", choices=list(problems.PROBLEMS), help="default sgemm")
+    r.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
+    r.add_argument("--iterations", "-n", type=int, default=5, help="iterations in total (5)")
+    r.add_argument("--minutes", type=float, help="stop after this many minutes")
+    r.add_argument("--max-tokens", type=int, help="stop after this many model tokens")
+    r.add_argument("--patience", type=int, help="stop after N iterations without improvement")
+    r.add_argument("--repairs", type=int, default=2, help="repairs per kernel (2)")
+    r.add_argument("--session", help="name of a new session, or an existing one to continue")
+    r.add_argument("--resume", metavar="ID", help="continue a saved session")
+    r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
+    r.add_argument(
+        "--strategy",
+        choices=["mixed", "parameters", "code"],
+        default="mixed",
+        help="mixed (default): the Proposer tunes the problem's template or proposes free-form "
+        "code; parameters: template only; code: free-form only",
+    )
+    r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
+    r.add_argument(
+        "--no-knowledge",
+        action="store_true",
+        help="run without the knowledge base (papers and past attempts)",
+    )
+    r.add_argument(
+        "--record",
+        metavar="FILE",
+        help="append every model reply to FILE (JSONL) for scripted replays",
+    )
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="replay a saved session")
+    rp.add_argument("session", help="session id (or a unique prefix, or a directory)")
+    rp.add_argument("--headless", action="store_true", help="print the transcript per agent")
+    rp.add_argument(
+        "--rebench",
+        action="store_true",
+        help="re-check every recorded kernel on this machine, old vs new figures",
+    )
+    rp.set_defaults(func=cmd_replay)
+
+    se = sub.add_parser(
+        "sessions",
+        help="saved sessions: list, show, export",
+        description="list: every saved session\n"
+        "show ID: its machine and leaderboard\n"
+        "export ID: its best passed kernel as a standalone Cargo crate (the kernel as a library,\n"
+        "  a correctness test against an f64 reference, a timing example, a README with its\n"
+        "  figures)",
+        epilog="ID is a session id, a unique prefix of one, or a session directory.\n\n"
+        "examples:\n  roundtable sessions list\n  roundtable sessions show example-sgemm-small\n"
+        "  roundtable sessions export example-sgemm-small -o sgemm-kernel\n\n"
+        "export takes the fastest passed kernel the agents wrote; the naive starting point\n"
+        "only when none of theirs passed; a session where nothing passed is an error (exit 2).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    se.add_argument("action", choices=["list", "show", "export"])
+    se.add_argument("session", nargs="?", metavar="ID", help="the session (show, export)")
+    se.add_argument("--json", action="store_true", help="list: print JSON")
+    se.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="export: the crate's directory (default ./<problem>-<session id>)",
+    )
+    se.add_argument("--force", action="store_true", help="export: write into a non-empty directory")
+    se.set_defaults(func=cmd_sessions)
+
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML report of a saved session",
+        description="Writes one HTML file: the session's problem, model and machine; the best\n"
+        "GFLOPS over iterations against naive, rayon, OpenBLAS and the machine's peak; a\n"
+        "roofline of every passed kernel; the leaderboard with every verdict; the winning\n"
+        "kernel's source. Charts are embedded: the file needs nothing else.",
+        epilog="The roofline's memory roof is this machine's bandwidth, measured once "
+        "(under a second) and cached.\n\nexample:\n  roundtable report example-sgemm-small "
+        "--open",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rep.add_argument("session", metavar="ID", help="session id, unique prefix, or directory")
+    rep.add_argument(
+        "-o", "--output", metavar="FILE", help="where to write (default <session dir>/report.html)"
+    )
+    rep.add_argument("--open", action="store_true", help="open the report in a web browser")
+    rep.set_defaults(func=cmd_report)
+
+    pa = sub.add_parser("papers", help="the knowledge base: index, search, stats")
+    pas = pa.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pi = pas.add_parser("index", help="index papers/ (or PATH) incrementally")
+    pi.add_argument("path", nargs="?")
+    ps = pas.add_parser("search", help="the chunks nearest to QUERY")
+    ps.add_argument("query", nargs="+")
+    ps.add_argument("-k", type=int, default=5, help="how many (5)")
+    ps.add_argument("--json", action="store_true")
+    pst = pas.add_parser("stats", help="files, chunks, collections, model")
+    pst.add_argument("--json", action="store_true")
+    pa.set_defaults(func=cmd_papers)
+
+    mo = sub.add_parser("model", help="the embedded GGUF models: fetch, list, path")
+    mo.add_argument("action", choices=["fetch", "list", "path"])
+    mo.add_argument("names", nargs="*", help="embedded and/or small (default embedded)")
+    mo.add_argument("--force", action="store_true", help="fetch again even if present")
+    mo.set_defaults(func=cmd_model)
+    return parser
+

@@ -1,0 +1,78 @@
+"""Set-up commands: `doctor`, `model fetch|list|path`, `papers index|search|stats`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.table import Table
+
+from roundtable_tui.cli.common import EXIT_FAILED, EXIT_OK, UsageError, err, out
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from roundtable_tui.cli.doctor import diagnose
+
+    items = diagnose()
+    if args.json:
+        print(json.dumps([i.__dict__ for i in items]))
+    else:
+        t = Table(show_header=False, box=None)
+        t.add_column()
+        t.add_column()
+        t.add_column()
+        for i in items:
+            mark = "[green]✓[/]" if i.ok else "[yellow]![/]"
+            t.add_row(
+                mark, i.name, i.detail + (f"\n[dim]→ {i.fix}[/]" if not i.ok and i.fix else "")
+            )
+        out.print(t)
+    required = {"python", "cargo", "rustc", "sandbox"}
+    return EXIT_OK if all(i.ok for i in items if i.name in required) else EXIT_FAILED
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from roundtable_tui.llm import models
+
+    if args.action == "list":
+        t = Table(header_style="bold")
+        for col in ("name", "model", "status", "size", "path"):
+            t.add_column(col)
+        for d in models.describe():
+            t.add_row(
+                str(d.get("name")),
+                str(d.get("title")),
+                str(d.get("status")),
+                str(d.get("size", "")),
+                str(d.get("path")),
+            )
+        out.print(t)
+        return EXIT_OK
+    names = args.names or ["embedded"]
+    for name in names:
+        if name not in models.MODELS:
+            raise UsageError(f"unknown model {name!r}; choose from {', '.join(models.MODELS)}")
+        if args.action == "path":
+            print(models.model_path(name))
+            continue
+
+        def show(message: str, done: int, total: int, name: str = name) -> None:
+            err.print(f"{name}: [{done}/{total}] {message}")
+
+        try:
+            path = models.fetch(name, force=args.force, progress=show)
+        except models.ModelError as exc:
+            raise UsageError(str(exc)) from None
+        out.print(f"{name}: {path} (verified)")
+    return EXIT_OK
+
+
+def cmd_papers(args: argparse.Namespace) -> int:
+    from roundtable_tui.knowledge import cli_papers
+
+    if args.action == "index":
+        return cli_papers.cmd_index(args.path, out)
+    if args.action == "search":
+        return cli_papers.cmd_search(" ".join(args.query), args.k, out, args.json)
+    return cli_papers.cmd_stats(out, args.json)
+
