@@ -66,6 +66,7 @@ pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [
     };
     let a = &a[..m * k];
     let bpack_len = KC.min(k) * NC.min(n).div_ceil(NR) * NR;
+    // @region threading
     match PAR {
         Par::Columns => {
             let apack = pack_a(a, m, k);
@@ -129,6 +130,7 @@ pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [
         }
         Par::Serial => all_columns(a, m, k, bits, c),
     }
+    // @endregion
 }
 
 /// B's bits: row l is b[l * words..(l + 1) * words], entry j is bit j % 64 of word j / 64.
@@ -183,6 +185,7 @@ fn all_columns(a: &[f32], m: usize, k: usize, bits: Bits, c: &mut [f32]) {
     }
 }
 
+// @region loop_nest
 /// out[i][j] (row stride ldo) = Σ_l A[i][l] · B[l][jc + j] for i < m, j < nc.
 #[allow(clippy::too_many_arguments)]
 fn strip_product(
@@ -224,7 +227,9 @@ fn strip_product(
         }
     }
 }
+// @endregion
 
+// @region micro_kernel
 /// The MR×NR register tile over kc depth steps of packed micro-panels. Kept out of line so
 /// its accumulators live in vector registers whatever calls it.
 #[inline(never)]
@@ -255,6 +260,7 @@ fn rank1_update(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
         }
     }
 }
+// @endregion
 
 /// Writes (first depth block) or adds the valid rows×cols corner of a tile.
 fn store(
@@ -277,6 +283,7 @@ fn store(
     }
 }
 
+// @region packing
 /// Unpacks rows pc..pc+kc, columns jc..jc+nc of B into NR-wide micro-panels of ±1.0, 16
 /// columns (one 16-bit slice of a word, as jc and NR are multiples of 16) at a time. Groups
 /// wholly past n are zero; columns past n inside a group are -1.0 (their bits are clear) and
@@ -324,3 +331,4 @@ fn pack_a(a: &[f32], m: usize, k: usize) -> Vec<f32> {
     }
     out
 }
+// @endregion

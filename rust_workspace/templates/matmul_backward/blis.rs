@@ -125,6 +125,7 @@ pub fn matmul_backward(
     }
 }
 
+// @region threading
 /// c += A · B for one product, parallel as `PAR` says.
 fn gemm_accumulate(g: Operands, c: &mut [f32]) {
     if g.m == 0 || g.n == 0 || g.k == 0 {
@@ -143,7 +144,9 @@ fn gemm_accumulate(g: Operands, c: &mut [f32]) {
         Par::Serial => gemm_rows(g, 0, c, false),
     }
 }
+// @endregion
 
+// @region loop_nest
 /// Rows i0..i0 + c.len()/n of the product, added into `c`; rayon over MC-row blocks when
 /// `parallel`.
 fn gemm_rows(g: Operands, i0: usize, c: &mut [f32], parallel: bool) {
@@ -224,7 +227,9 @@ fn macro_block(
         }
     }
 }
+// @endregion
 
+// @region micro_kernel
 /// The MR×NR register tile over kc depth steps of packed micro-panels. Kept out of line so
 /// its accumulators live in vector registers whatever calls it.
 #[inline(never)]
@@ -255,6 +260,7 @@ fn rank1_update(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
         }
     }
 }
+// @endregion
 
 /// Adds the valid rows×cols corner of a tile into `c` (gradients accumulate).
 fn add_tile(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, rows: usize, cols: usize) {
@@ -265,6 +271,7 @@ fn add_tile(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, rows: usize, cols:
     }
 }
 
+// @region packing
 /// Packs rows 0..kc, columns jc..jc+nc of a row-major B (row stride ldb) into NR-wide
 /// micro-panels, zero-padding the last one.
 fn pack_b(b: &[f32], ldb: usize, jc: usize, nc: usize, kc: usize, out: &mut [f32], par: bool) {
@@ -318,3 +325,4 @@ fn pack_a_columns(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) 
         }
     }
 }
+// @endregion

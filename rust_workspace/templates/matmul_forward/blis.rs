@@ -64,6 +64,7 @@ pub fn matmul_forward(
         return;
     }
     let (inp, weight) = (&inp[..m * k], &weight[..n * k]);
+    // @region threading
     match PAR {
         Par::Split => {
             let rows = m.div_ceil(SPLIT_TASKS.max(1)).div_ceil(MR) * MR;
@@ -77,8 +78,10 @@ pub fn matmul_forward(
         Par::Blocks => forward_rows(m, n, k, inp, weight, bias, out, true),
         Par::Serial => forward_rows(m, n, k, inp, weight, bias, out, false),
     }
+    // @endregion
 }
 
+// @region loop_nest
 /// out[..m] = a[..m] · wᵀ (+ bias) for m rows; rayon over MC-row blocks when `parallel`.
 #[allow(clippy::too_many_arguments)]
 fn forward_rows(
@@ -184,7 +187,9 @@ fn macro_block(
         }
     }
 }
+// @endregion
 
+// @region micro_kernel
 /// The MR×NR register tile over kc depth steps of packed micro-panels. Kept out of line so
 /// its accumulators live in vector registers whatever calls it.
 #[inline(never)]
@@ -215,6 +220,7 @@ fn rank1_update(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
         }
     }
 }
+// @endregion
 
 /// Moves the valid rows×cols corner of a tile into `out`.
 fn write_tile(
@@ -243,6 +249,7 @@ fn write_tile(
     }
 }
 
+// @region packing
 /// Packs B[kk][j] = w[j][pc + kk] for j in jc..jc+nc, kk < kc into NR-wide micro-panels
 /// (row kk of a micro-panel is NR consecutive floats), zero-padding the last one.
 #[allow(clippy::too_many_arguments)]
@@ -299,3 +306,4 @@ fn pack_a(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) {
         }
     }
 }
+// @endregion

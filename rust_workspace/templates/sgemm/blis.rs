@@ -43,6 +43,7 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         c.fill(0.0);
         return;
     }
+    // @region threading
     match PAR {
         Par::Split => {
             let tasks = SPLIT_TASKS.max(1);
@@ -55,8 +56,10 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         Par::Blocks => gemm_rows(m, n, k, a, b, c, true),
         Par::Serial => gemm_rows(m, n, k, a, b, c, false),
     }
+    // @endregion
 }
 
+// @region loop_nest
 /// C[..m] = A[..m] · B for m rows, with rayon over MC blocks when `parallel`.
 fn gemm_rows(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], parallel: bool) {
     let panels = NC.min(n).div_ceil(NR);
@@ -120,7 +123,9 @@ fn macro_block(
         }
     }
 }
+// @endregion
 
+// @region micro_kernel
 /// The MR×NR register tile: kc rank-1 updates from packed micro-panels. Not inlined, so the
 /// accumulators stay in vector registers even when called from a rayon closure.
 #[inline(never)]
@@ -156,6 +161,7 @@ fn rank1(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
         }
     }
 }
+// @endregion
 
 /// Writes (first pc block) or adds the valid mr×nr corner of a tile into C.
 fn store(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize, first: bool) {
@@ -171,6 +177,7 @@ fn store(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize,
     }
 }
 
+// @region packing
 /// Packs rows pc..pc+kc, columns jc..jc+nc of B into NR-wide micro-panels, zero-padded.
 fn pack_b(b: &[f32], ldb: usize, jc: usize, nc: usize, kc: usize, out: &mut [f32], par: bool) {
     let fill = |(p, panel): (usize, &mut [f32])| {
@@ -207,3 +214,4 @@ fn pack_a(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) {
         }
     }
 }
+// @endregion
