@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,29 @@ class Settings(BaseSettings):
     rustflags: str = Field(
         default="-C target-cpu=native",
         description="RUSTFLAGS for every kernel build (recorded in every result).",
+    )
+    target_cpu: str = Field(
+        default="native",
+        description="rustc's -C target-cpu for every kernel build (e.g. x86-64-v3 builds and "
+        "tests for AVX2 on an AVX-512 machine); it replaces the target-cpu in rustflags and sets "
+        "the ISA the templates and the OpenBLAS anchor use.",
+    )
+    allow_unprotected: bool = Field(
+        default=False,
+        description="Run checks where the checker's Linux-only protections (namespaces, "
+        "prctl, /proc) are missing, e.g. on macOS; only for kernels you trust.",
+    )
+    threads: int = Field(
+        default=0, description="Threads for kernels and baselines; 0 means all cores."
+    )
+    memory_limit_mb: int = Field(
+        default=4096, description="Address-space limit of a kernel run (out_of_memory above)."
+    )
+    timeout_s: float = Field(
+        default=60.0, description="Wall-clock limit of one kernel run (timeout above)."
+    )
+    build_timeout_s: float = Field(
+        default=300.0, description="Wall-clock limit of one cargo build."
     )
     threads: int = Field(
         default=0, description="Threads for kernels and baselines; 0 means all cores."
@@ -63,6 +86,16 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path) -> Path:
         # kernels run in a temporary working directory: relative paths would break there
         return path.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _target_in_rustflags(self) -> Settings:
+        # one source for the build's CPU: the target_cpu setting writes rustflags' target-cpu
+        if self.target_cpu != "native":
+            import re
+
+            flags = re.sub(r"-C\s*target-cpu=\S+", "", self.rustflags).split()
+            self.rustflags = " ".join(["-C", f"target-cpu={self.target_cpu}", *flags])
+        return self
 
     @property
     def n_threads(self) -> int:

@@ -427,3 +427,65 @@ def test_sums_are_checked():
     result = check(scheme)
     assert not result.ok
     assert result.failing_entry == "C21"  # C21 = U3 - M4 and U3 uses M7 = S3*T3
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounded parsing: degenerate model output gives a one-line veto, never an exception
+
+
+def nested(depth):
+    """Case 14 of the public reports: A11 inside `depth` pairs of parentheses."""
+    return {
+        "blocks": [2, 2, 2],
+        "products": [{"name": "M1", "a": "(" * depth + "A11" + ")" * depth, "b": "B11"}],
+        "c": {"C11": "M1", "C12": "M1", "C21": "M1", "C22": "M1"},
+    }
+
+
+def test_400_nested_parentheses_are_a_one_line_veto_as_dict_and_as_text():
+    for given in (nested(400), json.dumps(nested(400))):
+        message = error_of(given)
+        assert message.startswith("product M1, a: nested more than 16 deep"), message
+    assert "nested more than 16 deep" in error_of({**nested(0), "c": {"C11": "-" * 300 + "M1"}})
+
+
+def test_modest_nesting_is_still_read():
+    f = parse_formulation(nested(10))
+    assert dict(f.products[0].a) == {"A11": 1}
+
+
+def test_size_limits_are_one_line_vetoes():
+    long_expr = " + ".join(["A11"] * 2000)
+    assert "characters (at most" in error_of({**nested(0), "c": {"C11": long_expr}})
+    many = naive()
+    many["products"] = [{"a": "A11", "b": "B11"}] * 800
+    assert error_of(many).startswith("800 products (at most")
+    chain = {f"S{i}": f"S{i + 1} + A11" for i in range(1, 100)} | {"S100": "A12"}
+    scheme = {**nested(0), "sums": chain}
+    scheme["products"] = [{"name": "M1", "a": "S1", "b": "B11"}]
+    assert "sums nested more than 32 deep" in error_of(scheme)
+    assert "nested too deeply" in error_of("[" * 50_000 + "]" * 50_000)
+    assert "characters (at most" in error_of("{" + " " * 300_000 + "}")
+
+
+def test_a_scheme_too_large_to_prove_is_vetoed_not_expanded():
+    from roundtable_tui.core import formulation
+
+    big = naive((9, 9, 9))
+    dense = " + ".join(f"A{i}{j}" for i in range(1, 10) for j in range(1, 10))
+    for prod in big["products"][:40]:
+        prod["a"] = dense
+        prod["b"] = dense.replace("A", "B")
+    result = verify(parse_formulation(big))
+    assert not result.ok and "too large to prove here" in result.detail
+    assert formulation.MAX_PROOF_TERMS < 40 * 81 * 81
+
+
+def test_equations_show_the_scheme_line_by_line():
+    from roundtable_tui.core.formulation import equations
+
+    lines = equations(parse_formulation(strassen()))
+    assert lines[0] == "M1 = (A11 + A22)·(B11 + B22)"
+    assert "C22 = M1 - M2 + M3 + M6" in lines
+    assert len(lines) == 7 + 4
+    assert equations(parse_formulation(winograd()))[0] == "S1 = A21 + A22"

@@ -15,12 +15,14 @@ from roundtable_tui.core.events import Agent, Kind
 from roundtable_tui.core.manager import Manager, RunConfig
 from roundtable_tui.core.review import AutoPolicy
 from roundtable_tui.core.session import Session
-from roundtable_tui.kernels import asm, problems, templates
+from roundtable_tui.kernels import asm, machine, problems, templates
 from roundtable_tui.llm.scripted import ScriptedBackend
 
 from .scripted import SGEMM, SMALL
 
 BLIS = templates.family("sgemm/blis")
+HERE = BLIS.machine  # the machine the current settings build for: every figure below is its
+LANES = HERE.lanes
 
 
 def test_every_family_loads_and_its_defaults_are_valid():
@@ -46,13 +48,14 @@ def test_schema_lists_every_parameter_with_the_template_choices():
     ("given", "fragment"),
     [
         ({"mr": 20}, "mr must be at most 16 (got 20)"),
-        ({"nr": 40}, "nr must be a multiple of 16"),
+        ({"nr": LANES + 1}, f"nr must be a multiple of {LANES}"),
         ({"kc": "big"}, "kc must be an integer"),
         ({"kc": True}, "kc must be an integer"),
         ({"parallel": "gpu"}, "parallel must be one of serial, blocks, split"),
         ({"tile": 4}, "unknown parameter 'tile'"),
         ({"mr": 8, "mc": 96}, "spills to the stack"),
-        ({"mr": 12, "nr": 16}, "vectorises across the tile's rows"),
+        ({"mr": 12, "nr": LANES}, "vectorises across the tile's rows"),
+        ({"mr": HERE.tile_rows(2) + 1, "nr": 2 * LANES}, f"{HERE.vregs} {HERE.vreg} registers"),
         ({"mr": 16, "nr": 32, "mc": 96}, "spills to the stack"),
         ({"kc": 2048, "mr": 12}, "L1 data cache"),
     ],
@@ -74,9 +77,10 @@ def test_quoted_numbers_from_a_model_are_accepted():
 
 
 def test_instantiation_is_deterministic_and_only_touches_the_marked_constants():
-    a = BLIS.instantiate({"kc": 384, "parallel": "split"})
-    assert a == BLIS.instantiate({"parallel": "split", "kc": 384})
-    assert "const KC: usize = 384; // @param kc" in a
+    kc = BLIS.defaults["kc"] - 8
+    a = BLIS.instantiate({"kc": kc, "parallel": "split"})
+    assert a == BLIS.instantiate({"parallel": "split", "kc": kc})
+    assert f"const KC: usize = {kc}; // @param kc" in a
     assert "const PAR: Par = Par::Split; // @param parallel" in a
     assert a.startswith("// roundtable template sgemm/blis: ")
     default = BLIS.instantiate({})
@@ -87,13 +91,16 @@ def test_instantiation_is_deterministic_and_only_touches_the_marked_constants():
 def test_neighbours_are_valid_untried_one_parameter_moves():
     best = BLIS.defaults
     moves = BLIS.neighbours(best)
-    assert {"kc": 192} in moves and {"kc": 320} in moves and {"parallel": "split"} in moves
+    ladder = next(p.suggest for p in BLIS.params if p.name == "kc")
+    at = ladder.index(best["kc"])
+    below, above = ladder[at - 1], ladder[at + 1]
+    assert {"kc": below} in moves and {"kc": above} in moves and {"parallel": "split"} in moves
     assert {"mr": 16} not in moves  # spills: refused, so not offered
     for move in moves:
         assert len(move) == 1
         BLIS.validate({**best, **move})
-    measured = [BLIS.validate({"kc": 192})]
-    assert {"kc": 192} not in BLIS.neighbours(best, measured)
+    measured = [BLIS.validate({"kc": below})]
+    assert {"kc": below} not in BLIS.neighbours(best, measured)
 
 
 def test_rules_cannot_run_code():
@@ -121,14 +128,19 @@ def test_a_marked_constant_without_a_declaration_is_an_error(tmp_path, monkeypat
 
 # A grid meant to find edge bugs: tiny blocks (every shape has remainders), k-unrolling with
 # a tail, every threading mode and loop order, tall and wide tiles.
+# The tiles come from this machine's register file (the widest and the tallest that fit).
+(WIDE_MR, WIDE_NR), *_, (TALL_MR, TALL_NR) = BLIS.tile_shapes()
+MR0 = BLIS.defaults["mr"]
 SGEMM_GRID = [
     {},
-    {"mr": 4, "nr": 16, "mc": 8, "kc": 16, "nc": 32, "parallel": "serial"},
-    {"mr": 6, "nr": 64, "mc": 18, "kc": 24, "nc": 128, "loop_order": "ir_jr"},
-    {"mr": 10, "nr": 32, "mc": 30, "kc": 40, "unroll_k": 4, "parallel": "split", "split_tasks": 3},
-    {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "blocks", "unroll_k": 3},
+    {"mr": 4, "nr": LANES, "mc": 8, "kc": 16, "nc": 4 * LANES, "parallel": "serial"},
+    {"mr": WIDE_MR, "nr": WIDE_NR, "mc": 3 * WIDE_MR, "kc": 24, "nc": 2 * WIDE_NR,
+     "loop_order": "ir_jr"},
+    {"mr": TALL_MR, "nr": TALL_NR, "mc": 3 * TALL_MR, "kc": 40, "nc": 4 * TALL_NR,
+     "unroll_k": 4, "parallel": "split", "split_tasks": 3},
+    {"mr": 1, "nr": LANES, "mc": 1, "kc": 8, "nc": LANES, "parallel": "blocks", "unroll_k": 3},
     {"parallel": "split", "split_tasks": 64, "kc": 512},
-    {"mr": 12, "mc": 100, "kc": 40, "unroll_k": 2},  # blocks end in a partial micro-panel
+    {"mc": 8 * MR0 + 4, "kc": 40, "unroll_k": 2},  # blocks end in a partial micro-panel
 ]
 
 
@@ -140,21 +152,6 @@ def test_sgemm_template_passes_every_check_over_the_grid(checker, quick, params)
     assert r.passed, (r.verdict, r.reason, r.compiler_output[-2000:])
     names = {c.name for c in r.checks}
     assert len(names) >= len(SGEMM.correctness_shapes)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "params", [{}, {"mr": 6, "nr": 64, "mc": 96}, {"mr": 4, "nr": 48, "nc": 960}]
-)
-def test_the_micro_kernel_compiles_to_packed_fma_without_spills(checker, params):
-    listing = checker.builder.assembly(BLIS.instantiate(params), SGEMM)
-    funcs = {f.name.rsplit("::", 1)[-1]: f for f in asm.kernel_functions(listing)}
-    micro = funcs["micro_kernel"]
-    values = BLIS.validate(params)
-    tile_vectors = values["mr"] * values["nr"] // 16
-    assert micro.fma["zmm"] >= tile_vectors, micro.summary()
-    assert micro.fma["scalar"] == 0, micro.summary()
-    assert micro.stack_refs == 0, micro.summary()
 
 
 def test_assembly_analysis_counts_fma_widths_and_spills():
@@ -282,32 +279,54 @@ def test_strategy_parameters_needs_a_template(tmp_path):
 # Grids meant to find edge bugs, as for sgemm: tiny blocks and one-row or one-vector tiles
 # (every shape has remainders, depth blocks that add), k-unrolling with a tail, every
 # threading mode and loop order, more tasks than rows, blocks larger than the matrices.
+def _other_grid(ident: str) -> list[dict]:
+    fam = templates.family(ident)
+    (wide_mr, wide_nr), *_, (tall_mr, tall_nr) = fam.tile_shapes()
+    l2_floats = fam.machine.l2 // 4
+    if ident == "binary_gemm/packed":
+        return [
+            {},
+            {"mr": 1, "nr": 16, "kc": 8, "nc": 16, "parallel": "serial"},
+            {"mr": wide_mr, "nr": wide_nr, "kc": 24, "nc": 2 * wide_nr, "unroll_k": 3,
+             "loop_order": "ir_jr"},
+            {"mr": 5, "nr": 16, "kc": 40, "nc": 64, "parallel": "rows", "split_tasks": 3},
+            {"mr": tall_mr, "nr": tall_nr, "kc": 512, "nc": 256, "unroll_k": 4,
+             "parallel": "columns"},
+            # blocks as large as this machine's L2 allows
+            {"mr": 2, "nr": 32, "kc": 64, "nc": min(4096, l2_floats // 64 // 32 * 32),
+             "parallel": "rows", "split_tasks": 64},
+            {"kc": 128, "nc": l2_floats // 2 // 128 // 64 * 64, "parallel": "shared"},
+        ]
+    four = min(fam.machine.tile_cols(4), 4 * LANES)
+    grid = [
+        {},
+        {"mr": 1, "nr": LANES, "mc": 1, "kc": 8, "nc": LANES, "parallel": "serial"},
+        {"mr": wide_mr, "nr": wide_nr, "mc": 3 * wide_mr, "kc": 24, "nc": 2 * wide_nr,
+         "unroll_k": 3},
+        {"mr": 5, "nr": 2 * LANES, "mc": 10, "kc": 40, "nc": 12 * LANES, "parallel": "split",
+         "split_tasks": 3},
+        {"mr": 4, "nr": four, "mc": min(256, l2_floats // 512 // 4 * 4), "kc": 512,
+         "nc": 4096 // four * four},
+        {"mr": tall_mr, "nr": tall_nr, "parallel": "split", "split_tasks": 64, "unroll_k": 2,
+         "mc": 8 * tall_mr},
+    ]
+    if ident == "matmul_forward/blis":
+        grid[2]["loop_order"] = "ir_jr"
+        grid[4]["unroll_k"] = 4
+    else:
+        grid[2]["gemms"] = "in_turn"
+        grid[4]["loop_order"] = "ir_jr"
+        grid[5]["gemms"] = "in_turn"
+    return grid
+
+
+# Grids meant to find edge bugs, as for sgemm: tiny blocks and one-row or one-vector tiles
+# (every shape has remainders, depth blocks that add), k-unrolling with a tail, every
+# threading mode and loop order, more tasks than rows, blocks larger than the matrices; the
+# tiles are this machine's (the widest and the tallest that fit its registers).
 OTHER_GRIDS = {
-    "matmul_forward/blis": [
-        {},
-        {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "serial"},
-        {"mr": 12, "nr": 32, "mc": 36, "kc": 24, "nc": 64, "unroll_k": 3, "loop_order": "ir_jr"},
-        {"mr": 5, "nr": 48, "mc": 10, "kc": 40, "nc": 96, "parallel": "split", "split_tasks": 3},
-        {"mr": 4, "nr": 64, "mc": 512, "kc": 512, "nc": 4096, "unroll_k": 4},
-        {"parallel": "split", "split_tasks": 64, "unroll_k": 2},
-    ],
-    "matmul_backward/blis": [
-        {},
-        {"mr": 1, "nr": 16, "mc": 1, "kc": 8, "nc": 16, "parallel": "serial"},
-        {"mr": 12, "nr": 32, "mc": 36, "kc": 24, "nc": 64, "unroll_k": 3, "gemms": "in_turn"},
-        {"mr": 5, "nr": 48, "mc": 10, "kc": 40, "nc": 96, "parallel": "split", "split_tasks": 3},
-        {"mr": 4, "nr": 64, "mc": 512, "kc": 512, "nc": 4096, "loop_order": "ir_jr"},
-        {"parallel": "split", "split_tasks": 64, "gemms": "in_turn", "unroll_k": 2},
-    ],
-    "binary_gemm/packed": [
-        {},
-        {"mr": 1, "nr": 16, "kc": 8, "nc": 16, "parallel": "serial"},
-        {"mr": 6, "nr": 48, "kc": 24, "nc": 96, "unroll_k": 3, "loop_order": "ir_jr"},
-        {"mr": 5, "nr": 32, "kc": 40, "nc": 64, "parallel": "rows", "split_tasks": 3},
-        {"mr": 12, "nr": 32, "kc": 1024, "nc": 256, "unroll_k": 4, "parallel": "columns"},
-        {"mr": 2, "nr": 64, "kc": 64, "nc": 4096, "parallel": "rows", "split_tasks": 64},
-        {"kc": 128, "nc": 2048, "parallel": "shared"},
-    ],
+    ident: _other_grid(ident)
+    for ident in ("matmul_forward/blis", "matmul_backward/blis", "binary_gemm/packed")
 }
 # Benchmark shapes off every tile multiple (the correctness shapes are the catalogue's).
 SMALL_SHAPES = {
@@ -332,7 +351,7 @@ def test_the_other_grids_are_valid_and_cover_every_choice():
 @pytest.mark.parametrize(
     ("ident", "given", "fragment"),
     [
-        ("matmul_forward/blis", {"mr": 8, "mc": 96}, "mr = 8 (a power of two) makes LLVM"),
+        ("matmul_forward/blis", {"mr": 8, "mc": 96}, "LLVM vectorises across the tile's rows"),
         ("matmul_forward/blis", {"mr": 10, "mc": 96}, "mc must be a multiple of mr"),
         ("matmul_forward/blis", {"mr": 12, "nr": 64, "mc": 96}, "spills to the stack"),
         ("matmul_backward/blis", {"nc": 100}, "nc must be a multiple of nr"),
@@ -362,24 +381,100 @@ def test_the_other_templates_pass_every_check_over_their_grids(checker, quick, i
     assert len(names) >= len(problem.correctness_shapes)
 
 
+# ------------------------------------------------------- assembly, per instruction set
+# The rules promise that every tile they accept stays in registers on the machine they were
+# derived for. Assembly needs no running, so any x86-64 machine checks AVX2 (x86-64-v3),
+# AVX-512 at 512 bits (znver4) and AVX-512 at 256 bits (x86-64-v4, as LLVM tunes Intel's
+# cores) besides its own instruction set.
+TILED = [f.id for f in templates.families() if {"mr", "nr"} <= {p.name for p in f.params}]
+OTHER_TARGETS = ["x86-64-v3", "znver4", "x86-64-v4"] if HERE.arch == "x86_64" else []
+
+
+def _target_settings(target: str):
+    from roundtable_tui.config import settings
+
+    return settings() if target == "native" else machine.with_target(settings(), target, run=False)
+
+
+@pytest.fixture(scope="session")
+def builder_for():
+    """A Builder (its own build copy) per target CPU."""
+    from roundtable_tui.kernels.build import Builder
+
+    made: dict = {}
+
+    def get(target: str):
+        if target not in made:
+            made[target] = Builder(_target_settings(target))
+        return made[target]
+
+    return get
+
+
+def _asm_cases() -> list[tuple[str, str, dict]]:
+    """(target, family, parameter set): on this machine the defaults and every start tile;
+    on the other instruction sets the defaults and the widest start tile. A target that
+    builds what this machine builds natively adds nothing and is left out."""
+    cases: list[tuple[str, str, dict]] = []
+    for target in ["native", *OTHER_TARGETS]:
+        m = machine.current(_target_settings(target))
+        if target != "native" and (m.isa, m.vector_bits, m.vregs) == (
+            HERE.isa, HERE.vector_bits, HERE.vregs
+        ):
+            continue
+        for ident in TILED:
+            fam = templates.family(ident, m)
+            sets = [fam.defaults, *fam.start_sets()[: None if target == "native" else 1]]
+            for values in sets:
+                if (target, ident, values) not in cases:
+                    cases.append((target, ident, values))
+    return cases
+
+
+ASM_CASES = _asm_cases()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("ident", "params"),
-    [
-        ("matmul_forward/blis", {}),
-        ("matmul_forward/blis", {"mr": 12, "nr": 32, "mc": 96, "unroll_k": 2}),
-        ("matmul_backward/blis", {}),
-        ("matmul_backward/blis", {"mr": 10, "nr": 32, "mc": 90}),
-        ("binary_gemm/packed", {}),
-        ("binary_gemm/packed", {"mr": 6, "nr": 64, "unroll_k": 4}),
-    ],
+    ("target", "ident", "values"),
+    ASM_CASES,
+    ids=[f"{t}:{i}:{v['mr']}x{v['nr']}" for t, i, v in ASM_CASES],
 )
-def test_the_other_micro_kernels_compile_to_packed_fma_without_spills(checker, ident, params):
-    fam = templates.family(ident)
-    listing = checker.builder.assembly(fam.instantiate(params), problems.get(fam.problem))
+def test_the_tiles_the_rules_allow_compile_to_packed_fma_without_spills(
+    builder_for, target, ident, values
+):
+    builder = builder_for(target)
+    m = machine.current(builder.cfg)
+    fam = templates.family(ident, m)
+    listing = builder.assembly(fam.instantiate(values), problems.get(fam.problem))
     funcs = {f.name.rsplit("::", 1)[-1]: f for f in asm.kernel_functions(listing)}
     micro = funcs["micro_kernel"]
-    values = fam.validate(params)
-    assert micro.fma["zmm"] >= values["mr"] * values["nr"] // 16, micro.summary()
+    vectors = values["mr"] * -(-values["nr"] // m.lanes)
+    assert micro.fma[m.vreg] >= vectors, (m.summary(), micro.summary())
     assert micro.fma["scalar"] == 0, micro.summary()
-    assert micro.stack_refs == 0, micro.summary()
+    assert micro.stack_refs == 0, (values, micro.summary())
+
+
+@pytest.fixture(scope="session")
+def avx2_checker():
+    """A checker building every kernel for x86-64-v3 (AVX2), with its OpenBLAS anchor on
+    OpenBLAS's Haswell kernels."""
+    from roundtable_tui.config import settings
+    from roundtable_tui.kernels.checker import Checker
+
+    if HERE.arch != "x86_64" or "avx2" not in machine.cpu_flags():
+        pytest.skip("x86-64-v3 kernels need an x86-64 CPU with AVX2")
+    cfg = settings().model_copy(update={"timeout_s": 20.0, "memory_limit_mb": 2048})
+    return Checker(machine.with_target(cfg, "x86-64-v3"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ident", TILED)
+def test_the_templates_built_for_avx2_pass_every_check(avx2_checker, quick, ident):
+    m = machine.current(avx2_checker.cfg)
+    assert (m.isa, m.lanes, m.vregs, m.target_cpu) == ("AVX2", 8, 16, "x86-64-v3")
+    fam = templates.family(ident, m)
+    shape = SMALL_SHAPES.get(fam.problem, {"m": 97, "n": 83, "k": 71})
+    r = avx2_checker.check(fam.instantiate({}), fam.problem, quick(shape=shape))
+    assert r.passed, (r.verdict, r.reason, r.compiler_output[-2000:])
+    assert "target-cpu=x86-64-v3" in r.flags.get("rustflags", "")

@@ -42,6 +42,12 @@ __all__ = [
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.target_cpu:
+        try:
+            _use_target_cpu(args.target_cpu)
+        except ValueError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            return EXIT_USAGE
     if args.command is None:
         return cmd_tui(args)
     try:
@@ -52,4 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+
+def _use_target_cpu(name: str) -> None:
+    """--target-cpu: the settings (and everything read from them) build for `name`."""
+    import os
+
+    from roundtable_tui.config import settings
+    from roundtable_tui.kernels import machine
+
+    machine.check_target(name)
+    os.environ["ROUNDTABLE_TARGET_CPU"] = name
+    settings.cache_clear()
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from roundtable_tui.config import settings
-from roundtable_tui.kernels import machine
+from roundtable_tui.config import Settings, settings
+from roundtable_tui.kernels import machine, protections
 from roundtable_tui.kernels.build import Builder, have_openblas
 from roundtable_tui.kernels.sandbox import Limits, jail_command
 
@@ -57,6 +57,49 @@ def probe_jail() -> dict[str, str]:
                 os.close(fd)
 
 
+def machine_items(cfg: Settings) -> list[Item]:
+    """The machine the templates are derived for, the build's target and the Linux-only
+    protections of the checker."""
+    m = machine.current(cfg)
+    target = machine.target_of(cfg.rustflags)
+    try:
+        machine.check_target(target)
+        runnable, why = True, ""
+    except machine.TargetError as exc:
+        runnable, why = False, str(exc)
+    coretype = machine.openblas_coretype(m)
+    items = [
+        Item("machine", True, m.summary()),
+        Item(
+            "target cpu",
+            runnable,
+            (f"{target}: kernels built for {m.isa} ({m.lanes} f32 lanes, {m.vregs} registers)"
+             if runnable else why),
+            "choose a target this CPU can run (--target-cpu, ROUNDTABLE_TARGET_CPU)",
+        ),
+        Item(
+            "OpenBLAS anchor ISA",
+            True,
+            f"{coretype} kernels (OPENBLAS_CORETYPE), the ISA the kernels are built for"
+            if coretype
+            else "OpenBLAS's own choice for this CPU",
+        ),
+    ]
+    for p in protections.probe():
+        items.append(
+            Item(
+                f"protection: {p.name}",
+                p.available or cfg.allow_unprotected,
+                p.detail
+                + ("" if p.available else " (checks refuse to run"
+                   + (": allowed by ROUNDTABLE_ALLOW_UNPROTECTED)" if cfg.allow_unprotected
+                      else " unless ROUNDTABLE_ALLOW_UNPROTECTED=1)")),
+                "" if p.available else "run checks on Linux",
+            )
+        )
+    return items
+
+
 def diagnose() -> list[Item]:
     cfg = settings()
     items: list[Item] = []
@@ -77,6 +120,7 @@ def diagnose() -> list[Item]:
             "cpu", True, f"{machine.cpu_model()} · {machine.simd_level()} · {cfg.n_threads} threads"
         )
     )
+    items += machine_items(cfg)
     items.append(
         Item(
             "OpenBLAS (speed anchor)",

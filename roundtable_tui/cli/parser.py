@@ -230,5 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("names", nargs="*", help="embedded and/or small (default embedded)")
     mo.add_argument("--force", action="store_true", help="fetch again even if present")
     mo.set_defaults(func=cmd_model)
+    # every command builds, runs or describes kernels for one CPU: the flag goes anywhere
+    target = dict(
+        metavar="NAME",
+        help="build kernels for this CPU (rustc -C target-cpu: x86-64-v3 for AVX2, znver3, "
+        "x86-64-v4…); templates, tests and the OpenBLAS anchor follow its ISA",
+    )
+    parser.add_argument("--target-cpu", **target)
+    for command in sub.choices.values():
+        command.add_argument("--target-cpu", default=argparse.SUPPRESS, **target)
     return parser
 

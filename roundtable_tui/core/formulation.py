@@ -36,11 +36,15 @@ from typing import Any
 import sympy
 
 __all__ = [
+    "BUILTIN",
     "Formulation",
     "FormulationError",
     "Product",
     "VerifyResult",
+    "builtin",
+    "crossover_note",
     "describe",
+    "equations",
     "format_combination",
     "naive",
     "parse_formulation",
@@ -54,6 +58,15 @@ Combination = dict[str, Fraction]
 
 MAX_BLOCKS = 9  # block names use one digit per index (A12), so at most 9 blocks per dimension
 DEFAULT_BLOCKS = (2, 2, 2)
+# Limits on what a model may send (a degenerate reply must give a one-line veto, never a
+# RecursionError or minutes of sympy): the naive 9x9x9 scheme has 729 products.
+MAX_PRODUCTS = 729
+MAX_SUMS = 729
+MAX_TEXT = 200_000  # characters of a whole formulation as JSON
+MAX_EXPRESSION = 4_000  # characters of one linear combination
+MAX_DEPTH = 16  # nested parentheses (or unary signs) in one combination
+MAX_SUM_DEPTH = 32  # sums defined through sums defined through sums ...
+MAX_PROOF_TERMS = 100_000  # bilinear terms the proof expands (naive 9x9x9: 6,561; ~1 s)
 _SHOW_LIMIT = 300  # characters of an expression shown in a verification detail
 
 
@@ -217,6 +230,10 @@ class _ExprParser:
         self.text = text
         self.where = where
         self.resolve = resolve
+        if len(text) > MAX_EXPRESSION:
+            raise FormulationError(
+                f"{where}: expression of {len(text)} characters (at most {MAX_EXPRESSION})"
+            )
         self.tokens: list[tuple[str, str]] = []  # (kind, text): kind in num/name/op
         for m in _TOKEN_RE.finditer(_normalize_text(text)):
             num, name, op, other = m.groups()
@@ -229,6 +246,7 @@ class _ExprParser:
             elif op is not None:
                 self.tokens.append(("op", op))
         self.pos = 0
+        self.depth = 0
 
     def error(self, message: str) -> FormulationError:
         return FormulationError(f"{self.where}: {message} in {_clip(self.text)!r}")
@@ -292,19 +310,17 @@ class _ExprParser:
             raise self.error(f"expression ends after {prev!r}")
         kind, text = tok
         self.pos += 1
-        if text in ("+", "-"):
-            inner = self.factor()
-            return inner if text == "+" else _scale(inner, Fraction(-1))
-        if text == "(":
-            nxt = self.peek()
-            if nxt is not None and nxt[1] == ")":
-                raise self.error("empty parentheses")
-            inner = self.expr()
-            nxt = self.peek()
-            if nxt is None or nxt[1] != ")":
-                raise self.error("unbalanced parentheses (a '(' without its ')')")
-            self.pos += 1
-            return inner
+        if text in ("+", "-", "("):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise FormulationError(
+                    f"{self.where}: nested more than {MAX_DEPTH} deep "
+                    f"(parentheses or signs) in {_clip(self.text, 40)!r}"
+                )
+            try:
+                return self.nested(text)
+            finally:
+                self.depth -= 1
         if text == ")":
             raise self.error("unbalanced parentheses (a ')' without its '(')")
         if kind == "num":
@@ -312,6 +328,21 @@ class _ExprParser:
         if kind == "name":
             return Fraction(0), {self.resolve(text): Fraction(1)}
         raise self.error(f"unexpected {text!r}")
+
+    def nested(self, text: str) -> _Value:
+        """The factor after a unary sign or an opening parenthesis."""
+        if text in ("+", "-"):
+            inner = self.factor()
+            return inner if text == "+" else _scale(inner, Fraction(-1))
+        nxt = self.peek()
+        if nxt is not None and nxt[1] == ")":
+            raise self.error("empty parentheses")
+        inner = self.expr()
+        nxt = self.peek()
+        if nxt is None or nxt[1] != ")":
+            raise self.error("unbalanced parentheses (a '(' without its ')')")
+        self.pos += 1
+        return inner
 
 
 def _coefficient(value: Any, where: str, name: str) -> Fraction:
@@ -608,6 +639,11 @@ class _Builder:
         if name in self.expanding:
             cycle = " -> ".join([*self.expanding[self.expanding.index(name) :], name])
             raise FormulationError(f"sum {name} refers to itself ({cycle})")
+        if len(self.expanding) >= MAX_SUM_DEPTH:
+            raise FormulationError(
+                f"sum {name}: sums nested more than {MAX_SUM_DEPTH} deep "
+                f"({' -> '.join(self.expanding[:3])} -> ...)"
+            )
         self.expanding.append(name)
         where = f"sum {name}"
         written = _parse_combination(
@@ -625,8 +661,20 @@ def _additions(combos: Iterable[Mapping[str, Fraction]]) -> int:
 
 
 def parse_formulation(obj: Mapping[str, Any] | str | bytes) -> Formulation:
-    """Read a formulation from a dict or JSON text; raise FormulationError if malformed."""
+    """Read a formulation from a dict or JSON text; raise FormulationError if malformed.
+
+    Bounded: text size, expression size, nesting depth and the numbers of products and sums
+    are limited (MAX_* above), and exceeding one is a one-line FormulationError."""
+    try:
+        return _parse_formulation(obj)
+    except RecursionError:  # deeply nested JSON lists/objects given as a dict
+        raise FormulationError("formulation nested too deeply to read") from None
+
+
+def _parse_formulation(obj: Mapping[str, Any] | str | bytes) -> Formulation:
     if isinstance(obj, str | bytes):
+        if len(obj) > MAX_TEXT:
+            raise FormulationError(f"formulation of {len(obj)} characters (at most {MAX_TEXT})")
         obj = _load_json(obj)
     if not isinstance(obj, Mapping):
         raise FormulationError(
@@ -641,8 +689,11 @@ def parse_formulation(obj: Mapping[str, Any] | str | bytes) -> Formulation:
         raise FormulationError("missing 'c' (an object mapping C11, C12, ... to products)")
 
     # Names first, so that any part may refer to any other.
+    entries = _product_entries(raw_products)
+    if len(entries) > MAX_PRODUCTS:
+        raise FormulationError(f"{len(entries)} products (at most {MAX_PRODUCTS})")
     order: list[str] = []
-    for index, (raw_name, raw_a, raw_b) in enumerate(_product_entries(raw_products)):
+    for index, (raw_name, raw_a, raw_b) in enumerate(entries):
         name = _identifier(raw_name if raw_name is not None else f"M{index + 1}", "product")
         builder.add_name(name, "product")
         for side, raw in (("a", raw_a), ("b", raw_b)):
@@ -652,7 +703,10 @@ def parse_formulation(obj: Mapping[str, Any] | str | bytes) -> Formulation:
         order.append(name)
     raw_sums = top.get("sums", top.get("let"))
     if raw_sums:
-        for raw_name, body in _entries(raw_sums, "sums", ("expr", "value", "sum")):
+        sum_entries = _entries(raw_sums, "sums", ("expr", "value", "sum"))
+        if len(sum_entries) > MAX_SUMS:
+            raise FormulationError(f"{len(sum_entries)} sums (at most {MAX_SUMS})")
+        for raw_name, body in sum_entries:
             name = _identifier(raw_name, "sum")
             builder.add_name(name, "sum")
             builder.sums[name] = body
@@ -736,6 +790,17 @@ def verify(f: Formulation) -> VerifyResult:
     """Check symbolically, with non-commutative blocks, that every C block of the scheme equals
     sum_k A_ik*B_kj. The first wrong block (row-major) is reported."""
     p, q, r = f.blocks
+    users = {prod.name: sum(prod.name in combo for combo in f.c.values()) for prod in f.products}
+    cost = sum(len(prod.a) * len(prod.b) * max(users[prod.name], 1) for prod in f.products)
+    if cost > MAX_PROOF_TERMS:
+        return VerifyResult(
+            False,
+            None,
+            f"too large to prove here: {cost} bilinear terms to expand (at most {MAX_PROOF_TERMS})",
+            len(f.products),
+            f.additions,
+            f.unused,
+        )
     names = _block_names("A", p, q) + _block_names("B", q, r)
     sym = {name: sympy.Symbol(name, commutative=False) for name in names}
 
@@ -885,3 +950,76 @@ def naive(blocks: Iterable[int] = DEFAULT_BLOCKS) -> dict[str, Any]:
                 terms.append(name)
             c[f"C{i}{j}"] = " + ".join(terms)
     return {"blocks": [p, q, r], "products": products, "c": c}
+
+
+BUILTIN: dict[str, Callable[[], dict[str, Any]]] = {"strassen": strassen, "winograd": winograd}
+"""Schemes known by name (a proposal may apply one by name instead of writing it out)."""
+
+
+def builtin(name: str) -> dict[str, Any] | None:
+    """The scheme called `name` ("strassen", "Winograd's variant", ...), or None."""
+    key = re.sub(r"[^a-z]", "", name.lower())
+    for known, make in BUILTIN.items():
+        if key.startswith(known):
+            return make()
+    return None
+
+
+def equations(f: Formulation) -> list[str]:
+    """The scheme as equations, one a line: shared sums, products, then C blocks.
+    Products show their factors expanded over blocks: 'M1 = (A11 + A22)·(B11 + B22)'."""
+
+    def factor(combo: Mapping[str, Fraction]) -> str:
+        text = format_combination(combo)
+        return f"({text})" if len(combo) > 1 or text.startswith("-") else text
+
+    lines = [f"{name} = {format_combination(combo)}" for name, combo in f.sums.items()]
+    lines += [f"{p.name} = {factor(p.a)}·{factor(p.b)}" for p in f.products]
+    lines += [f"{key} = {format_combination(combo)}" for key, combo in f.c.items()]
+    return lines
+
+
+CROSSOVER_FILE = "bench/formulation_sweep.json"
+"""Where bench/formulation_sweep.py records its side-by-side figures (repository-relative)."""
+
+
+def crossover_note(path: str | None = None) -> str:
+    """One paragraph for the Proposer: where a Strassen-like level paid on this machine, from
+    the last formulation sweep (bench/formulation_sweep.py); '' when none was recorded.
+
+    The file holds {"machine": str, "date": str, "rows": [{"shape": int, "variant": str,
+    "levels": int, "gflops": float, "ratio": float}, ...]} with ratio = GFLOPS over the inner
+    kernel alone in the same run."""
+    from roundtable_tui.config import PROJECT_ROOT
+
+    target = PROJECT_ROOT / (path or CROSSOVER_FILE)
+    try:
+        data = json.loads(target.read_text())
+        rows = [r for r in data["rows"] if r["levels"] > 0]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    wins = sorted(
+        {(r["shape"], r["variant"], r["levels"]) for r in rows if float(r["ratio"]) > 1.02}
+    )
+    best = max(rows, key=lambda r: float(r["ratio"]), default=None)
+    if best is None:
+        return ""
+    measured = ", ".join(
+        f"{r['variant']} x{r['levels']} at {r['shape']}³: {float(r['ratio']):.2f}x"
+        for r in sorted(rows, key=lambda r: (r["shape"], r["variant"], r["levels"]))
+    )
+    if wins:
+        smallest = wins[0][0]
+        verdict = (
+            f"A formulation paid from {smallest}³ up (the template sgemm/strassen applies it "
+            f"above a cut-off); below that the plain kernel is faster."
+        )
+    else:
+        verdict = (
+            "No formulation beat the plain kernel at the measured sizes; propose one only "
+            "for larger shapes, with a cut-off at or above the largest measured size."
+        )
+    return (
+        f"Measured on {data.get('machine', 'this machine')} ({data.get('date', '?')}), "
+        f"effective speed over the inner kernel alone: {measured}. {verdict}"
+    )

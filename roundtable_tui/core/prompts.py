@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from roundtable_tui.kernels import machine as machine_model
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.templates import Family
 
@@ -65,9 +66,9 @@ def preamble(problem: Problem, machine: dict[str, Any]) -> str:
         "`use rayon::prelude::*;` and std; no other crates, files, network, processes or env. "
         "All matrices are row-major f32 slices.\n"
         f"Benchmark shape {shape} on {machine.get('cores', '?')} cores with "
-        f"{machine.get('simd', 'SIMD')}, built with -C target-cpu=native. Every kernel is also "
-        "checked on awkward shapes (1, primes, k=1) with fresh random inputs, so remainders "
-        "must be handled exactly.\n"
+        f"{machine.get('simd', 'SIMD')} ({machine_model.prompt_line(machine)}). Every kernel "
+        "is also checked on awkward shapes (1, primes, k=1) with fresh random inputs, so "
+        "remainders must be handled exactly.\n"
     )
 
 

@@ -88,7 +88,10 @@ class Builder:
     def __init__(self, cfg: Settings | None = None) -> None:
         self.cfg = cfg or settings()
         self.template = self.cfg.rust_workspace
-        self.root = self.cfg.cache_dir / "build"
+        # one build copy per target CPU: cargo rebuilds everything when RUSTFLAGS change
+        target = re.search(r"target-cpu=(\S+)", self.cfg.rustflags)
+        cpu = target.group(1) if target else "native"
+        self.root = self.cfg.cache_dir / ("build" if cpu == "native" else f"build-{cpu}")
         self.bins = self.cfg.cache_dir / "bins"
         self.openblas = have_openblas()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from roundtable_tui.config import Settings, settings
-from roundtable_tui.kernels import inputs, machine, policy, problems
+from roundtable_tui.kernels import inputs, machine, policy, problems, protections
 from roundtable_tui.kernels.build import Builder, BuildFailed
 from roundtable_tui.kernels.problems import Problem, Shape
 from roundtable_tui.kernels.sandbox import Limits, RunOutcome, run_jailed, scrubbed_env
@@ -148,6 +148,10 @@ class Checker:
             },
         )
 
+        missing = protections.require(self.cfg)  # refuses off Linux unless opted in
+        if missing:
+            result.flags["unprotected"] = ", ".join(missing)
+
         def finish(verdict: Verdict, reason: str) -> CheckResult:
             result.verdict, result.reason = verdict, reason
             result.timings["total_s"] = time.monotonic() - t0
@@ -261,6 +265,9 @@ class Checker:
         """Times OpenBLAS (twice, around naive) and measures the peak in a trusted process,
         after the kernel's process has exited: nothing of the kernel can run beside them (it
         could otherwise leave threads spinning to slow an interleaved anchor)."""
+        coretype = machine.openblas_coretype(machine.current(self.cfg))
+        if coretype and opt.baselines and self.builder.openblas:
+            result.flags["openblas_coretype"] = coretype
         dims = ",".join(map(str, problem.dims_of(shape)))
         orders = []
         blas = f"baseline name=openblas dims={dims} max=12 budget_ms=400"
@@ -307,9 +314,11 @@ class Checker:
             wall_s=max(self.cfg.timeout_s, 120.0), memory_bytes=self.cfg.memory_limit_mb << 20
         )
         text = "\n".join([f"nonce {nonce}", *orders]) + "\n"
-        out = run_jailed(
-            [str(built.binary)], text, nonce, limits, scrubbed_env(self.cfg.n_threads), cancel
-        )
+        env = scrubbed_env(self.cfg.n_threads)
+        coretype = machine.openblas_coretype(machine.current(self.cfg))
+        if coretype:  # built for a lesser ISA: the OpenBLAS anchor runs on that ISA too
+            env["OPENBLAS_CORETYPE"] = coretype
+        out = run_jailed([str(built.binary)], text, nonce, limits, env, cancel)
         rep = parse_report(out)
         if rep.failure or not rep.done:
             detail = rep.failure[1] if rep.failure else _crash_reason(out)
