@@ -1,0 +1,115 @@
+"""Block schemes as kernels: the l-fold scheme is still the block product, the generated
+kernel for Strassen and Winograd passes `roundtable check` at every correctness shape (with a
+cut-off that makes every shape recurse, uneven sides included), the accounting matches
+Higham's constants, and the trusted side's figures are what the checker uses."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from roundtable_tui.core.formulation import naive, parse_formulation, strassen, winograd
+from roundtable_tui.kernels import problems, schemes, templates
+
+STRASSEN = parse_formulation(strassen())
+WINOGRAD = parse_formulation(winograd())
+
+
+@pytest.mark.parametrize("scheme", [STRASSEN, WINOGRAD, parse_formulation(naive((2, 3, 2)))])
+@pytest.mark.parametrize("levels", [0, 1, 2])
+def test_every_power_of_a_verified_scheme_satisfies_the_brent_equations(scheme, levels):
+    flat = schemes.power(scheme, levels)
+    p, q, r = scheme.blocks
+    assert flat.blocks == (p**levels, q**levels, r**levels)
+    assert len(flat.products) == len(scheme.products) ** levels
+    assert schemes.check_table(flat) == []
+
+
+def test_a_wrong_scheme_fails_the_table_check_on_the_block_it_breaks():
+    bad = strassen()
+    bad["c"]["C22"] = "M1 - M2 + M3 - M6"
+    assert schemes.check_table(schemes.power(parse_formulation(bad), 1)) == ["C(2,2)"]
+    # two levels: the wrong recombination is used at the top and inside every block
+    wrong = schemes.check_table(schemes.power(parse_formulation(bad), 2))
+    assert {"C(3,3)", "C(3,4)", "C(4,3)", "C(4,4)", "C(2,2)"} <= set(wrong)
+    assert "C(1,1)" not in wrong
+
+
+def test_growth_factors_are_highams_constants():
+    assert schemes.growth(STRASSEN) == 12
+    assert schemes.growth(WINOGRAD) == 18
+    s, w = schemes.accounting(STRASSEN, 2), schemes.accounting(WINOGRAD, 1)
+    assert (s.mult_fraction, s.error_growth, s.products) == (49 / 64, 9.0, 49)
+    assert (w.mult_fraction, w.error_growth) == (7 / 8, 4.5)
+    assert schemes.accounting(parse_formulation(naive()), 2).error_growth == 1.0
+
+
+@pytest.mark.parametrize(
+    ("dims", "levels", "cutoff", "expected"),
+    [
+        ((1024, 1024, 1024), 2, 256, 2),
+        ((1024, 1024, 1024), 2, 257, 1),
+        ((1024, 1024, 1023), 2, 256, 2),  # ⌈1023/4⌉ = 256: padded blocks still reach it
+        ((1024, 1024, 1020), 2, 256, 1),  # ⌈1020/4⌉ = 255
+        ((100, 1024, 1024), 2, 64, 0),
+        ((13, 17, 19), 2, 1, 2),
+    ],
+)
+def test_levels_applied_follow_the_cutoff(dims, levels, cutoff, expected):
+    m, n, k = dims
+    assert schemes.levels_for((2, 2, 2), m, n, k, levels, cutoff) == expected
+
+
+def test_the_shipped_template_holds_the_generated_strassen_tables():
+    fam = templates.family(schemes.FAMILY)
+    assert {p.name for p in fam.params} == {"levels", "cutoff"}
+    section = re.search(r"// @scheme begin\n.*?// @scheme end\n", fam.source, re.S)
+    assert section is not None
+    assert section.group(0) == schemes.tables(STRASSEN, "strassen")
+
+
+def test_render_fills_inner_constants_and_scheme():
+    src = schemes.render(WINOGRAD, "winograd", {"levels": 2, "cutoff": 8}, {"mr": 6, "nr": 16})
+    assert "const LEVELS: usize = 2;" in src and "const CUTOFF: usize = 8;" in src
+    assert re.search(r"const MR: usize = 6; // @inner mr", src)
+    assert re.search(r"const NR: usize = 16; // @inner nr", src)
+    assert '"winograd"' in src and src.count("Prod { a:") == 1 + 7 + 49
+    from roundtable_tui.kernels import policy
+
+    gate = policy.gate(src, problems.get("sgemm"), False)
+    assert gate.ok, gate.reason
+
+
+def test_render_refuses_bad_parameters_with_the_familys_reasons():
+    with pytest.raises(templates.ParameterError) as info:
+        schemes.render(STRASSEN, "strassen", {"levels": 3})
+    assert any("levels must be at most 2" in r for r in info.value.reasons)
+
+
+# Cut-off 1 makes every correctness shape recurse as deep as `levels` asks, so the padded
+# edges (blocks wholly or partly outside A, B or C) are exercised at every shape.
+CASES = [
+    ("strassen", STRASSEN, {"levels": 1, "cutoff": 1}),
+    ("strassen", STRASSEN, {"levels": 2, "cutoff": 1}),
+    ("winograd", WINOGRAD, {"levels": 1, "cutoff": 1}),
+    ("winograd", WINOGRAD, {"levels": 2, "cutoff": 1}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("label", "scheme", "params"), CASES, ids=[f"{c[0]}-{c[2]['levels']}" for c in CASES]
+)
+def test_generated_kernels_pass_every_check(checker, quick, label, scheme, params):
+    from roundtable_tui.kernels.checker import Options
+
+    acc = schemes.accounting(scheme, params["levels"])
+    src = schemes.render(scheme, label, params, {"mr": 6, "nr": 16, "mc": 48, "kc": 64, "nc": 128})
+    opts = quick(shape={"m": 97, "n": 130, "k": 75})
+    assert isinstance(opts, Options)
+    if hasattr(opts, "error_growth"):
+        opts.error_growth, opts.mult_fraction = acc.error_growth, acc.mult_fraction
+    r = checker.check(src, "sgemm", opts)
+    assert r.passed, (r.verdict, r.reason, r.compiler_output[-2000:])
+    assert len({c.name for c in r.checks}) >= len(problems.get("sgemm").correctness_shapes)
