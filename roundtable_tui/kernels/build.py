@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roundtable_tui.config import Settings, settings
-from roundtable_tui.kernels import problems
+from roundtable_tui.kernels import machine, problems
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import wait
 
@@ -237,7 +237,8 @@ class Builder:
             out = self.root / "target" / "asm"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
-            cmd, env = self._cargo("rustc", "--release", "-p", "candidate", "--lib")
+            cross = machine.cross_target_args(self.cfg.rustflags)  # e.g. AVX-512 on AVX2
+            cmd, env = self._cargo("rustc", "--release", "-p", "candidate", "--lib", *cross)
             cmd += ["--", "--emit", f"asm={out / 'candidate.s'}", "-C", "codegen-units=1"]
             proc = subprocess.run(
                 cmd,

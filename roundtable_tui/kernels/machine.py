@@ -239,6 +239,28 @@ def check_target(target_cpu: str) -> None:
         )
 
 
+@lru_cache(maxsize=1)
+def host_triple() -> str | None:
+    """rustc's host target triple (x86_64-unknown-linux-gnu…), or None without rustc."""
+    try:
+        out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"^host: (\S+)", out, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def cross_target_args(rustflags: str) -> list[str]:
+    """Cargo arguments for building (not running) for a CPU this machine cannot run: an
+    explicit ``--target`` keeps RUSTFLAGS off the build scripts, which must run here."""
+    try:
+        check_target(target_of(rustflags))
+        return []
+    except TargetError:
+        triple = host_triple()
+        return ["--target", triple] if triple else []
+
+
 def openblas_coretype(m: Machine | None = None) -> str | None:
     """The OPENBLAS_CORETYPE that keeps the OpenBLAS anchor on the kernels' ISA, or None when
     they are built for the host (OpenBLAS then picks its own kernels)."""
