@@ -56,17 +56,18 @@ class Settings(BaseSettings):
     build_timeout_s: float = Field(
         default=300.0, description="Wall-clock limit of one cargo build."
     )
-    threads: int = Field(
-        default=0, description="Threads for kernels and baselines; 0 means all cores."
+    build_memory_mb: int = Field(
+        default=3072,
+        description="Address-space limit of every compiler process of a kernel build "
+        "(build_failed above; cargo runs at most one rustc per core).",
     )
-    memory_limit_mb: int = Field(
-        default=4096, description="Address-space limit of a kernel run (out_of_memory above)."
+    build_cpu_s: int = Field(
+        default=240, description="CPU-time limit of every compiler process of a kernel build."
     )
-    timeout_s: float = Field(
-        default=60.0, description="Wall-clock limit of one kernel run (timeout above)."
-    )
-    build_timeout_s: float = Field(
-        default=300.0, description="Wall-clock limit of one cargo build."
+    build_disk_mb: int = Field(
+        default=1024,
+        description="How much a kernel build may add to the build directory (and the largest "
+        "file it may write).",
     )
     sessions_dir: Path = Field(
         default=PROJECT_ROOT / "sessions",

@@ -1,4 +1,5 @@
-"""The parent's own generator and bound, and the timing statistics."""
+"""The parent's inputs and checks (guard zones, special values, bounds), and the timing
+statistics."""
 
 import json
 import math
@@ -9,71 +10,148 @@ from roundtable_tui.kernels import inputs, problems
 from roundtable_tui.kernels.verdict import CheckResult, Stats, Verdict
 
 
-def test_values_are_signed_fractions_on_the_f32_grid():
-    v = inputs.values(inputs.derive(123, 0), 10_000)
-    assert v.dtype == np.float32
-    assert v.min() >= -1.0 and v.max() < 1.0
-    assert (v < 0).mean() > 0.4 and (v > 0).mean() > 0.4
-    assert np.mean(v == np.round(v)) < 0.01
-    assert np.all(v * 2**23 == np.round(v * 2**23))
+SGEMM = problems.get("sgemm")
 
 
-def test_streams_differ_and_are_reproducible():
-    a = inputs.values(inputs.derive(5, 0), 100)
-    assert np.array_equal(a, inputs.values(inputs.derive(5, 0), 100))
-    assert not np.array_equal(a, inputs.values(inputs.derive(5, 1), 100))
-    assert not np.array_equal(a, inputs.values(inputs.derive(6, 0), 100))
+def run_honestly(call: inputs.Call, dtype=np.float32) -> list[np.ndarray | None]:
+    """The outputs an honest kernel leaves (computed in `dtype`), tails untouched."""
+    outs = [None if o is None else o.copy() for o in call.outputs]
+    for pr in inputs.products(call):
+        with np.errstate(all="ignore"):
+            p, q = pr.p().astype(dtype), pr.q().astype(dtype)
+            val = p @ q
+            if pr.init is not None:
+                val = val + pr.init.astype(dtype)
+        out = outs[pr.slot]
+        out[: pr.rows * pr.cols] = val.astype(np.float32).ravel()
+    return outs
 
 
-def test_recheck_accepts_the_exact_product_and_rejects_a_wrong_element():
-    p = problems.get("sgemm")
-    dims, seed = (9, 11, 13), inputs.derive(77, 3)
-    (prod,) = inputs.instance_products(p, dims, seed, True)
-    exact = prod.init + prod.p @ prod.q
-    probes = [(0, idx, float(np.float32(exact.flat[idx]))) for idx in (0, 50, 98)]
-    assert inputs.recheck(p, dims, seed, True, probes) == []
-    bad = [(0, 50, float(exact.flat[50]) + 1e-3)]
-    assert "c[4,6]" in inputs.recheck(p, dims, seed, True, bad)[0]
-    assert inputs.recheck(p, dims, seed, True, [(0, 0, math.nan)])
+def test_distributions_span_magnitudes_and_are_finite():
+    rng = np.random.default_rng(1)
+    for dist in inputs.CASE_DISTRIBUTIONS:
+        v = inputs.draw(rng, dist, 4096)
+        assert v.dtype == np.float32 and np.isfinite(v).all(), dist
+    assert (inputs.draw(rng, "positive", 1000) >= 0).all()
+    ints = inputs.draw(rng, "integers", 1000)
+    assert np.array_equal(ints, np.round(ints))
+    assert np.abs(inputs.draw(rng, "tiny", 1000)).max() < 2.0**-30
+    assert np.abs(inputs.draw(rng, "large", 1000)).max() > 2.0**19
+    away = np.abs(inputs.draw(rng, "away", 1000))
+    assert away.min() >= 0.5 and away.max() < 2.0
 
 
-def test_recheck_of_backward_uses_accumulation():
-    p = problems.get("matmul_backward")
-    dims, seed = (1, 3, 4, 5), inputs.derive(1, 1)
-    prods = inputs.instance_products(p, dims, seed, True)
-    assert [pr.name for pr in prods] == ["dinp", "dweight", "dbias"]
-    dinp = prods[0]
-    assert np.any(dinp.init != 0), "gradients start nonzero"
-    good = float(dinp.init[0, 0] + dinp.p[0] @ dinp.q[:, 0])
-    assert inputs.recheck(p, dims, seed, True, [(0, 0, good)]) == []
-    overwritten = float(dinp.p[0] @ dinp.q[:, 0])
-    assert inputs.recheck(p, dims, seed, True, [(0, 0, overwritten)])
+def test_canaries_are_never_nan_and_tails_are_poison():
+    rng = np.random.default_rng(2)
+    c = inputs.canaries(rng, 100_000)
+    assert np.isfinite(c).all()
+    assert len(np.unique(c.view(np.uint32))) > 99_000
+    call = inputs.make_call(SGEMM, (5, 6, 7), rng, label="t", slack=9)
+    assert all(not np.isfinite(a[a.size - 9 :]).all() or np.abs(a[-9:]).max() > 1e37 for a in call.inputs)
+    assert np.isnan(call.outputs[0][:30]).all() and np.isfinite(call.outputs[0][30:]).all()
 
 
-def test_binary_bits_unpack_lsb_first():
-    p = problems.get("binary_gemm")
-    (prod,) = inputs.instance_products(p, (1, 70, 2), 99, False)
-    words = inputs.words(inputs.derive(99, inputs.STREAM_BITS), 2 * 2).reshape(2, 2)
-    assert prod.q[0, 0] == (1.0 if words[0, 0] & np.uint64(1) else -1.0)
-    assert prod.q[1, 65] == (1.0 if (words[1, 1] >> np.uint64(1)) & np.uint64(1) else -1.0)
+def test_full_check_accepts_f32_and_refuses_one_wrong_element():
+    rng = np.random.default_rng(3)
+    call = inputs.make_call(SGEMM, (40, 50, 600), rng, label="t", slack=4, dists=("away",))
+    outs = run_honestly(call)
+    assert inputs.check_full(call, outs)[0] is None
+    outs[0][40 * 50 - 1] += 0.25  # case 01: one element among 2000, far below a row-sum test
+    msg, _ = inputs.check_full(call, outs)
+    assert msg and "c[39,49]" in msg and "shape 40x50x600" in msg
 
 
 def test_bound_admits_f32_rounding_and_refuses_bf16():
-    p = problems.get("sgemm")
-    dims, seed = (64, 64, 256), 5
-    (prod,) = inputs.instance_products(p, dims, seed, True)
-    a32, b32 = prod.p.astype(np.float32), prod.q.astype(np.float32)
-    c32 = (a32 @ b32).astype(np.float64)  # f32 accumulation in BLAS order
+    rng = np.random.default_rng(5)
+    call = inputs.make_call(SGEMM, (64, 64, 256), rng, label="t", dists=("uniform",))
+    assert inputs.check_full(call, run_honestly(call))[0] is None
 
     def to_bf16(x):
         return (x.astype(np.float32).view(np.uint32) & 0xFFFF0000).view(np.float32)
 
-    cbf = to_bf16(a32).astype(np.float64) @ to_bf16(b32).astype(np.float64)
-    idx = list(range(0, 64 * 64, 97))
-    ok = [(0, i, float(c32.flat[i])) for i in idx]
-    assert inputs.recheck(p, dims, seed, True, ok) == []
-    low = [(0, i, float(cbf.flat[i])) for i in idx]
-    assert len(inputs.recheck(p, dims, seed, True, low)) > len(idx) // 2
+    low = call.outputs[0].copy()
+    (pr,) = inputs.products(call)
+    low[: 64 * 64] = (to_bf16(pr.p()).astype(np.float64) @ to_bf16(pr.q())).ravel()
+    assert inputs.check_full(call, [low])[0]
+
+
+def test_guards_catch_written_tails_and_modified_inputs():
+    rng = np.random.default_rng(6)
+    call = inputs.make_call(SGEMM, (3, 4, 5), rng, label="t", slack=8)
+    outs = run_honestly(call)
+    ins = [a.copy() for a in call.inputs]
+    assert inputs.check_guards(call, ins, outs, None) is None
+    outs[0][12] = 0.0  # zero, not NaN: the guard compares bits
+    assert "past the 12" in inputs.check_guards(call, ins, outs, None)
+    outs = run_honestly(call)
+    ins[1][3] = -ins[1][3]
+    assert "modified input `b`" in inputs.check_guards(call, ins, outs, None)
+
+
+def test_nonfinite_inputs_must_reach_every_output_they_feed():
+    rng = np.random.default_rng(7)
+    call = inputs.make_call(
+        SGEMM, (6, 7, 8), rng, label="t", dists=("normal",), specials=("zero_times_nan",)
+    )
+    assert call.has_nonfinite
+    outs = run_honestly(call)
+    assert inputs.check_full(call, outs)[0] is None
+    (pr,) = inputs.products(call)
+    j = int(np.argwhere(~np.isfinite(pr.q()).all(axis=0))[0][0])
+    c = outs[0][:42].reshape(6, 7)
+    c[:, j] = np.where(np.isnan(c[:, j]), 1.0, c[:, j])  # a kernel that skips zeros
+    msg, _ = inputs.check_full(call, outs)
+    assert msg and "must be non-finite" in msg
+
+
+def test_subnormal_rows_are_not_flushed():
+    rng = np.random.default_rng(8)
+    call = inputs.make_call(SGEMM, (4, 5, 16), rng, label="t", specials=("subnormal",))
+    outs = run_honestly(call, np.float64)
+    assert inputs.check_full(call, outs)[0] is None
+    (pr,) = inputs.products(call)
+    p = pr.p()
+    tiny = np.abs(p).max(axis=1) < 2.0**-126
+    assert tiny.any()
+    flushed = np.where(np.abs(p) < 2.0**-126, 0.0, p) @ pr.q()
+    outs[0][:20] = flushed.astype(np.float32).ravel()
+    assert inputs.check_full(call, outs)[0]
+
+
+def test_sampled_check_catches_a_wrong_row_and_backward_accumulates():
+    rng = np.random.default_rng(9)
+    back = problems.get("matmul_backward")
+    call = inputs.make_call(back, (2, 3, 4, 5), rng, label="t", slack=3)
+    outs = run_honestly(call)
+    assert [pr.name for pr in inputs.products(call)] == ["dinp", "dweight", "dbias"]
+    assert inputs.check_sampled(call, outs, rng, 32, 2)[0] is None
+    overwritten = [o.copy() for o in outs]
+    (pr,) = [p for p in inputs.products(call) if p.name == "dweight"]
+    overwritten[1][: pr.rows * pr.cols] = (pr.p() @ pr.q()).astype(np.float32).ravel()
+    msg, _ = inputs.check_sampled(call, overwritten, rng, 32, 2)
+    assert msg and "dweight" in msg
+
+
+def test_updated_call_changes_a_little():
+    rng = np.random.default_rng(10)
+    call = inputs.make_call(SGEMM, (20, 20, 20), rng, label="t", slack=2)
+    nxt = inputs.updated_call(call, rng, "u")
+    changed = sum(
+        int((a.view(np.uint32) != b.view(np.uint32)).sum())
+        for a, b in zip(call.inputs, nxt.inputs, strict=True)
+    )
+    assert 0 < changed <= 20
+
+
+def test_binary_bits_unpack_lsb_first():
+    rng = np.random.default_rng(11)
+    p = problems.get("binary_gemm")
+    call = inputs.make_call(p, (1, 70, 2), rng, label="t")
+    (prod,) = inputs.products(call)
+    words = call.bits[:4].reshape(2, 2)
+    assert prod.q()[0, 0] == (1.0 if words[0, 0] & np.uint64(1) else -1.0)
+    assert prod.q()[1, 65] == (1.0 if (words[1, 1] >> np.uint64(1)) & np.uint64(1) else -1.0)
+    assert (words[:, 1] >> np.uint64(6)).max() == 0  # unused high bits are zero
 
 
 def test_stats_median_mad_and_bootstrap_ci():

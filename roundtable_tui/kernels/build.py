@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,9 @@ from pathlib import Path
 from roundtable_tui.config import Settings, settings
 from roundtable_tui.kernels import machine, problems
 from roundtable_tui.kernels.problems import Problem
-from roundtable_tui.kernels.sandbox import wait
+from roundtable_tui.kernels.sandbox import Cancelled, kill_group
+
+GUARD = Path(__file__).with_name("build_guard.py")
 
 KERNEL_REL = Path("candidate/src/kernel.rs")
 TEMPLATE_DIRS = ("harness", "baselines", "candidate", "runner")
@@ -33,9 +36,136 @@ KEEP_BINARIES = 200
 
 
 class BuildFailed(Exception):
-    def __init__(self, message: str, compiler_output: str = "") -> None:
+    def __init__(self, message: str, compiler_output: str = "", limit: str = "") -> None:
         super().__init__(message)
         self.compiler_output = compiler_output
+        self.limit = limit
+        """The build limit that stopped the build (memory, cpu, wall_clock, disk), if any."""
+
+
+@dataclass
+class BuildLimits:
+    """What one build of an untrusted kernel may use (settings build_*)."""
+
+    memory_mb: int
+    """Address space of every compiler process (cargo, rustc, the linker)."""
+    cpu_s: int
+    """CPU seconds of every compiler process."""
+    wall_s: float
+    """Wall-clock time of the whole build."""
+    disk_mb: int
+    """Growth of the build directory during the build, and the largest file written."""
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(Path(entry.path))
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def run_guarded(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    limits: BuildLimits,
+    watch: Path,
+    cancel: threading.Event | None = None,
+) -> tuple[int, str, str]:
+    """Runs a cargo command under `limits` through build_guard.py (which kills the build when
+    roundtable dies); returns (exit status, stderr, the limit that stopped it or "")."""
+    guard = [
+        sys.executable,
+        "-S",
+        "-E",
+        str(GUARD),
+        str(os.getpid()),
+        str(limits.memory_mb << 20),
+        str(limits.cpu_s),
+        str(limits.disk_mb << 20),
+        "--",
+    ]
+    before = _dir_bytes(watch)
+    proc = subprocess.Popen(
+        [*guard, *cmd],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    err_chunks: list[str] = []
+    pipe = proc.stderr
+    assert pipe is not None
+    reader = threading.Thread(target=lambda: err_chunks.append(pipe.read()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + limits.wall_s
+    limit = ""
+    next_du = 0.0
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if cancel is not None and cancel.is_set():
+                kill_group(proc)
+                proc.wait()
+                raise Cancelled()
+            if now > deadline:
+                limit = "wall_clock"
+            elif now >= next_du:
+                next_du = now + 0.5
+                if _dir_bytes(watch) - before > limits.disk_mb << 20:
+                    limit = "disk"
+            if limit:
+                kill_group(proc)
+                proc.wait()
+                break
+    finally:
+        reader.join(timeout=5)
+    stderr = "".join(err_chunks)
+    if not limit:
+        if re.search(r"CPU time limit exceeded|SIGXCPU|\(signal: 24\b", stderr):
+            limit = "cpu"
+        elif re.search(r"File size limit exceeded|SIGXFSZ|\(signal: 25\b", stderr):
+            limit = "disk"
+        elif re.search(
+            r"memory allocation of \d+ bytes failed|out of memory|Cannot allocate memory"
+            r"|std::bad_alloc|failed to allocate",
+            stderr,
+            re.I,
+        ):
+            limit = "memory"
+    return proc.returncode, stderr, limit
+
+
+def limit_message(limit: str, limits: BuildLimits) -> str:
+    return {
+        "memory": f"the build exceeded its memory limit ({limits.memory_mb} MiB of address "
+        "space per compiler process; setting build_memory_mb)",
+        "cpu": f"the build exceeded its CPU limit ({limits.cpu_s} s per compiler process; "
+        "setting build_cpu_s)",
+        "wall_clock": f"the build exceeded its wall-clock limit ({limits.wall_s:.0f} s; "
+        "setting build_timeout_s) and was stopped",
+        "disk": f"the build exceeded its disk quota ({limits.disk_mb} MiB written to the build "
+        "directory; setting build_disk_mb)",
+    }[limit]
 
 
 class ToolMissing(Exception):
@@ -173,6 +303,33 @@ class Builder:
             cmd.append("--offline")
         return cmd, env
 
+    @property
+    def limits(self) -> BuildLimits:
+        return BuildLimits(
+            memory_mb=self.cfg.build_memory_mb,
+            cpu_s=self.cfg.build_cpu_s,
+            wall_s=self.cfg.build_timeout_s,
+            disk_mb=self.cfg.build_disk_mb,
+        )
+
+    def _remove_partial(self) -> None:
+        """After a build stopped by a limit: the kernel's partial artifacts (objects, the
+        half-written rlib and binary, compiler temporaries) are removed from the build copy."""
+        release = self.root / "target" / "release"
+        for sub in ("deps", ".fingerprint", "build", "incremental"):
+            base = release / sub
+            if not base.is_dir():
+                continue
+            for entry in base.iterdir():
+                name = entry.name
+                if "candidate" in name or "runner" in name or name.startswith(("rmeta", "rustc")):
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        for leftover in (release / "runner", release / "runner.d"):
+            leftover.unlink(missing_ok=True)
+
     def build(
         self,
         source: str,
@@ -189,31 +346,18 @@ class Builder:
         with _locked(self.root / ".build.lock"):
             self._prepare(source, problem, allow_unsafe)
             cmd, env = self._cargo("build", "--release", "-p", "runner", *self.features())
-            proc = subprocess.Popen(
-                cmd,
-                cwd=self.root,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,
-            )
-            err_chunks: list[str] = []
-            pipe = proc.stderr
-            assert pipe is not None
-            reader = threading.Thread(target=lambda: err_chunks.append(pipe.read()), daemon=True)
-            reader.start()
+            limits = self.limits
             try:
-                finished = wait(proc, self.cfg.build_timeout_s, cancel)
-            finally:
-                reader.join(timeout=5)
-            stderr = "".join(err_chunks)
-            if not finished:
-                raise BuildFailed(
-                    f"the build took longer than {self.cfg.build_timeout_s:.0f} s and was stopped",
-                    _tail_lines(stderr, 20),
+                returncode, stderr, limit = run_guarded(
+                    cmd, self.root, env, limits, self.root / "target", cancel
                 )
-            if proc.returncode != 0:
+            except Cancelled:
+                self._remove_partial()
+                raise
+            if limit:
+                self._remove_partial()
+                raise BuildFailed(limit_message(limit, limits), _tail_lines(stderr, 20), limit)
+            if returncode != 0:
                 raise BuildFailed(*explain_build_error(stderr))
             binary = self.root / "target" / "release" / "runner"
             self.bins.mkdir(parents=True, exist_ok=True)
@@ -240,16 +384,13 @@ class Builder:
             cross = machine.cross_target_args(self.cfg.rustflags)  # e.g. AVX-512 on AVX2
             cmd, env = self._cargo("rustc", "--release", "-p", "candidate", "--lib", *cross)
             cmd += ["--", "--emit", f"asm={out / 'candidate.s'}", "-C", "codegen-units=1"]
-            proc = subprocess.run(
-                cmd,
-                cwd=self.root,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=self.cfg.build_timeout_s,
-            )
-            if proc.returncode != 0:
-                raise BuildFailed(*explain_build_error(proc.stderr))
+            limits = self.limits
+            returncode, stderr, limit = run_guarded(cmd, self.root, env, limits, self.root / "target")
+            if limit:
+                self._remove_partial()
+                raise BuildFailed(limit_message(limit, limits), _tail_lines(stderr, 20), limit)
+            if returncode != 0:
+                raise BuildFailed(*explain_build_error(stderr))
             return (out / "candidate.s").read_text()
 
     def _prune(self) -> None:

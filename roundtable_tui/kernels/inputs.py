@@ -1,26 +1,57 @@
-"""The parent's own copy of the harness's inputs, for an independent re-check.
+"""The parent's inputs and the parent's verification: nothing here trusts the kernel's process.
 
-The harness makes every instance from a seed the parent chose (harness/src/rng.rs and
-problems.rs). This module regenerates the same values with numpy, bit for bit, and computes
-the f64 value and error bound of any output element it probed, without trusting the Rust
-process's reference, its checks or anything it says about them.
+Every call's arguments are made here, in the trusted parent, from a secret generator that
+never leaves this process; the parent keeps a private copy of every input, writes the call's
+buffers into the memory it shares with the kernel's process just before the call, and checks
+the outputs itself afterwards (sandbox.Server does the calls, checker.py decides what to
+check). Shapes, units and the bound:
+
+- A problem's outputs are products ``O = init + P·Q`` (P: rows×K, Q: K×cols) of the call's
+  inputs (`Product`), compared in float64 with the per-element bound
+  ``u·λ(K)·(|init| + ‖P_i‖·‖Q_j‖ + ρ) + (K+2)·2⁻¹⁴⁷``, u = 2⁻²⁴, λ(K) = 4·√K + 16,
+  ρ = rms‖P_i‖·rms‖Q_j‖ (the norm-wise term one Strassen-like level needs); the last term
+  covers rounding in the subnormal range. ‖P_i‖·‖Q_j‖ ≥ Σ|p·q| (Cauchy–Schwarz), so any
+  summation order, FMA or wider accumulation stays inside.
+- Non-finite values (KERNELS.md): a NaN or ±Inf in row i of P, column j of Q or in init(i, j)
+  feeds output (i, j), which must then be non-finite; when a call has any non-finite input,
+  other outputs may be non-finite too, and finite ones must be within the bound.
+- Slices are longer than needed on most calls: input tails hold NaN/±Inf/huge values (a
+  kernel must not depend on them), output tails hold random finite canaries compared bit for
+  bit after the call (a kernel must not write them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from roundtable_tui.kernels.problems import Problem
 
+UNIT_ROUNDOFF = 2.0**-24
+ETA = 2.0**-147
+"""Twice the smallest f32 subnormal: the absolute error of one rounding in that range."""
+ALIGN = 64
+"""Every buffer starts on a 64-byte boundary of the shared memory."""
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-UNIT_ROUNDOFF = 2.0**-24
-STREAM_INPUT, STREAM_BITS, STREAM_PRIOR = 0, 10, 20
+
+# distributions of finite inputs; each matrix of a call draws one
+TIMED_DISTRIBUTIONS = ("uniform", "normal", "positive", "integers", "scaled", "mixed", "away")
+"""For timed calls: no subnormal products, nothing that changes the speed of honest code."""
+CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large")
+"""For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes."""
+SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero")
+"""Special-value kinds a correctness case can carry."""
 
 
+# ----------------------------------------------------------------------------- generator
+# The seed-derivation used by the trusted baselines' inputs (harness/src/rng.rs): kept so the
+# parent can give the baselines seeds. Kernel calls never use it: their inputs come from
+# numpy's generator below and never exist as a seed in the kernel's process.
 def splitmix64(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         z = x.astype(np.uint64, copy=True)
@@ -34,140 +65,616 @@ def _one(x: int) -> int:
 
 
 def derive(seed: int, index: int) -> int:
+    """Sub-seed `index` of `seed`, as harness/src/rng.rs derives it."""
     mixed = _one(((index + 1) * int(GOLDEN)) & 0xFFFFFFFFFFFFFFFF)
     return _one(seed ^ mixed)
 
 
-def words(stream: int, count: int) -> np.ndarray:
-    idx = np.arange(1, count + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        return splitmix64(np.uint64(stream) + idx * GOLDEN)
+def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
+    """`n` finite f32 values from distribution `dist` (one of CASE_DISTRIBUTIONS)."""
+    f32 = np.float32
+    if dist == "uniform":
+        return rng.random(n, dtype=f32) * f32(2) - f32(1)
+    if dist == "normal":
+        return rng.standard_normal(n, dtype=f32)
+    if dist == "positive":
+        return rng.random(n, dtype=f32)
+    if dist == "integers":
+        return rng.integers(-8, 9, n).astype(f32)
+    if dist == "away":  # magnitudes in [0.5, 2), random signs: no product is near zero
+        mag = rng.random(n, dtype=f32) * f32(1.5) + f32(0.5)
+        return np.where(rng.random(n, dtype=f32) < 0.5, -mag, mag)
+    if dist == "scaled":  # one power of two for the whole matrix, 2^-30 … 2^30
+        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(-30, 31)))
+    if dist == "mixed":  # every element its own power of two, 2^-24 … 2^24
+        exps = rng.integers(-24, 25, n).astype(f32)
+        return rng.standard_normal(n, dtype=f32) * np.exp2(exps)
+    if dist == "tiny":
+        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** -int(rng.integers(40, 61)))
+    if dist == "large":
+        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(20, 41)))
+    raise ValueError(f"unknown distribution {dist!r}")
 
 
-def values(stream: int, count: int) -> np.ndarray:
-    """f32 values in [-1, 1) on the grid 2⁻²³, as the harness makes them."""
-    top = (words(stream, count) >> np.uint64(40)).astype(np.float32)
-    return top * np.float32(1.0 / 8388608.0) - np.float32(1.0)
+def canaries(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Random finite f32 bit patterns (never NaN or Inf) for the guard zone after an output."""
+    bits = rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)
+    exponent_all_ones = (bits & np.uint32(0x7F800000)) == np.uint32(0x7F800000)
+    bits[exponent_all_ones] ^= np.uint32(0x40000000)
+    return bits.view(np.float32)
 
 
-def lam(k: int) -> float:
-    return 4.0 * np.sqrt(k) + 16.0
+def poison_tail(rng: np.random.Generator, n: int) -> np.ndarray:
+    """What lies after an input's leading elements: NaN, ±Inf and huge values."""
+    choices = np.array([np.nan, np.inf, -np.inf, 3.0e38, -3.0e38], dtype=np.float32)
+    return choices[rng.integers(0, len(choices), n)]
 
 
-@dataclass
-class Product:
-    """out (rows×cols) = init + P·Q, as float64 arrays."""
-
+# ----------------------------------------------------------------------------- layouts
+@dataclass(frozen=True)
+class Slot:
     name: str
-    slot: int
-    init: np.ndarray
-    p: np.ndarray
-    q: np.ndarray
-
-    def expected(self, i: int, j: int) -> tuple[float, float]:
-        """(f64 value, error bound) of element (i, j), with the harness's bound formula."""
-        k = self.p.shape[1]
-        pn = np.sqrt((self.p**2).sum(axis=1))
-        qn = np.sqrt((self.q**2).sum(axis=0))
-        rho = np.sqrt((pn**2).mean()) * np.sqrt((qn**2).mean())
-        value = self.init[i, j] + float(self.p[i] @ self.q[:, j])
-        bound = UNIT_ROUNDOFF * lam(k) * (abs(self.init[i, j]) + pn[i] * qn[j] + rho)
-        return value, bound
+    length: int
+    optional: bool = False
+    """Present only when the call has a bias (bias / dbias)."""
+    accumulate: bool = False
+    """Accumulated into (starts with finite values) rather than overwritten."""
 
 
-def instance_products(
-    problem: Problem, dims: tuple[int, ...], seed: int, has_bias: bool
-) -> list[Product]:
-    """Every output of one instance as a product, from the problem's definition."""
-
-    def inp(slot: int, shape: tuple[int, ...]) -> np.ndarray:
-        n = int(np.prod(shape))
-        return values(derive(seed, STREAM_INPUT + slot), n).astype(np.float64).reshape(shape)
-
-    def prior(slot: int, shape: tuple[int, ...]) -> np.ndarray:
-        n = int(np.prod(shape))
-        return values(derive(seed, STREAM_PRIOR + slot), n).astype(np.float64).reshape(shape)
-
+def layout(problem: Problem, dims: Sequence[int]) -> tuple[list[Slot], list[Slot], int]:
+    """(inputs, outputs, words of packed bits) of a call, in the signature's order."""
     if problem.name == "sgemm":
         m, n, k = dims
-        return [Product("c", 0, np.zeros((m, n)), inp(0, (m, k)), inp(1, (k, n)))]
-    if problem.name == "matmul_forward":
-        b, t, c, oc = dims
-        bias = inp(2, (oc,)) if has_bias else np.zeros(oc)
-        return [
-            Product(
-                "out", 0, np.broadcast_to(bias, (b * t, oc)), inp(0, (b * t, c)), inp(1, (oc, c)).T
-            )
-        ]
-    if problem.name == "matmul_backward":
-        b, t, c, oc = dims
-        dout, x, w = inp(0, (b * t, oc)), inp(1, (b * t, c)), inp(2, (oc, c))
-        prods = [
-            Product("dinp", 0, prior(0, (b * t, c)), dout, w),
-            Product("dweight", 1, prior(1, (oc, c)), dout.T, x),
-        ]
-        if has_bias:
-            prods.append(Product("dbias", 2, prior(2, (1, oc)), np.ones((1, b * t)), dout))
-        return prods
+        return [Slot("a", m * k), Slot("b", k * n)], [Slot("c", m * n)], 0
     if problem.name == "binary_gemm":
         m, n, k = dims
-        per_row = -(-n // 64)
-        packed = words(derive(seed, STREAM_BITS), k * per_row).reshape(k, per_row)
-        cols = np.arange(n)
-        bits = (packed[:, cols // 64] >> (cols % 64).astype(np.uint64)) & np.uint64(1)
-        return [Product("c", 0, np.zeros((m, n)), inp(0, (m, k)), np.where(bits == 1, 1.0, -1.0))]
+        return [Slot("a", m * k)], [Slot("c", m * n)], k * (-(-n // 64))
+    b, t, c, oc = dims
+    if problem.name == "matmul_forward":
+        ins = [Slot("inp", b * t * c), Slot("weight", oc * c), Slot("bias", oc, optional=True)]
+        return ins, [Slot("out", b * t * oc)], 0
+    if problem.name == "matmul_backward":
+        ins = [Slot("dout", b * t * oc), Slot("inp", b * t * c), Slot("weight", oc * c)]
+        outs = [
+            Slot("dinp", b * t * c, accumulate=True),
+            Slot("dweight", oc * c, accumulate=True),
+            Slot("dbias", oc, optional=True, accumulate=True),
+        ]
+        return ins, outs, 0
     raise ValueError(f"no input model for problem {problem.name!r}")
 
 
-def output_shapes(
-    problem: Problem, dims: tuple[int, ...], has_bias: bool
-) -> list[tuple[int, int, int]]:
-    """(slot, rows, cols) of every output of an instance."""
-    if problem.name in ("sgemm", "binary_gemm"):
-        m, n, _ = dims
-        return [(0, m, n)]
-    b, t, c, oc = dims
-    if problem.name == "matmul_forward":
-        return [(0, b * t, oc)]
-    return [(0, b * t, c), (1, oc, c)] + ([(2, 1, oc)] if has_bias else [])
+@dataclass
+class Call:
+    """One call's arguments as the parent made them (its private copy)."""
+
+    problem: Problem
+    dims: tuple[int, ...]
+    has_bias: bool
+    label: str
+    inputs: list[np.ndarray | None]
+    """Full slices (leading elements + tail), f32; None for an absent optional input."""
+    used_in: list[int]
+    outputs: list[np.ndarray | None]
+    """Full output slices as they are before the call (poison or prior + canaries)."""
+    used_out: list[int]
+    bits: np.ndarray | None = None
+    """binary_gemm's packed B (u64), exactly k·⌈n/64⌉ words plus tail."""
+    used_bits: int = 0
+    specials: list[str] = field(default_factory=list)
+    dists: list[str] = field(default_factory=list)
+
+    @property
+    def has_nonfinite(self) -> bool:
+        return any(s in ("nan", "inf", "zero_times_nan") for s in self.specials)
+
+    def describe(self) -> str:
+        """The case in words, for a wrong_result reason."""
+        what = "/".join(self.dists)
+        if self.specials:
+            what += " with " + ", ".join(self.specials)
+        shape = "x".join(map(str, self.dims))
+        return f"{self.label} (shape {shape}, inputs {what})"
+
+    def nbytes(self) -> int:
+        arrays = [*self.inputs, *self.outputs, self.bits]
+        return sum(_aligned(a.nbytes) for a in arrays if a is not None)
 
 
-def probe_indices(
-    problem: Problem, dims: tuple[int, ...], has_bias: bool, seed: int, count: int
-) -> list[tuple[int, int]]:
-    """(output slot, flat index) pairs to probe, chosen from the parent's own seed."""
-    rng = np.random.default_rng(seed)
-    shapes = output_shapes(problem, dims, has_bias)
-    picks = []
-    for n in range(count):
-        slot, rows, cols = shapes[n % len(shapes)]
-        picks.append((slot, int(rng.integers(rows)) * cols + int(rng.integers(cols))))
-    return picks
+def call_nbytes(problem: Problem, dims: Sequence[int], has_bias: bool, slack: int) -> int:
+    """Bytes of shared memory one call's buffers take (each aligned to ALIGN)."""
+    ins, outs, n_bits = layout(problem, tuple(dims))
+    total = sum(_aligned(4 * (s.length + slack)) for s in (*ins, *outs))
+    return total + (_aligned(8 * (n_bits + slack)) if n_bits else 0)
 
 
-def recheck(
+def _aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def make_call(
     problem: Problem,
-    dims: tuple[int, ...],
-    seed: int,
-    has_bias: bool,
-    probes: list[tuple[int, int, float]],
-) -> list[str]:
-    """Re-checks probed (slot, flat index, value) elements; returns one message per error."""
-    if not probes:
-        return []
-    prods = {p.slot: p for p in instance_products(problem, dims, seed, has_bias)}
-    errors = []
-    for slot, idx, got in probes:
-        pr = prods.get(slot)
-        if pr is None:
-            errors.append(f"probe of unknown output {slot}")
+    dims: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    label: str,
+    has_bias: bool = True,
+    slack: int = 0,
+    dists: Sequence[str] | None = None,
+    specials: Sequence[str] = (),
+    garbage_outputs: bool = False,
+) -> Call:
+    """Fresh arguments for one call. `dists` gives one distribution per input (and per
+    accumulated output's prior), drawn from TIMED_DISTRIBUTIONS when None; `slack` extra
+    elements follow every buffer (poisoned inputs, canaries after outputs)."""
+    dims = tuple(int(d) for d in dims)
+    ins, outs, n_bits = layout(problem, dims)
+    has_bias = has_bias and problem.has_bias
+    n_dists = len(ins) + sum(o.accumulate for o in outs)
+    if dists is None:
+        dists = [str(rng.choice(TIMED_DISTRIBUTIONS)) for _ in range(n_dists)]
+    dists = list(dists) + [dists[-1]] * max(0, n_dists - len(dists))
+    if "subnormal" in specials:
+        # subnormal rows of the first input only show against a large second input
+        dists[1 % n_dists] = "large"
+    inputs: list[np.ndarray | None] = []
+    for n, s in enumerate(ins):
+        if s.optional and not has_bias:
+            inputs.append(None)
             continue
-        cols = pr.init.shape[1]
-        i, j = divmod(idx, cols)
-        want, bound = pr.expected(i, j)
-        if not np.isfinite(got) or abs(got - want) > bound:
-            errors.append(
-                f"{pr.name}[{i},{j}] = {got!r}, independently computed {want:.7e} "
-                f"(bound {bound:.2e})"
+        v = np.empty(s.length + slack, dtype=np.float32)
+        v[: s.length] = draw(rng, dists[n], s.length)
+        v[s.length :] = poison_tail(rng, slack)
+        inputs.append(v)
+    outputs: list[np.ndarray | None] = []
+    d = len(ins)
+    for s in outs:
+        if s.optional and not has_bias:
+            outputs.append(None)
+            continue
+        v = np.empty(s.length + slack, dtype=np.float32)
+        if s.accumulate:
+            v[: s.length] = draw(rng, dists[d], s.length)
+            d += 1
+        elif garbage_outputs:  # finite garbage: a kernel must not read C before writing it
+            v[: s.length] = draw(rng, "large", s.length)
+        else:
+            v[: s.length] = np.nan
+        v[s.length :] = canaries(rng, slack)
+        outputs.append(v)
+    bits = None
+    if n_bits:
+        m, n, k = dims
+        w = -(-n // 64)
+        bits = rng.integers(0, 2**64, n_bits + slack, dtype=np.uint64)
+        if n % 64:
+            rows = bits[:n_bits].reshape(k, w)
+            rows[:, -1] &= np.uint64((1 << (n % 64)) - 1)
+    call = Call(
+        problem,
+        dims,
+        has_bias,
+        label,
+        inputs,
+        [s.length for s in ins],
+        outputs,
+        [s.length for s in outs],
+        bits,
+        n_bits,
+        dists=dists,
+    )
+    for kind in specials:
+        _insert_special(call, rng, kind)
+    return call
+
+
+def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
+    """The previous call's inputs with a small part changed (one row of one input, or a few
+    scattered elements), as a training loop's next step looks: a kernel that caches results by
+    pointer, shape or sampled values returns a stale product here. Outputs start afresh (new
+    poison, new priors and canaries)."""
+    ins = [None if a is None else a.copy() for a in prev.inputs]
+    present = [n for n, a in enumerate(ins) if a is not None]
+    n = present[int(rng.integers(len(present)))]
+    arr, used = ins[n], prev.used_in[n]
+    assert arr is not None
+    dist = prev.dists[n] if n < len(prev.dists) else "normal"
+    if rng.random() < 0.5 and used > 1:
+        width = max(1, int(np.sqrt(used)))
+        start = int(rng.integers(0, max(1, used - width)))
+        arr[start : start + width] = draw(rng, dist, min(width, used - start))
+    else:
+        idx = rng.integers(0, used, min(used, 4))
+        arr[idx] = draw(rng, dist, len(idx))
+    outs: list[np.ndarray | None] = []
+    slots = layout(prev.problem, prev.dims)[1]
+    for s, old in zip(slots, prev.outputs, strict=True):
+        if old is None:
+            outs.append(None)
+            continue
+        v = old.copy()
+        used_out = s.length
+        v[:used_out] = draw(rng, "normal", used_out) if s.accumulate else np.nan
+        v[used_out:] = canaries(rng, len(v) - used_out)
+        outs.append(v)
+    bits = prev.bits
+    if bits is not None:
+        bits = bits.copy()
+        if n == 0 and rng.random() < 0.5:  # or flip a few bits of B instead
+            idx = rng.integers(0, prev.used_bits, min(prev.used_bits, 4))
+            m_, n_, k_ = prev.dims
+            mask = np.uint64((1 << (n_ % 64)) - 1) if n_ % 64 else np.uint64(2**64 - 1)
+            w = -(-n_ // 64)
+            for i in idx:
+                flip = np.uint64(1) << np.uint64(int(rng.integers(64)))
+                if (int(i) % w) == w - 1:
+                    flip &= mask
+                bits[i] ^= flip
+    return Call(
+        prev.problem,
+        prev.dims,
+        prev.has_bias,
+        label,
+        ins,
+        list(prev.used_in),
+        outs,
+        list(prev.used_out),
+        bits,
+        prev.used_bits,
+        specials=list(prev.specials),
+        dists=list(prev.dists),
+    )
+
+
+def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
+    """Puts special values into the call's inputs (and priors), as KERNELS.md allows."""
+    prods = products(call)
+    pr = prods[int(rng.integers(len(prods)))]
+    call.specials.append(kind)
+    rows, cols, k = pr.rows, pr.cols, pr.k
+
+    def put(which: str, i: int, j: int, value: float) -> None:
+        view = pr.p_src if which == "p" else pr.q_src
+        if view is None:
+            return
+        arr, rs, cs = view
+        arr[i * rs + j * cs] = value
+
+    if kind in ("nan", "inf"):
+        value = np.nan if kind == "nan" else float(rng.choice([np.inf, -np.inf]))
+        if pr.p_src is not None and rng.random() < 0.5:
+            put("p", int(rng.integers(rows)), int(rng.integers(k)), value)
+        elif pr.q_src is not None:
+            put("q", int(rng.integers(k)), int(rng.integers(cols)), value)
+        else:
+            put("p", int(rng.integers(rows)), int(rng.integers(k)), value)
+    elif kind == "zero_times_nan":
+        # P[i, l] = 0 where Q[l, j] = NaN: 0·NaN is NaN, so skipping zeros is wrong
+        if pr.p_src is None or pr.q_src is None:
+            return
+        i, l, j = int(rng.integers(rows)), int(rng.integers(k)), int(rng.integers(cols))
+        put("p", i, l, 0.0)
+        put("q", l, j, np.nan)
+    elif kind == "subnormal":
+        # all of P subnormal (against a large Q): flushing them to zero loses every product;
+        # all of it, because the bound's norm-wise term follows the largest rows
+        if pr.p_src is None:
+            return
+        arr, rs, cs = pr.p_src
+        idx = (np.arange(rows)[:, None] * rs + np.arange(k)[None, :] * cs).ravel()
+        mant = rng.integers(1, 2**23, idx.size).astype(np.uint32)
+        sign = rng.integers(0, 2, idx.size).astype(np.uint32) << np.uint32(31)
+        arr[idx] = (mant | sign).view(np.float32)
+    elif kind == "signed_zero":
+        if pr.p_src is None:
+            return
+        i = int(rng.integers(rows))
+        for l in range(k):
+            put("p", i, l, float(rng.choice([0.0, -0.0])))
+
+
+# ----------------------------------------------------------------------------- products
+@dataclass
+class Product:
+    """One output as `init + P·Q` over float64 views of the call's inputs."""
+
+    name: str
+    slot: int
+    rows: int
+    cols: int
+    k: int
+    init: np.ndarray | None
+    """rows×cols (broadcast for a bias), or None for zero."""
+    p_src: tuple[np.ndarray, int, int] | None
+    """(f32 buffer, row stride, column stride) of P; None for all ones (dbias)."""
+    q_src: tuple[np.ndarray, int, int] | None
+    """(f32 buffer, row stride, column stride) of Q; None when Q is packed bits."""
+    q_bits: np.ndarray | None = None
+
+    def p(self) -> np.ndarray:
+        if self.p_src is None:
+            return np.ones((self.rows, self.k))
+        return _matrix(self.p_src, self.rows, self.k)
+
+    def q(self) -> np.ndarray:
+        if self.q_src is None:
+            assert self.q_bits is not None
+            return self.q_bits
+        return _matrix(self.q_src, self.k, self.cols)
+
+
+def _matrix(src: tuple[np.ndarray, int, int], rows: int, cols: int) -> np.ndarray:
+    arr, rs, cs = src
+    lead = arr[: rows * cols]
+    m = lead.reshape(rows, cols) if cs == 1 else lead.reshape(cols, rows).T
+    return m.astype(np.float64)
+
+
+def _unpack_bits(words: np.ndarray, k: int, n: int) -> np.ndarray:
+    w = -(-n // 64)
+    packed = words[: k * w].reshape(k, w)
+    cols = np.arange(n)
+    bits = (packed[:, cols // 64] >> (cols % 64).astype(np.uint64)) & np.uint64(1)
+    return np.where(bits == 1, 1.0, -1.0)
+
+
+def products(call: Call) -> list[Product]:
+    """Every output of the call as a product, from the problem's definition (KERNELS.md)."""
+    d, i, o = call.dims, call.inputs, call.outputs
+
+    def prior(slot: int, rows: int, cols: int) -> np.ndarray:
+        out = o[slot]
+        assert out is not None
+        return out[: rows * cols].reshape(rows, cols).astype(np.float64)
+
+    name = call.problem.name
+    if name == "sgemm":
+        m, n, k = d
+        return [Product("c", 0, m, n, k, None, (i[0], k, 1), (i[1], n, 1))]
+    if name == "binary_gemm":
+        m, n, k = d
+        assert call.bits is not None
+        return [Product("c", 0, m, n, k, None, (i[0], k, 1), None, _unpack_bits(call.bits, k, n))]
+    b, t, c, oc = d
+    bt = b * t
+    if name == "matmul_forward":
+        init = None
+        if call.has_bias and i[2] is not None:
+            init = np.broadcast_to(i[2][:oc].astype(np.float64), (bt, oc))
+        # out = inp · weightᵀ: Q[l, j] = weight[j, l]
+        return [Product("out", 0, bt, oc, c, init, (i[0], c, 1), (i[1], 1, c))]
+    prods = [
+        Product("dinp", 0, bt, c, oc, prior(0, bt, c), (i[0], oc, 1), (i[2], c, 1)),
+        # dweight = doutᵀ · inp: P[o, r] = dout[r, o]
+        Product("dweight", 1, oc, c, bt, prior(1, oc, c), (i[0], 1, oc), (i[1], c, 1)),
+    ]
+    if call.has_bias and o[2] is not None:
+        prods.append(Product("dbias", 2, 1, oc, bt, prior(2, 1, oc), None, (i[0], oc, 1)))
+    return prods
+
+
+# ----------------------------------------------------------------------------- checks
+def lam(k: int) -> float:
+    return 4.0 * float(np.sqrt(k)) + 16.0
+
+
+@dataclass
+class Prepared:
+    """A product's float64 operands (non-finite entries zeroed) and its norms."""
+
+    pr: Product
+    p: np.ndarray
+    q: np.ndarray
+    init: np.ndarray | None
+    pn: np.ndarray
+    qn: np.ndarray
+    rho: float
+    scale: float
+    fed_rows: np.ndarray
+    fed_cols: np.ndarray
+    fed_init: np.ndarray | None
+
+    @classmethod
+    def of(cls, pr: Product) -> Prepared:
+        p, q = pr.p(), pr.q()
+        fed_rows = ~np.isfinite(p).all(axis=1)
+        fed_cols = ~np.isfinite(q).all(axis=0)
+        if fed_rows.any():
+            p = np.where(np.isfinite(p), p, 0.0)
+        if fed_cols.any():
+            q = np.where(np.isfinite(q), q, 0.0)
+        init, fed_init = pr.init, None
+        if init is not None and not np.isfinite(init).all():
+            fed_init = ~np.isfinite(init)
+            init = np.where(fed_init, 0.0, init)
+        pn = np.sqrt(np.einsum("ij,ij->i", p, p))
+        qn = np.sqrt(np.einsum("ij,ij->j", q, q))
+        rho = float(np.sqrt(np.mean(pn**2)) * np.sqrt(np.mean(qn**2))) if pn.size else 0.0
+        scale = UNIT_ROUNDOFF * lam(pr.k)
+        return cls(pr, p, q, init, pn, qn, rho, scale, fed_rows, fed_cols, fed_init)
+
+    def bound(self, rows: np.ndarray | slice, cols: np.ndarray | slice) -> np.ndarray:
+        init = 0.0 if self.init is None else np.abs(self.init[rows][:, cols])
+        return (
+            self.scale * (init + np.outer(self.pn[rows], self.qn[cols]) + self.rho)
+            + (self.pr.k + 2) * ETA
+        )
+
+    def fed(self, rows: np.ndarray | slice, cols: np.ndarray | slice) -> np.ndarray:
+        f = np.logical_or.outer(self.fed_rows[rows], self.fed_cols[cols])
+        if self.fed_init is not None:
+            f |= self.fed_init[rows][:, cols]
+        return f
+
+
+def _out_matrix(call: Call, after: list[np.ndarray | None], pr: Product) -> np.ndarray:
+    out = after[pr.slot]
+    assert out is not None
+    return out[: pr.rows * pr.cols].reshape(pr.rows, pr.cols)
+
+
+def _compare(
+    call: Call,
+    prep: Prepared,
+    got: np.ndarray,
+    reference: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> tuple[str | None, float, float, float]:
+    """(failure message or None, worst error, its bound, worst error/bound) of a block."""
+    got64 = got.astype(np.float64)
+    bound = prep.bound(rows, cols)
+    fed = prep.fed(rows, cols)
+    finite = np.isfinite(got64)
+    err = np.where(finite, np.abs(got64 - reference), np.inf)
+    bad = fed & finite  # a NaN/Inf that entered the product must reach the output
+    if call.has_nonfinite:
+        bad |= ~fed & finite & (err > bound)
+    else:
+        bad |= ~finite | (err > bound)
+    name = prep.pr.name
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        i, j = int(rows[r]), int(cols[c])
+        g = got[r, c]
+        if fed[r, c]:
+            why = "a NaN or Inf input feeds it, so it must be non-finite"
+        elif not finite[r, c]:
+            why = f"should be {reference[r, c]:.7e} (never written, or not a number)"
+        else:
+            why = (
+                f"should be {reference[r, c]:.7e} (error {err[r, c]:.3e} > bound "
+                f"{bound[r, c]:.3e})"
             )
-    return errors
+        return (f"{call.describe()}: {name}[{i},{j}] = {g} but {why}", 0.0, 0.0, 0.0)
+    ok = finite & ~fed
+    if not ok.any():
+        return None, 0.0, 0.0, 0.0
+    ratio = np.where(ok, err / bound, 0.0)
+    w = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    return None, float(err[w]), float(bound[w]), float(ratio[w])
+
+
+@dataclass
+class Worst:
+    abs_err: float = 0.0
+    bound: float = 0.0
+    ratio: float = 0.0
+
+    def merge(self, err: float, bound: float, ratio: float) -> None:
+        if ratio >= self.ratio:
+            self.ratio, self.bound = ratio, bound
+        self.abs_err = max(self.abs_err, err)
+
+
+def check_guards(call: Call, after_in: list[np.ndarray | None], after_out, after_bits) -> str | None:
+    """Inputs unchanged (bit for bit, tails included) and output canaries intact."""
+    for n, (mine, theirs) in enumerate(zip(call.inputs, after_in, strict=True)):
+        if mine is not None and not np.array_equal(mine.view(np.uint32), theirs.view(np.uint32)):
+            where = int(np.argmax(mine.view(np.uint32) != theirs.view(np.uint32)))
+            name = layout(call.problem, call.dims)[0][n].name
+            return (
+                f"{call.describe()}: the kernel modified input `{name}` at element {where} "
+                "(inputs are read-only)"
+            )
+    if call.bits is not None and not np.array_equal(call.bits, after_bits):
+        return f"{call.describe()}: the kernel modified the packed matrix `b`"
+    for n, (mine, theirs) in enumerate(zip(call.outputs, after_out, strict=True)):
+        if mine is None:
+            continue
+        used = call.used_out[n]
+        if not np.array_equal(mine[used:].view(np.uint32), theirs[used:].view(np.uint32)):
+            where = used + int(np.argmax(mine[used:].view(np.uint32) != theirs[used:].view(np.uint32)))
+            name = layout(call.problem, call.dims)[1][n].name
+            return (
+                f"{call.describe()}: the kernel wrote element {where} of `{name}`, past the "
+                f"{used} it owns (the slice is longer; its tail belongs to the caller)"
+            )
+    return None
+
+
+def check_full(call: Call, after_out: list[np.ndarray | None]) -> tuple[str | None, Worst]:
+    """Every output element against a float64 reference and its own bound."""
+    worst = Worst()
+    for pr in products(call):
+        prep = Prepared.of(pr)
+        reference = prep.p @ prep.q
+        if prep.init is not None:
+            reference = reference + prep.init
+        got = _out_matrix(call, after_out, pr)
+        msg, err, bound, ratio = _compare(
+            call, prep, got, reference, np.arange(pr.rows), np.arange(pr.cols)
+        )
+        if msg:
+            return msg, worst
+        worst.merge(err, bound, ratio)
+    return None, worst
+
+
+def check_sampled(
+    call: Call,
+    after_out: list[np.ndarray | None],
+    rng: np.random.Generator,
+    lines: int,
+    sketches: int,
+) -> tuple[str | None, Worst]:
+    """Every element finite; `lines` random whole rows and columns of every output against
+    float64 references; `sketches` random-vector (Freivalds) checks of every row. The rows,
+    columns and vectors come from `rng`, the parent's, drawn now (after the call)."""
+    worst = Worst()
+    for pr in products(call):
+        prep = Prepared.of(pr)
+        got = _out_matrix(call, after_out, pr)
+        if not call.has_nonfinite and not np.isfinite(got).all():
+            i, j = (int(x) for x in np.argwhere(~np.isfinite(got))[0])
+            return (
+                f"{call.describe()}: {pr.name}[{i},{j}] = {got[i, j]} (never written, "
+                "or not a number)",
+                worst,
+            )
+        rows = np.unique(rng.integers(0, pr.rows, min(lines, pr.rows)))
+        cols = np.unique(rng.integers(0, pr.cols, min(lines, pr.cols)))
+        all_rows, all_cols = np.arange(pr.rows), np.arange(pr.cols)
+        ref_rows = prep.p[rows] @ prep.q
+        ref_cols = prep.p @ prep.q[:, cols]
+        if prep.init is not None:
+            ref_rows = ref_rows + prep.init[rows]
+            ref_cols = ref_cols + prep.init[:, cols]
+        for r, c, ref in ((rows, all_cols, ref_rows), (all_rows, cols, ref_cols)):
+            msg, err, bound, ratio = _compare(call, prep, got[r][:, c], ref, r, c)
+            if msg:
+                return msg, worst
+            worst.merge(err, bound, ratio)
+        if sketches and not call.has_nonfinite:
+            msg = _sketch(call, prep, got, rng, sketches)
+            if msg:
+                return msg, worst
+    return None, worst
+
+
+def _sketch(
+    call: Call, prep: Prepared, got: np.ndarray, rng: np.random.Generator, count: int
+) -> str | None:
+    """out·X against init·X + P·(Q·X), row by row within the summed element bounds."""
+    pr = prep.pr
+    x = rng.random((pr.cols, count)) * 2.0 - 1.0
+    ax = np.abs(x)
+    expected = prep.p @ (prep.q @ x)
+    init_x = 0.0
+    if prep.init is not None:
+        expected += prep.init @ x
+        init_x = np.abs(prep.init) @ ax
+    have = got.astype(np.float64) @ x
+    tol = (
+        prep.scale * (init_x + np.outer(prep.pn, prep.qn @ ax) + prep.rho * ax.sum(axis=0))
+        + (pr.k + 2) * ETA * ax.sum(axis=0)
+        + 1e-12 * np.abs(expected)
+    )
+    bad = np.abs(have - expected) > tol
+    if bad.any():
+        i, v = (int(x) for x in np.argwhere(bad)[0])
+        return (
+            f"{call.describe()}: row {i} of {pr.name} is wrong (random-vector check {v}: "
+            f"{have[i, v]:.6e} vs {expected[i, v]:.6e}, tolerance {tol[i, v]:.3e})"
+        )
+    return None

@@ -17,6 +17,7 @@ import sys
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def isolate_network() -> str:
@@ -25,8 +26,8 @@ def isolate_network() -> str:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return "unavailable"
-    if libc.unshare(CLONE_NEWNET) == 0:
-        return "netns"
+    # a user namespace first even for root: the kernel's process then holds no capability
+    # over the parent (no ptrace, no /proc/PID/mem of the process that owns the secrets)
     uid, gid = os.getuid(), os.getgid()
     if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
         try:  # keep our own uid inside the user namespace
@@ -39,6 +40,8 @@ def isolate_network() -> str:
         except OSError:
             pass
         return "userns+netns"
+    if libc.unshare(CLONE_NEWNET) == 0:
+        return "netns"
     return "denied"
 
 
@@ -58,6 +61,8 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     net = isolate_network()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     nonce = os.environ.pop("ROUNDTABLE_NONCE", "")
     os.write(
         report_fd, f"{nonce} jail network={net} memory={mem} cpu={cpu} fsize={fsize}\n".encode()

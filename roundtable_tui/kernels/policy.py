@@ -339,8 +339,69 @@ _NOTE_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def gate(source: str, problem: Problem, allow_unsafe: bool = False) -> GateResult:
-    """Decides whether `source` may be built at all, and notes what a reviewer should see."""
+_TYPE_END = {",", ")", "]", ">", ";", "=", "{", "|"}
+
+
+def soundness_hole_patterns(tokens: list[Token]) -> list[Finding]:
+    """Known rustc soundness-hole patterns in safe code (a first line of defence only: the
+    checker's guarantees do not rest on it).
+
+    rust-lang/rust#25860 (open since 2015): a function whose parameter has a type such as
+    `&'a &'b T` gets the implied bound `'b: 'a`; coerced to a fn pointer, the bound is lost and
+    any lifetime can be widened to any other, which gives use-after-free, type confusion and
+    hence reads and writes at any address from code without `unsafe`. Refused here: a
+    reference with a named lifetime whose referent type names another lifetime — the nested
+    reference itself (`&'a &'b ()`, `&'static &'b T`, `&'a mut &'b mut T`) and its relatives
+    through slices, tuples and generics (`&'a [&'b T]`, `&'a (&'b (), T)`, `&'a Wrapper<'b>`).
+    Kernels never need these; `&'a &'a T` and elided lifetimes stay allowed."""
+    flat: list[Token] = []
+    for t in tokens:  # `&&` is two references
+        if t.kind == "punct" and t.text == "&&":
+            flat += [Token("punct", "&", t.line), Token("punct", "&", t.line)]
+        else:
+            flat.append(t)
+    found: list[Finding] = []
+    lines: set[int] = set()
+    for i, t in enumerate(flat):
+        if t.text != "&" or i + 1 >= len(flat) or flat[i + 1].kind != "lifetime":
+            continue
+        outer = flat[i + 1].text
+        j = i + 2
+        if j < len(flat) and flat[j].text == "mut":
+            j += 1
+        depth = 0
+        while j < len(flat):
+            tok = flat[j]
+            if tok.text in ("(", "[", "<"):
+                depth += 1
+            elif tok.text in (")", "]", ">", ">>") and depth > 0:
+                depth -= 2 if tok.text == ">>" else 1
+                depth = max(depth, 0)
+            elif depth == 0 and (tok.text in _TYPE_END or tok.kind == "ident" and tok.text == "where"):
+                break
+            if tok.kind == "lifetime" and tok.text not in (outer, "_") and t.line not in lines:
+                lines.add(t.line)
+                found.append(
+                    Finding(
+                        t.line,
+                        "soundness_hole",
+                        f"a reference `&'{outer} …` to a type naming another lifetime "
+                        f"('{tok.text}): the implied-bounds pattern of the rustc soundness hole "
+                        "rust-lang/rust#25860, which lets safe code read and write any memory; "
+                        "kernels do not need nested references with distinct lifetimes",
+                    )
+                )
+                break
+            j += 1
+    return found
+
+
+def gate(
+    source: str, problem: Problem, allow_unsafe: bool = False, soundness_holes: bool = True
+) -> GateResult:
+    """Decides whether `source` may be built at all, and notes what a reviewer should see.
+    `soundness_holes=False` switches off the named refusal of known compiler soundness-hole
+    patterns (only to show that the checker's guarantees hold without it)."""
     result = GateResult()
     try:
         tokens = tokenize(source)
@@ -390,6 +451,8 @@ def gate(source: str, problem: Problem, allow_unsafe: bool = False) -> GateResul
             violate(tok, "mod", "modules from other files (`mod name;`) are not allowed")
     if sig := check_signature(tokens, problem):
         result.violations.append(sig)
+    if soundness_holes:
+        result.violations += soundness_hole_patterns(tokens)
 
     names = {t.text for t in tokens if t.kind == "ident"}
     for rule, words, message in _NOTE_RULES:

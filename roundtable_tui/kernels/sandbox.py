@@ -190,3 +190,310 @@ def scrubbed_env(threads: int) -> dict[str, str]:
         "OPENBLAS_NUM_THREADS": str(threads),
         "RUST_BACKTRACE": "0",
     }
+
+
+# ----------------------------------------------------------------------------- serve mode
+PR_SET_DUMPABLE = 4
+
+
+class ChildFailed(Exception):
+    """The kernel's process died, hung or broke the protocol during a call; `outcome` says
+    how (its exit status, stderr tail, whether the wall-clock limit ran out)."""
+
+    def __init__(self, message: str, outcome: RunOutcome, protocol: bool = False) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.protocol = protocol
+        """True when the child wrote something on the reply channel the harness never writes."""
+
+
+def _not_dumpable() -> None:
+    """The parent holds the secrets (input generator, probe choices): make its memory
+    unreadable to other processes without capabilities over it (ptrace, /proc/PID/mem)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+@dataclass
+class CallTiming:
+    wall_s: float
+    """The parent's clock from sending the call to reading its answer."""
+    cpu_s: float
+    """CPU time the kernel's process used during the call (all its threads, from the OS)."""
+
+
+class Server:
+    """The kernel's process in serve mode, driven call by call by the parent.
+
+    The child (harness + kernel, in the jail) maps `size` bytes of shared memory once; the
+    parent writes each call's arguments there, then continues the child's process group,
+    sends `call N ...`, waits for `done N` and stops the group again (SIGSTOP), so no thread
+    of the kernel runs while the parent writes the next inputs or checks the outputs. The
+    parent's clock around the exchange is the only timing; the child's CPU time comes from
+    /proc/PID/stat (utime + stime of every thread). Nothing the child says is trusted: a
+    line other than the expected `done N`, or one that arrives outside a call, ends the run.
+    """
+
+    def __init__(
+        self,
+        program: list[str],
+        nonce: str,
+        limits: Limits,
+        env: dict[str, str],
+        size: int,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        import mmap
+
+        _not_dumpable()
+        self.nonce = nonce
+        self.limits = limits
+        self.cancel = cancel
+        self.outcome = RunOutcome()
+        self.workdir = Path(tempfile.mkdtemp(prefix="roundtable-run-"))
+        self.size = max(size, 4096)
+        self.shm_fd = os.memfd_create("roundtable-call", os.MFD_CLOEXEC)
+        self._shm_number = self.shm_fd  # pass_fds keeps the number in the child
+        os.ftruncate(self.shm_fd, self.size)
+        self.shm = mmap.mmap(self.shm_fd, self.size)
+        self.buf = memoryview(self.shm)
+        cfg_r, self.cfg_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        self.pending = b""
+        self.calls = 0
+        self.cpu_in_calls = 0.0
+        self.tick = os.sysconf("SC_CLK_TCK")
+        child_env = {
+            **env,
+            "ROUNDTABLE_NONCE": nonce,
+            "HOME": str(self.workdir),
+            "TMPDIR": str(self.workdir),
+        }
+        os.set_inheritable(self.shm_fd, True)
+        cmd = [*jail_command(limits, rep_w), *program, str(cfg_r), str(rep_w)]
+        self.start = time.monotonic()
+        self.deadline = self.start + limits.wall_s
+        with (
+            open(self.workdir / "stdout", "wb") as stdout,
+            open(self.workdir / "stderr", "wb") as stderr,
+        ):
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=self.workdir,
+                env=child_env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(cfg_r, rep_w, self.shm_fd),
+            )
+        os.close(cfg_r)
+        os.close(rep_w)
+        os.close(self.shm_fd)
+        self.shm_fd = -1
+        self._send(f"nonce {nonce}\nserve shm_fd={self._shm_number} size={self.size}\n")
+        while True:
+            word, rest = self._expect_any()
+            if word == "jail":
+                self.outcome.lines.append((time.monotonic() - self.start, f"jail {rest}"))
+            elif word == "ready":
+                break
+            elif word != "hello":
+                self._protocol(f"unexpected {word} {rest}".strip())
+        self._signal(signal.SIGSTOP)
+
+    # ------------------------------------------------------------------ plumbing
+    def _send(self, text: str) -> None:
+        try:
+            os.write(self.cfg_w, text.encode())
+        except OSError:
+            self._died("stopped reading its orders")
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def cpu_s(self) -> float:
+        """utime + stime of the child (all threads, finished ones included), seconds."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / self.tick
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def _read_line(self, block: bool = True) -> bytes | None:
+        import select
+
+        while b"\n" not in self.pending:
+            if not block:
+                ready, _, _ = select.select([self.rep_r], [], [], 0)
+                if not ready:
+                    return None
+            else:
+                while True:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        self._timeout()
+                    if self.cancel is not None and self.cancel.is_set():
+                        self._kill()
+                        raise Cancelled()
+                    ready, _, _ = select.select([self.rep_r], [], [], min(0.05, left))
+                    if ready:
+                        break
+            chunk = os.read(self.rep_r, 65536)
+            if not chunk:
+                if self.pending:
+                    break
+                self._died("exited")
+            self.pending += chunk
+            if len(self.pending) > 1 << 20:
+                self._protocol("flooded the harness's reply channel")
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line
+
+    def _expect_any(self) -> tuple[str, str]:
+        raw = self._read_line()
+        assert raw is not None
+        text = raw.decode(errors="replace")
+        head, _, rest = text.partition(" ")
+        if head != self.nonce:
+            self._protocol(text)
+        word, _, rest = rest.partition(" ")
+        return word, rest
+
+    # ------------------------------------------------------------------ failures
+    def _finish(self) -> RunOutcome:
+        out = self.outcome
+        if self.proc.poll() is None:
+            self._kill()
+        out.returncode = self.proc.returncode
+        out.wall_s = time.monotonic() - self.start
+        out.stdout_tail = _tail(self.workdir / "stdout")
+        out.stderr_tail = _tail(self.workdir / "stderr")
+        return out
+
+    def _kill(self) -> None:
+        self._signal(signal.SIGKILL)
+        self._signal(signal.SIGCONT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+
+    def _died(self, what: str) -> None:
+        self._signal(signal.SIGCONT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        raise ChildFailed(f"the kernel's process {what}", self._finish())
+
+    def _timeout(self) -> None:
+        self._kill()
+        self.outcome.timed_out = True
+        raise ChildFailed("timed out", self._finish())
+
+    def _protocol(self, line: str) -> None:
+        self._kill()
+        shown = line if len(line) <= 80 else line[:77] + "..."
+        raise ChildFailed(
+            f"the harness's reply channel carried a line the harness never writes ({shown!r}): "
+            "the kernel's process wrote on the harness's descriptors, so nothing it reports "
+            "can be believed",
+            self._finish(),
+            protocol=True,
+        )
+
+    # ------------------------------------------------------------------ calls
+    def _exchange(self, line: str) -> CallTiming:
+        if self._read_line(block=False) is not None or self.pending:
+            self._protocol("a line sent while no call was running")
+        self.calls += 1
+        n = self.calls
+        cpu0 = self.cpu_s()
+        t0 = time.perf_counter()
+        self._signal(signal.SIGCONT)
+        self._send(f"{line.replace('#', str(n))}\n")
+        raw = self._read_line()
+        t1 = time.perf_counter()
+        self._signal(signal.SIGSTOP)
+        if raw != f"{self.nonce} done {n}".encode():
+            self._protocol((raw or b"").decode(errors="replace"))
+        cpu = self.cpu_s() - cpu0
+        self.cpu_in_calls += cpu
+        return CallTiming(t1 - t0, cpu)
+
+    def noop(self) -> float:
+        """One exchange without a kernel call: the parent's per-call overhead, seconds."""
+        return self._exchange("noop #").wall_s
+
+    def call(self, call) -> tuple[CallTiming, list, list, object]:
+        """Runs the kernel once on `call` (an inputs.Call): writes its buffers, calls, and
+        returns the timing and copies of (inputs, outputs, bits) as the kernel left them."""
+        import numpy as np
+
+        from roundtable_tui.kernels.inputs import ALIGN
+
+        regions: dict[int, tuple[int, int]] = {}
+        offset = 0
+
+        def place(arr) -> str:
+            nonlocal offset
+            if arr is None:
+                return "-"
+            n = arr.nbytes
+            if offset + n > self.size:
+                raise ValueError("the call does not fit the shared buffer")
+            self.buf[offset : offset + n] = arr.tobytes()
+            regions[id(arr)] = (offset, n)
+            spec = f"{offset}:{arr.size}"
+            offset = (offset + n + ALIGN - 1) // ALIGN * ALIGN
+            return spec
+
+        ins = [place(a) for a in call.inputs]
+        outs = [place(a) for a in call.outputs]
+        bits = place(call.bits) if call.bits is not None else ""
+        dims = ",".join(map(str, call.dims))
+        line = f"call # dims={dims} in={','.join(ins)} out={','.join(outs)}"
+        if bits:
+            line += f" bits={bits}"
+        timing = self._exchange(line)
+
+        def back(arr):
+            if arr is None:
+                return None
+            off, n = regions[id(arr)]
+            return np.frombuffer(self.buf[off : off + n], dtype=arr.dtype).copy()
+
+        return (
+            timing,
+            [back(a) for a in call.inputs],
+            [back(a) for a in call.outputs],
+            back(call.bits) if call.bits is not None else None,
+        )
+
+    def close(self) -> RunOutcome:
+        """Ends the run: tells the harness to stop, lets it exit, cleans up."""
+        try:
+            self._signal(signal.SIGCONT)
+            with contextlib.suppress(OSError):
+                os.write(self.cfg_w, b"end\n")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            return self._finish()
+        finally:
+            self.release()
+
+    def cpu_outside_calls(self) -> float:
+        """CPU time the child used outside the calls (start-up included), seconds."""
+        return max(0.0, self.cpu_s() - self.cpu_in_calls)
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            self._kill()
+        for fd in (self.cfg_w, self.rep_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.cfg_w = self.rep_r = -1
+        with contextlib.suppress(BufferError, ValueError):
+            self.buf.release()
+            self.shm.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)

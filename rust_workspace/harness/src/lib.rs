@@ -7,6 +7,7 @@ pub mod linalg;
 mod peak;
 pub mod problems;
 pub mod rng;
+mod serve;
 
 pub use entry::*;
 
@@ -64,18 +65,48 @@ impl Report {
     }
 }
 
-fn read_orders(fd: i32) -> Vec<Order> {
+fn parse_order(line: &str) -> Option<Order> {
+    let mut parts = line.split_whitespace();
+    let word = parts.next()?.to_string();
+    let fields = parts.map(|p| match p.split_once('=') {
+        Some((k, v)) => (k.to_string(), v.to_string()),
+        None => (p.to_string(), String::new()),
+    }).collect();
+    Some(Order { word, fields })
+}
+
+/// The orders, read one line at a time (in serve mode the parent sends each call only
+/// when the previous one has been answered).
+fn read_orders(fd: i32) -> impl Iterator<Item = Order> {
     // SAFETY: the parent opened this descriptor for us; nothing else in the process owns it.
     let file = unsafe { File::from_raw_fd(fd) };
-    BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| {
-        let mut parts = line.split_whitespace();
-        let word = parts.next()?.to_string();
-        let fields = parts.map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (p.to_string(), String::new()),
-        }).collect();
-        Some(Order { word, fields })
-    }).collect()
+    BufReader::new(file).lines().map_while(Result::ok).filter_map(|line| parse_order(&line))
+}
+
+/// Serve mode (see `serve.rs`): map the shared buffer, then answer every `call N ...` with
+/// `done N` after the kernel returns, and every `noop N` at once (the parent's measure of
+/// its own per-call overhead). Nothing is checked or timed here.
+fn serve(entry: &Entry, o: &Order, orders: &mut dyn Iterator<Item = Order>, rep: &mut Report) {
+    let shm = match serve::Shared::map(o.num("shm_fd", -1), o.num("size", 0)) {
+        Ok(s) => s,
+        Err(e) => rep.fail("error", &e),
+    };
+    rep.line("ready");
+    for c in orders {
+        let n = c.fields.first().map(|(k, _)| k.clone()).unwrap_or_default();
+        match c.word.as_str() {
+            "call" => {
+                let get = |key: &str| c.get(key).map(str::to_string);
+                if let Err(e) = serve::call(entry, &shm, &get) {
+                    rep.fail("error", &format!("bad call {n}: {e}"));
+                }
+                rep.line(&format!("done {n}"));
+            }
+            "noop" => rep.line(&format!("done {n}")),
+            "end" => break,
+            _ => {}
+        }
+    }
 }
 
 fn check_inputs_unchanged(before: &Instance, after: &Instance) -> Result<(), Failure> {
@@ -268,15 +299,21 @@ fn time_baseline(problem: Problem, o: &Order, rep: &mut Report) -> Result<(), Fa
 /// The harness's entry point; `runner`'s generated main calls it with the candidate.
 pub fn main(entry: Entry) {
     let (config_fd, report_fd) = fds();
-    let orders = read_orders(config_fd);
+    let mut orders = read_orders(config_fd);
     // SAFETY: the parent opened this descriptor for us; nothing else in the process owns it.
     let out = unsafe { File::from_raw_fd(report_fd) };
-    let nonce = orders.iter().find(|o| o.word == "nonce")
+    // the first order names the run's nonce (it stamps lines; it is no secret)
+    let nonce = orders.next().filter(|o| o.word == "nonce")
         .and_then(|o| o.fields.first().map(|(k, _)| k.clone())).unwrap_or_default();
     let mut rep = Report { out, nonce };
     let problem = Problem::of(&entry);
     rep.line(&format!("hello problem={:?} openblas={}", problem, baselines::HAVE_OPENBLAS));
-    for o in &orders {
+    while let Some(o) = orders.next() {
+        if o.word == "serve" {
+            serve(&entry, &o, &mut orders, &mut rep);
+            break;
+        }
+        let o = &o;
         let t = Instant::now();
         let result = match o.word.as_str() {
             "case" => {
