@@ -1,0 +1,682 @@
+"""Code proposals as edits to the best kernel: editable regions and search/replace blocks.
+
+A small model rarely writes a whole GEMM kernel that builds and passes; it does much better
+changing a few lines of one that works. So the code path works on the current best kernel:
+
+- **Regions.** A kernel names the parts a code proposal may change with whole-line markers,
+  ``// @region NAME`` … ``// @endregion`` (the templates mark ``threading``, ``loop_nest``,
+  ``micro_kernel`` and ``packing``). A kernel without markers (a hand-written one on the
+  leaderboard) gets one region per top-level function: its body, without the signature and
+  the braces, named after the function.
+- **Edits.** The Coder replies with one or more blocks::
+
+      <<<<<<< SEARCH
+      lines copied from the region
+      =======
+      the lines that replace them
+      >>>>>>> REPLACE
+
+  Each block is applied inside the named region only: exactly first, then ignoring
+  indentation, inner spacing and blank lines, and in both cases only when the match is
+  unique. A block that does not apply raises `EditError` with the block's number and the
+  nearest line of the region, which goes back to the Coder as a repair.
+- **Checks.** `outside_change` says whether an edited file changed anything outside the
+  region (the Verifier refuses such an edit before the static gate and the build).
+
+Line numbers in messages are 1-based lines of the kernel file the edit was made against.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from roundtable_tui.kernels import policy
+
+_START = re.compile(r"^\s*//\s*@region\s+(?P<name>[A-Za-z_][\w-]*)\s*$")
+_END = re.compile(r"^\s*//\s*@endregion\b.*$")
+_SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
+_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
+_REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$")
+_FENCE = re.compile(r"^\s*```")
+
+
+class RegionError(ValueError):
+    """Region markers that do not pair up (unclosed, nested, stray or repeated)."""
+
+
+class EditError(ValueError):
+    """An edit that cannot be applied. `block` is the failing block's number (1-based), or
+    None for the reply as a whole; `nearest` is (line, text) of the region line closest to
+    what the block was looking for, when there is one."""
+
+    def __init__(
+        self, reason: str, block: int | None = None, nearest: tuple[int, str] | None = None
+    ) -> None:
+        self.reason, self.block, self.nearest = reason, block, nearest
+        where = f"block {block}: " if block is not None else ""
+        near = (
+            f" Nearest line in the region: line {nearest[0]}: `{nearest[1].strip()}`"
+            if nearest
+            else ""
+        )
+        super().__init__(f"{where}{reason}.{near}")
+
+
+@dataclass(frozen=True)
+class Region:
+    """Lines ``start`` … ``end - 1`` (0-based, end exclusive) of a kernel file."""
+
+    name: str
+    start: int
+    end: int
+    marked: bool
+    """True for a ``// @region`` span, False for a function body found without markers."""
+    function: str = ""
+    """The top-level function the region starts in ('' when it starts outside any)."""
+
+    def text(self, source: str) -> str:
+        return "".join(source.splitlines(keepends=True)[self.start : self.end])
+
+    @property
+    def lines(self) -> str:
+        """1-based, inclusive, as shown to people: 'lines 12-40'."""
+        return f"lines {self.start + 1}-{self.end}"
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    first: int
+    """0-based line of the `fn` keyword."""
+    open: int
+    """0-based line of the body's opening brace."""
+    close: int
+    """0-based line of the body's closing brace."""
+
+
+def functions(source: str) -> list[Function]:
+    """The top-level functions of a Rust file, found on tokens (comments and strings skipped).
+    An unreadable file gives an empty list."""
+    try:
+        tokens = policy.tokenize(source)
+    except policy.TokenizeError:
+        return []
+    found: list[Function] = []
+    depth = 0
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.text == "{":
+            depth += 1
+        elif tok.text == "}":
+            depth -= 1
+        elif (
+            depth == 0
+            and tok.kind == "ident"
+            and tok.text == "fn"
+            and i + 1 < len(tokens)
+            and tokens[i + 1].kind == "ident"
+        ):
+            name = tokens[i + 1].text
+            j, nest = i + 2, 0
+            while j < len(tokens):  # the body's `{`: the first one outside (…) and […]
+                t = tokens[j].text
+                if t in "([":
+                    nest += 1
+                elif t in ")]":
+                    nest -= 1
+                elif t == ";" and nest == 0:
+                    break  # a declaration without a body
+                elif t == "{" and nest == 0:
+                    break
+                j += 1
+            if j >= len(tokens) or tokens[j].text != "{":
+                i = j + 1
+                continue
+            k, level = j, 0
+            while k < len(tokens):
+                if tokens[k].text == "{":
+                    level += 1
+                elif tokens[k].text == "}":
+                    level -= 1
+                    if level == 0:
+                        break
+                k += 1
+            if k >= len(tokens):
+                return found  # unbalanced braces: what was found so far
+            found.append(Function(name, tok.line - 1, tokens[j].line - 1, tokens[k].line - 1))
+            i = k + 1
+            continue
+        i += 1
+    return found
+
+
+def regions(source: str) -> list[Region]:
+    """The editable regions of a kernel: its ``// @region`` spans if it has any, else one per
+    top-level function body (only functions whose body has lines of its own).
+    Raises RegionError for markers that do not pair up."""
+    lines = source.splitlines()
+    fns = functions(source)
+
+    def owner(line: int) -> str:
+        return next((f.name for f in fns if f.first <= line <= f.close), "")
+
+    found: list[Region] = []
+    open_name: str | None = None
+    open_at = 0
+    for n, line in enumerate(lines):
+        if m := _START.match(line):
+            if open_name is not None:
+                raise RegionError(
+                    f"line {n + 1}: region {m['name']!r} starts inside region {open_name!r} "
+                    f"(line {open_at}); regions do not nest"
+                )
+            open_name, open_at = m["name"], n + 1
+        elif _END.match(line):
+            if open_name is None:
+                raise RegionError(f"line {n + 1}: `// @endregion` without a region to close")
+            if any(r.name == open_name for r in found):
+                raise RegionError(f"line {open_at}: region {open_name!r} is marked twice")
+            found.append(Region(open_name, open_at, n, True, owner(open_at)))
+            open_name = None
+    if open_name is not None:
+        raise RegionError(f"line {open_at}: region {open_name!r} has no `// @endregion`")
+    if found:
+        return found
+    return [Region(f.name, f.open + 1, f.close, False, f.name) for f in fns if f.close > f.open + 1]
+
+
+def find_region(source: str, name: str) -> Region:
+    """The region called `name`; EditError naming the regions there are otherwise."""
+    try:
+        found = regions(source)
+    except RegionError as exc:
+        raise EditError(f"the kernel's region markers are broken: {exc}") from None
+    for r in found:
+        if r.name == name:
+            return r
+    names = ", ".join(r.name for r in found) or "none"
+    raise EditError(f"the kernel has no region {name!r} (its regions: {names})")
+
+
+# --------------------------------------------------------------------------- edits
+@dataclass(frozen=True)
+class Block:
+    number: int
+    """1-based, in the order of the reply."""
+    search: str
+    replace: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    region: str
+    blocks: tuple[Block, ...] = ()
+    whole: str | None = None
+    """The region's complete new text, when the reply gave that instead of blocks."""
+
+
+def _strip_fences(text: str) -> str:
+    lines = [ln for ln in text.splitlines(keepends=True) if not _FENCE.match(ln)]
+    return "".join(lines)
+
+
+def parse_edit(text: str, region: str) -> Edit:
+    """The edit in a model's reply: its SEARCH/REPLACE blocks; failing those, one fenced
+    Rust block taken as the region's complete new text. Raises EditError when the reply has
+    neither, or a block is not closed."""
+    lines = text.splitlines(keepends=True)
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        if not _SEARCH.match(lines[i]):
+            i += 1
+            continue
+        number = len(blocks) + 1
+        j = i + 1
+        while j < len(lines) and not _DIVIDER.match(lines[j]):
+            if _SEARCH.match(lines[j]) or _REPLACE.match(lines[j]):
+                raise EditError("SEARCH has no `=======` line before the next marker", number)
+            j += 1
+        if j >= len(lines):
+            raise EditError("SEARCH is never followed by a `=======` line", number)
+        k = j + 1
+        while k < len(lines) and not _REPLACE.match(lines[k]):
+            if _SEARCH.match(lines[k]):
+                raise EditError("the block has no `>>>>>>> REPLACE` line", number)
+            k += 1
+        if k >= len(lines):
+            raise EditError("the block has no `>>>>>>> REPLACE` line (truncated?)", number)
+        search = _strip_fences("".join(lines[i + 1 : j]))
+        replace = _strip_fences("".join(lines[j + 1 : k]))
+        blocks.append(Block(number, search, replace))
+        i = k + 1
+    if blocks:
+        return Edit(region, tuple(blocks))
+    fenced = re.findall(r"```[ \t]*(?:rust|rs)?[^\n]*\n(.*?)(?:```|\Z)", text, re.S)
+    fenced = [f for f in fenced if f.strip()]
+    if len(fenced) == 1:
+        return Edit(region, whole=fenced[0])
+    raise EditError(
+        "the reply has no `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` block"
+        + (" (and more than one code block)" if fenced else "")
+    )
+
+
+def _norm(line: str) -> str:
+    """A line for tolerant matching: without any whitespace (a small model often changes
+    spacing and indentation when it copies code)."""
+    return "".join(line.split())
+
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _reindent(text: str, old: str, new: str) -> str:
+    """`text` with the leading `old` indentation of each line replaced by `new`."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.strip() and line.startswith(old):
+            line = new + line[len(old) :]
+        elif line.strip() and not old and new:
+            line = new + line
+        out.append(line)
+    return "".join(out)
+
+
+@dataclass
+class Applied:
+    """An edit applied to a kernel: the new source and how each block matched."""
+
+    code: str
+    region: Region
+    """The edited region in the *new* source."""
+    matches: list[str] = field(default_factory=list)
+    """Per block: 'exact' or 'whitespace' (matched ignoring indentation and spacing)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": self.region.name, "matches": list(self.matches)}
+
+
+def _nearest(lines: list[str], start: int, end: int, wanted: list[str]) -> tuple[int, str] | None:
+    """The region line closest to the first wanted line the region does not contain."""
+    have = {_norm(lines[n]) for n in range(start, end)}
+    missing = next((w for w in wanted if _norm(w) and _norm(w) not in have), None)
+    probe = _norm(missing if missing is not None else next((w for w in wanted if w.strip()), ""))
+    best, best_ratio = None, 0.0
+    for n in range(start, end):
+        if not lines[n].strip():
+            continue
+        ratio = difflib.SequenceMatcher(None, probe, _norm(lines[n])).ratio()
+        if ratio > best_ratio:
+            best, best_ratio = n, ratio
+    return (best + 1, lines[best].rstrip("\n")) if best is not None else None
+
+
+def _apply_block(lines: list[str], start: int, end: int, block: Block) -> tuple[list[str], str]:
+    """`lines` with the block applied inside lines[start:end]; (new lines, how it matched)."""
+    search = block.search.splitlines(keepends=True)
+    while search and not search[0].strip():
+        search.pop(0)
+    while search and not search[-1].strip():
+        search.pop()
+    replace = block.replace.splitlines(keepends=True)
+    replace = [ln if ln.endswith("\n") else ln + "\n" for ln in replace]
+    if not search:
+        if any(ln.strip() for ln in lines[start:end]):
+            raise EditError(
+                "SEARCH is empty; copy the lines to replace from the region", block.number
+            )
+        return lines[:start] + replace + lines[end:], "exact"
+
+    # exact: the search lines, byte for byte (a missing final newline does not matter)
+    want = [ln.rstrip("\n") for ln in search]
+    size = len(want)
+    exact = [
+        n
+        for n in range(start, end - size + 1)
+        if [ln.rstrip("\n") for ln in lines[n : n + size]] == want
+    ]
+    if len(exact) == 1:
+        n = exact[0]
+        return lines[:n] + replace + lines[n + size :], "exact"
+    if len(exact) > 1:
+        where = ", ".join(str(n + 1) for n in exact)
+        raise EditError(
+            f"SEARCH occurs {len(exact)} times in the region (lines {where}); add lines "
+            "around it so it matches once",
+            block.number,
+        )
+
+    # tolerant: the same non-blank lines, ignoring indentation, inner spacing and blank lines
+    wanted = [_norm(ln) for ln in search if ln.strip()]
+    body = [(n, _norm(lines[n])) for n in range(start, end) if lines[n].strip()]
+    spans = [
+        (body[p][0], body[p + len(wanted) - 1][0])
+        for p in range(len(body) - len(wanted) + 1)
+        if [t for _, t in body[p : p + len(wanted)]] == wanted
+    ]
+    if len(spans) == 1:
+        first, last = spans[0]
+        src_indent = _indent(next(ln for ln in search if ln.strip()))
+        new = _reindent("".join(replace), src_indent, _indent(lines[first]))
+        return lines[:first] + new.splitlines(keepends=True) + lines[last + 1 :], "whitespace"
+    if len(spans) > 1:
+        where = ", ".join(str(a + 1) for a, _ in spans)
+        raise EditError(
+            f"SEARCH occurs {len(spans)} times in the region (lines {where}); add lines "
+            "around it so it matches once",
+            block.number,
+        )
+    # not in the region: outside it, or nowhere
+    all_body = [(n, _norm(lines[n])) for n in range(len(lines)) if lines[n].strip()]
+    for p in range(len(all_body) - len(wanted) + 1):
+        if [t for _, t in all_body[p : p + len(wanted)]] == wanted:
+            n = all_body[p][0]
+            raise EditError(
+                f"SEARCH matches line {n + 1}, outside the region (lines {start + 1}-{end}); "
+                "edit only the region's lines",
+                block.number,
+            )
+    raise EditError(
+        "SEARCH is not in the region (copy its lines exactly)",
+        block.number,
+        _nearest(lines, start, end, search),
+    )
+
+
+def apply_edit(source: str, edit: Edit) -> Applied:
+    """Applies `edit` to `source` (the best kernel) inside its region, block after block.
+    Raises EditError with the failing block and the reason."""
+    region = find_region(source, edit.region)
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    start, end = region.start, region.end
+    matches: list[str] = []
+    if edit.whole is not None:
+        new = edit.whole if edit.whole.endswith("\n") or not edit.whole else edit.whole + "\n"
+        problem = _whole_file(lines, region, new)
+        if problem:
+            raise EditError(problem)
+        lines = lines[:start] + new.splitlines(keepends=True) + lines[end:]
+        end = start + len(new.splitlines())
+        matches.append("whole")
+    for block in edit.blocks:
+        before = len(lines)
+        lines, how = _apply_block(lines, start, end, block)
+        end += len(lines) - before
+        matches.append(how)
+    code = "".join(lines)
+    if code == source or code == source + "\n":
+        raise EditError("the edit changes nothing (REPLACE equals SEARCH)")
+    return Applied(code, Region(region.name, start, end, region.marked, region.function), matches)
+
+
+def _whole_file(lines: list[str], region: Region, new: str) -> str | None:
+    """Why a region's replacement text looks like a whole file instead (None if it does not)."""
+    outside = [
+        ln for ln in lines[: region.start] if ln.strip() and not ln.lstrip().startswith("//")
+    ]
+    head = next((ln for ln in reversed(outside) if re.search(r"\bfn\s+\w+", ln)), None)
+    if head is not None and _norm(head) in {_norm(x) for x in new.splitlines()}:
+        return (
+            "the code block repeats lines from outside the region (the whole file?); reply "
+            "with SEARCH/REPLACE blocks, or with the region's lines only"
+        )
+    return None
+
+
+def outside_change(before: str, after: str, region: Region) -> str | None:
+    """Where `after` differs from `before` outside `region` (a region of `before`), as a
+    sentence; None when every line before and after the region is unchanged."""
+    old = before.splitlines()
+    new = after.splitlines()
+    head, tail = old[: region.start], old[region.end :]
+    for n, line in enumerate(head):
+        if n >= len(new) or new[n] != line:
+            return f"line {n + 1} (before the region) changed"
+    if len(new) - len(head) < len(tail):
+        return f"lines after the region (from line {region.end + 1}) were removed"
+    for n, (was, now) in enumerate(zip(tail, new[len(new) - len(tail) :], strict=True)):
+        if was != now:
+            return f"line {region.end + n + 1} (after the region) changed"
+    return None
+
+
+def check(
+    before: str, after: str, region_name: str, problem: Any, allow_unsafe: bool = False
+) -> dict[str, Any]:
+    """The Verifier's check of an edited kernel: inside the named region of `before`, and
+    through the static gate. {'ok', 'kind': 'edit', 'region', 'detail', 'gate'}."""
+    try:
+        region = find_region(before, region_name)
+    except EditError as exc:
+        return {"ok": False, "kind": "edit", "region": region_name, "detail": str(exc)}
+    out = outside_change(before, after, region)
+    if out:
+        return {
+            "ok": False,
+            "kind": "edit",
+            "region": region_name,
+            "detail": f"the edit leaves region {region_name!r} ({region.lines}): {out}",
+        }
+    gate = policy.gate(after, problem, allow_unsafe)
+    return {
+        "ok": gate.ok,
+        "kind": "edit",
+        "region": region_name,
+        "detail": gate.reason or f"inside region {region_name!r}; passes the static gate",
+        "gate": gate.to_dict(),
+    }
+
+
+def unified_diff(before: str, after: str, name: str = "kernel.rs", context: int = 3) -> str:
+    """A unified diff of two kernel files ('' when equal)."""
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"best/{name}",
+            f"edit/{name}",
+            n=context,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- the prompt
+EDIT_ROLE = (
+    "Your role: Coder. Change ONLY the region of the current best kernel shown below, to "
+    "implement the proposal. Reply with one or more edit blocks and nothing else:\n"
+    "<<<<<<< SEARCH\n"
+    "lines copied exactly from the region\n"
+    "=======\n"
+    "the new lines\n"
+    ">>>>>>> REPLACE\n"
+    "SEARCH must match the region's lines exactly (same order, a few lines, enough to be "
+    "unique). Keep every name the rest of the file uses. Safe Rust only."
+)
+
+
+_ITEM = re.compile(r"^\s*(pub(\(\w+\))?\s+)?(const|static|use|type)\b")
+
+
+def context_of(source: str, region: Region) -> list[str]:
+    """What the model needs besides the region, outside it: `use` and `const` lines, enum
+    and struct names, and the one-line signatures of the other functions."""
+    lines = source.splitlines()
+    inside = range(region.start, region.end)
+    out: list[str] = []
+    for n, line in enumerate(lines):
+        if n in inside:
+            continue
+        if _ITEM.match(line):
+            out.append(line.split("//")[0].rstrip() if "@param" in line else line.rstrip())
+        elif m := re.match(r"^\s*(pub\s+)?(enum|struct)\s+(\w+)", line):
+            out.append(f"{m[2]} {m[3]} {{ … }}")
+    for f in functions(source):
+        if f.first in inside:
+            continue
+        sig = " ".join(ln.strip() for ln in lines[f.first : f.open + 1])
+        sig = sig.split("{")[0].strip().rstrip(",")
+        sig = re.sub(r"\(\s+", "(", re.sub(r",\s*\)", ")", sig))
+        out.append(sig + ";")
+    return out
+
+
+def edit_messages(
+    preamble: str, proposal: dict[str, Any], source: str, region: Region, feedback: list[str]
+) -> list[tuple[str, str]]:
+    """The Coder's messages for an edit: the region's text and the file's outline only."""
+    lines = [
+        f"Proposal: {proposal.get('title', '')}",
+        f"Idea: {proposal.get('idea', '')}",
+    ]
+    if feedback:
+        lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
+    where = f" (inside fn {region.function})" if region.function else ""
+    lines.append("The rest of the file (read-only):\n" + "\n".join(context_of(source, region)))
+    lines.append(
+        f"Region `{region.name}`{where}, the only lines you may change:\n"
+        f"```rust\n{region.text(source).rstrip()}\n```"
+    )
+    lines.append("Reply with SEARCH/REPLACE blocks for this region.")
+    return [("system", preamble + EDIT_ROLE), ("user", "\n\n".join(lines))]
+
+
+def repair_message(error: EditError | str, region: str) -> str:
+    """The Coder's next prompt after an edit that did not apply or did not pass a check."""
+    return (
+        f"That edit could not be used: {error}\n"
+        f"Reply again with SEARCH/REPLACE blocks for region `{region}`; copy SEARCH lines "
+        "exactly from the region as shown."
+    )
+
+
+GRAMMAR = r"""
+root    ::= block (blank block){0,3}
+blank   ::= "\n"?
+block   ::= "<<<<<<< SEARCH\n" line+ "=======\n" line* ">>>>>>> REPLACE\n"
+line    ::= ( [ \t]* [^<=> \t\n] [^\n]* )? "\n"
+"""
+"""GBNF for a reply of one to four SEARCH/REPLACE blocks and nothing else (llama.cpp
+grammars; a code line may not start with <, = or > after its indentation)."""
+
+
+# --------------------------------------------------------------------------- the Coder's edit path
+def choose_region(source: str, wanted: str | None) -> str:
+    """The region a proposal edits: the one it names (or the closest name), else the
+    micro-kernel's, else the first. EditError when the kernel has no regions."""
+    try:
+        names = [r.name for r in regions(source)]
+    except RegionError as exc:
+        raise EditError(f"the kernel's region markers are broken: {exc}") from None
+    if not names:
+        raise EditError("the kernel has no editable region (no function with a body)")
+    if wanted:
+        wanted = wanted.strip().strip("`").removeprefix("fn ").strip()
+        if wanted in names:
+            return wanted
+        close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.5)
+        if close:
+            return close[0]
+    return "micro_kernel" if "micro_kernel" in names else names[0]
+
+
+def build_repair_message(verdict: str, reason: str, detail: str, region: str, now: str) -> str:
+    """The Coder's next prompt after an applied edit failed to build or gave wrong results:
+    the failure, and the region as it now reads (the next blocks apply to that text)."""
+    detail = detail.strip()
+    if len(detail) > 1200:
+        detail = detail[:1200] + "\n…"
+    return (
+        f"The edited kernel failed ({verdict}): {reason}\n"
+        + (f"{detail}\n" if detail else "")
+        + f"Region `{region}` now reads:\n```rust\n{now.rstrip()}\n```\n"
+        "Fix it with SEARCH/REPLACE blocks against these lines."
+    )
+
+
+@dataclass
+class Attempt:
+    """One reply of the Coder on the edit path: the edited kernel, or why there is none."""
+
+    code: str | None
+    error: str = ""
+    """A repair prompt for the model when the edit did not apply."""
+    applied: Applied | None = None
+
+
+class EditCoder:
+    """The Coder writing search/replace edits to one region of the best kernel. Repairs go on
+    from the last applied version, so a fix edits what the model last wrote."""
+
+    MAX_TOKENS = 800
+
+    def __init__(self, problem: Any, machine: dict[str, Any], grammar: str | None = None):
+        self.problem, self.machine, self.grammar = problem, machine, grammar
+        self.history: list[Any] = []
+        self.best = self.current = ""
+        self.region = ""
+
+    def write(
+        self,
+        talk: Any,
+        cancel: Any,
+        proposal: dict[str, Any],
+        best_code: str,
+        feedback: list[str],
+    ) -> Attempt:
+        from roundtable_tui.core.prompts import preamble
+        from roundtable_tui.llm.backend import Message
+
+        self.best = self.current = best_code
+        self.region = choose_region(best_code, proposal.get("region"))
+        region = find_region(best_code, self.region)
+        pre = preamble(self.problem, self.machine)
+        self.history = [
+            Message(role, text)
+            for role, text in edit_messages(pre, proposal, best_code, region, feedback)
+        ]
+        return self._ask(talk, cancel)
+
+    def repair(self, talk: Any, cancel: Any, message: str) -> Attempt:
+        """Another try after an edit that did not apply (`message` from `Attempt.error`)."""
+        from roundtable_tui.llm.backend import Message
+
+        self.history.append(Message("user", message))
+        return self._ask(talk, cancel, temperature=0.6)
+
+    def repair_failure(
+        self, talk: Any, cancel: Any, verdict: str, reason: str, detail: str
+    ) -> Attempt:
+        """Another try after the edited kernel failed to build or gave wrong results."""
+        now = find_region(self.current, self.region).text(self.current)
+        return self.repair(
+            talk, cancel, build_repair_message(verdict, reason, detail, self.region, now)
+        )
+
+    def _ask(self, talk: Any, cancel: Any, temperature: float = 0.2) -> Attempt:
+        from roundtable_tui.llm.backend import Message
+
+        extra = {"grammar": self.grammar} if self.grammar else {}
+        done = talk(
+            self.history, cancel, max_tokens=self.MAX_TOKENS, temperature=temperature, **extra
+        )
+        self.history.append(Message("assistant", done.text))
+        if len(self.history) > 4:  # the first request and the latest exchange
+            self.history = self.history[:2] + self.history[-2:]
+        try:
+            applied = apply_edit(self.current, parse_edit(done.text, self.region))
+        except EditError as exc:
+            message = repair_message(exc, self.region)
+            if self.current != self.best:  # the blocks apply to the last applied version
+                now = find_region(self.current, self.region).text(self.current).rstrip()
+                message += f"\nRegion `{self.region}` now reads:\n```rust\n{now}\n```"
+            return Attempt(None, message)
+        self.current = applied.code
+        return Attempt(applied.code, applied=applied)

@@ -1,0 +1,230 @@
+"""Edits to the best kernel: regions, search/replace blocks, the region and gate checks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from roundtable_tui.config import PROJECT_ROOT
+from roundtable_tui.core import edits
+from roundtable_tui.core.edits import Block, Edit, EditError, RegionError
+from roundtable_tui.kernels import problems, templates
+
+SGEMM = problems.get("sgemm")
+
+
+def sgemm_template() -> str:
+    return next(f for f in templates.families("sgemm") if f.name == "blis").instantiate({})
+
+
+def block(search: str, replace: str, number: int = 1) -> Block:
+    return Block(number, search, replace)
+
+
+@pytest.mark.parametrize("problem", ["sgemm", "matmul_forward", "matmul_backward", "binary_gemm"])
+def test_every_template_marks_the_four_regions_and_keeps_the_signature_outside(problem):
+    family = templates.families(problem)[0]
+    code = family.instantiate({})
+    found = edits.regions(code)
+    assert {r.name for r in found} == {"threading", "loop_nest", "micro_kernel", "packing"}
+    lines = code.splitlines()
+    sig = next(n for n, line in enumerate(lines) if f"pub fn {problem}(" in line)
+    for r in found:
+        assert r.marked
+        assert not r.start <= sig < r.end, f"{r.name} contains the public signature"
+    spans = sorted((r.start, r.end) for r in found)
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False)), "regions overlap"
+
+
+def test_a_kernel_without_markers_has_one_region_per_function_body():
+    naive = problems.naive_kernel_path(SGEMM, PROJECT_ROOT / "rust_workspace").read_text()
+    best = (PROJECT_ROOT / "bench" / "best" / "sgemm.rs").read_text()
+    assert "@region" not in best
+    names = [r.name for r in edits.regions(best)]
+    assert names[:2] == ["sgemm", "gemm_rows"] and "micro_kernel" in names and "pack_a" in names
+    (only,) = edits.regions(naive)
+    assert only.name == "sgemm" and not only.marked
+    lines = naive.splitlines()
+    # the body only: neither the signature nor the closing brace
+    assert "fn sgemm" not in "".join(lines[only.start : only.end])
+    assert lines[only.end].strip() == "}"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("// @region a\n// @region b\n// @endregion\n", "do not nest"),
+        ("// @region a\nfn f() {}\n", "has no `// @endregion`"),
+        ("fn f() {}\n// @endregion\n", "without a region"),
+        ("// @region a\n// @endregion\n// @region a\n// @endregion\n", "marked twice"),
+    ],
+)
+def test_broken_markers_are_refused_with_the_line(text, says):
+    with pytest.raises(RegionError, match=says):
+        edits.regions(text)
+
+
+def test_parse_reads_blocks_in_order_and_refuses_a_truncated_one():
+    reply = (
+        "Here:\n<<<<<<< SEARCH\n    a();\n=======\n    b();\n>>>>>>> REPLACE\n"
+        "```rust\n<<<<<<< SEARCH\nc();\n=======\n>>>>>>> REPLACE\n```\n"
+    )
+    edit = edits.parse_edit(reply, "micro_kernel")
+    assert [(b.number, b.search, b.replace) for b in edit.blocks] == [
+        (1, "    a();\n", "    b();\n"),
+        (2, "c();\n", ""),
+    ]
+    with pytest.raises(EditError, match=r"block 2: .*REPLACE"):
+        edits.parse_edit(reply.split("```rust")[0] + "<<<<<<< SEARCH\nx\n=======\ny\n", "r")
+    with pytest.raises(EditError, match="no `<<<<<<< SEARCH`"):
+        edits.parse_edit("I would unroll the loop.", "r")
+    whole = edits.parse_edit("```rust\nfn f() {}\n```", "micro_kernel")
+    assert whole.whole == "fn f() {}\n" and not whole.blocks
+
+
+def test_an_exact_block_changes_only_its_region_and_passes_the_gate():
+    code = sgemm_template()
+    edit = Edit(
+        "micro_kernel",
+        (
+            block(
+                "        for u in 0..KU {\n            rank1(&mut acc, &a_u[u], &b_u[u]);\n",
+                "        for (av, bv) in a_u.iter().zip(b_u) {\n"
+                "            rank1(&mut acc, av, bv);\n",
+            ),
+        ),
+    )
+    applied = edits.apply_edit(code, edit)
+    assert applied.matches == ["exact"]
+    assert "a_u.iter().zip(b_u)" in applied.code
+    before = edits.find_region(code, "micro_kernel")
+    assert edits.outside_change(code, applied.code, before) is None
+    verdict = edits.check(code, applied.code, "micro_kernel", SGEMM)
+    assert verdict["ok"], verdict["detail"]
+    diff = edits.unified_diff(code, applied.code)
+    body = diff.splitlines()[2:]  # after the ---/+++ header
+    assert sum(ln.startswith("-") for ln in body) == 2
+    assert sum(ln.startswith("+") for ln in body) == 2
+
+
+def test_a_block_with_other_indentation_and_spacing_applies_reindented():
+    code = sgemm_template()
+    edit = Edit(
+        "micro_kernel",
+        (
+            block(
+                "for u in 0..KU {\nrank1(&mut acc,&a_u[u], &b_u[u]);\n}\n",
+                "for u in 0..KU {\n    rank1(&mut acc, &a_u[u], &b_u[u]); // unrolled\n}\n",
+            ),
+        ),
+    )
+    applied = edits.apply_edit(code, edit)
+    assert applied.matches == ["whitespace"]
+    assert "            rank1(&mut acc, &a_u[u], &b_u[u]); // unrolled\n" in applied.code
+    assert "        for u in 0..KU {\n" in applied.code
+
+
+def test_an_ambiguous_block_names_every_place_it_matches():
+    code = sgemm_template()
+    region = edits.find_region(code, "micro_kernel")
+    with pytest.raises(EditError) as err:
+        edits.apply_edit(code, Edit("micro_kernel", (block("rank1(&mut acc, av, bv);", "x();"),)))
+    assert err.value.block == 1
+    assert "occurs 2 times" in str(err.value)
+    lines = [
+        n
+        for n in range(region.start, region.end)
+        if "rank1(&mut acc, av, bv);" in code.splitlines()[n]
+    ]
+    assert all(f"{n + 1}" in str(err.value) for n in lines)
+
+
+def test_a_block_outside_the_region_is_refused_with_its_line():
+    code = sgemm_template()
+    line = next(n for n, t in enumerate(code.splitlines()) if "panel[kk * MR + i] = v;" in t)
+    with pytest.raises(EditError, match=rf"block 1: SEARCH matches line {line + 1}, outside"):
+        edits.apply_edit(
+            code, Edit("micro_kernel", (block("panel[kk * MR + i] = v;", "panel[0] = v;"),))
+        )
+
+
+def test_a_block_that_is_nowhere_reports_the_nearest_region_line():
+    code = sgemm_template()
+    second = Block(2, "let mut acc = [[0.0f64; NR]; MR];\n", "let mut acc = [[1.0f32; NR]; MR];\n")
+    first = block("    if KU == 1 {\n", "    if KU == 1 && kc > 0 {\n")
+    with pytest.raises(EditError) as err:
+        edits.apply_edit(code, Edit("micro_kernel", (first, second)))
+    assert err.value.block == 2
+    assert err.value.nearest is not None
+    number, text = err.value.nearest
+    assert "let mut acc = [[0.0f32; NR]; MR];" in text
+    assert code.splitlines()[number - 1] == text
+
+
+def test_an_unknown_region_lists_the_regions_there_are():
+    with pytest.raises(EditError, match="its regions: threading, loop_nest, micro_kernel, packing"):
+        edits.apply_edit(sgemm_template(), Edit("epilogue", (block("a", "b"),)))
+
+
+def test_the_region_check_catches_a_change_outside_and_the_gate_catches_unsafe():
+    code = sgemm_template()
+    moved = re.sub(r"const KC: usize = \d+;", "const KC: usize = 8;", code)
+    assert moved != code
+    verdict = edits.check(code, moved, "micro_kernel", SGEMM)
+    assert not verdict["ok"] and "before the region" in verdict["detail"]
+    tail = code.replace("fn pack_a(a: &[f32]", "fn pack_a(a: &[f32] ")
+    verdict = edits.check(code, tail, "micro_kernel", SGEMM)
+    assert not verdict["ok"] and "after the region" in verdict["detail"]
+    bad = edits.apply_edit(
+        code,
+        Edit(
+            "micro_kernel",
+            (
+                block(
+                    "    let mut acc = [[0.0f32; NR]; MR];\n",
+                    "    let mut acc = unsafe { std::mem::zeroed() };\n",
+                ),
+            ),
+        ),
+    )
+    verdict = edits.check(code, bad.code, "micro_kernel", SGEMM)
+    assert not verdict["ok"] and "unsafe" in verdict["detail"]
+
+
+def test_a_whole_region_reply_replaces_the_region_but_a_whole_file_is_refused():
+    naive = problems.naive_kernel_path(SGEMM, PROJECT_ROOT / "rust_workspace").read_text()
+    body = (
+        "    c[..m * n].fill(0.0);\n"
+        "    for i in 0..m {\n"
+        "        for p in 0..k {\n"
+        "            for j in 0..n {\n"
+        "                c[i * n + j] += a[i * k + p] * b[p * n + j];\n"
+        "            }\n"
+        "        }\n"
+        "    }\n"
+    )
+    applied = edits.apply_edit(naive, edits.parse_edit(f"```rust\n{body}```", "sgemm"))
+    assert applied.matches == ["whole"] and body in applied.code
+    with pytest.raises(EditError, match="whole file"):
+        edits.apply_edit(naive, edits.parse_edit(f"```rust\n{naive}```", "sgemm"))
+
+
+def test_the_edit_prompt_holds_the_region_and_an_outline_not_the_other_bodies():
+    code = sgemm_template()
+    region = edits.find_region(code, "micro_kernel")
+    (system, user) = edits.edit_messages(
+        "PRE\n", {"title": "unroll", "idea": "by 4"}, code, region, []
+    )
+    assert system[1].startswith("PRE\n") and "SEARCH" in system[1]
+    text = user[1]
+    assert region.text(code).rstrip() in text
+    assert "fn pack_a(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]);" in text
+    assert "panel[kk * MR + i] = v;" not in text  # pack_a's body is not shown
+    assert len(text) < len(code) * 0.6
+
+
+def test_the_grammar_is_valid_gbnf():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    grammar = llama_cpp.LlamaGrammar.from_string(edits.GRAMMAR, verbose=False)
+    assert grammar is not None
