@@ -238,3 +238,21 @@ def test_an_opted_in_check_says_what_was_missing(monkeypatch, tmp_path, checker,
     r = Checker(cfg).check("fn nothing() {}", "sgemm", quick())
     assert r.verdict == "rejected"  # refused by the static gate: no build needed
     assert r.flags["unprotected"] == "prctl"
+
+
+def test_the_target_cpu_flag_reaches_the_templates(monkeypatch, capsys):
+    from roundtable_tui.cli import main
+    from roundtable_tui.config import settings
+
+    monkeypatch.setenv("ROUNDTABLE_TARGET_CPU", "native")  # restored after the test
+    try:
+        assert main(["--target-cpu", "pentium9", "templates", "list"]) == 2
+        assert "unknown target CPU 'pentium9'" in capsys.readouterr().err
+        if machine.host_isa() not in ("AVX2", "AVX-512"):
+            return
+        assert main(["templates", "show", "sgemm/blis", "--target-cpu", "x86-64-v3"]) == 0
+        shown = capsys.readouterr().out
+        assert "Machine: AVX2+FMA · 8 f32 lanes (ymm) · 16 vector registers" in shown
+        assert "built for x86-64-v3" in shown and "default 6)" in shown
+    finally:
+        settings.cache_clear()

@@ -237,7 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
         "x86-64-v4…); templates, tests and the OpenBLAS anchor follow its ISA",
     )
     parser.add_argument("--target-cpu", **target)
-    for command in sub.choices.values():
+
+    def add_target(command: argparse.ArgumentParser) -> None:
         command.add_argument("--target-cpu", default=argparse.SUPPRESS, **target)
+        for action in command._actions:  # and the actions of `templates`, `sessions`…
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    add_target(child)
+
+    for command in sub.choices.values():
+        add_target(command)
     return parser
 
