@@ -1,0 +1,32 @@
+// expect: wrong_result
+// why: right on small shapes and on the first large call; on every later call with B·T·OC >= 2^20 (the timed calls) it adds +e/-e/-e/+e (e = 1.0) to a 2x2 block of out at a position that moves each call: every row sum and every column sum stays exact, so only a check with random (not all-ones) vectors or a full comparison finds it.
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static BIG_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn matmul_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: Option<&[f32]>,
+                      b: usize, t: usize, c: usize, oc: usize) {
+    let bt = b * t;
+    if oc == 0 {
+        return;
+    }
+    out[..bt * oc].par_chunks_mut(oc).enumerate().for_each(|(r, row)| {
+        let x = &inp[r * c..(r + 1) * c];
+        for (o, y) in row.iter_mut().enumerate() {
+            let dot: f32 = x.iter().zip(&weight[o * c..(o + 1) * c]).map(|(p, q)| p * q).sum();
+            *y = bias.map_or(0.0, |bv| bv[o]) + dot;
+        }
+    });
+    if bt * oc >= 1 << 20 && bt >= 2 && oc >= 2 {
+        let call = BIG_CALLS.fetch_add(1, Ordering::Relaxed);
+        if call > 0 {
+            let h = call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let (r, o) = (h % (bt - 1), (h >> 20) % (oc - 1));
+            out[r * oc + o] += 1.0;
+            out[r * oc + o + 1] -= 1.0;
+            out[(r + 1) * oc + o] -= 1.0;
+            out[(r + 1) * oc + o + 1] += 1.0;
+        }
+    }
+}
