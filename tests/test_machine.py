@@ -86,7 +86,12 @@ def test_register_tiles_of_an_avx2_core():
     assert not ZEN3.fits(12, 32) and not ZEN3.fits(6, 32) and not ZEN3.fits(3, 32)
     assert ZEN3.tiles() == [(2, 32), (4, 24), (6, 16), (12, 8)]
     # the tiles the sgemm rules accept (LLVM's 1-vector limit drops 12x8 to 10x8)
-    assert templates.family("sgemm/blis", ZEN3).tile_shapes() == [(2, 32), (4, 24), (6, 16), (10, 8)]
+    assert templates.family("sgemm/blis", ZEN3).tile_shapes() == [
+        (2, 32),
+        (4, 24),
+        (6, 16),
+        (10, 8),
+    ]
 
 
 def test_start_sets_rederive_the_blocking_per_tile():

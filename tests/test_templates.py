@@ -134,10 +134,24 @@ MR0 = BLIS.defaults["mr"]
 SGEMM_GRID = [
     {},
     {"mr": 4, "nr": LANES, "mc": 8, "kc": 16, "nc": 4 * LANES, "parallel": "serial"},
-    {"mr": WIDE_MR, "nr": WIDE_NR, "mc": 3 * WIDE_MR, "kc": 24, "nc": 2 * WIDE_NR,
-     "loop_order": "ir_jr"},
-    {"mr": TALL_MR, "nr": TALL_NR, "mc": 3 * TALL_MR, "kc": 40, "nc": 4 * TALL_NR,
-     "unroll_k": 4, "parallel": "split", "split_tasks": 3},
+    {
+        "mr": WIDE_MR,
+        "nr": WIDE_NR,
+        "mc": 3 * WIDE_MR,
+        "kc": 24,
+        "nc": 2 * WIDE_NR,
+        "loop_order": "ir_jr",
+    },
+    {
+        "mr": TALL_MR,
+        "nr": TALL_NR,
+        "mc": 3 * TALL_MR,
+        "kc": 40,
+        "nc": 4 * TALL_NR,
+        "unroll_k": 4,
+        "parallel": "split",
+        "split_tasks": 3,
+    },
     {"mr": 1, "nr": LANES, "mc": 1, "kc": 8, "nc": LANES, "parallel": "blocks", "unroll_k": 3},
     {"parallel": "split", "split_tasks": 64, "kc": 512},
     {"mc": 8 * MR0 + 4, "kc": 40, "unroll_k": 2},  # blocks end in a partial micro-panel
@@ -287,28 +301,70 @@ def _other_grid(ident: str) -> list[dict]:
         return [
             {},
             {"mr": 1, "nr": 16, "kc": 8, "nc": 16, "parallel": "serial"},
-            {"mr": wide_mr, "nr": wide_nr, "kc": 24, "nc": 2 * wide_nr, "unroll_k": 3,
-             "loop_order": "ir_jr"},
+            {
+                "mr": wide_mr,
+                "nr": wide_nr,
+                "kc": 24,
+                "nc": 2 * wide_nr,
+                "unroll_k": 3,
+                "loop_order": "ir_jr",
+            },
             {"mr": 5, "nr": 16, "kc": 40, "nc": 64, "parallel": "rows", "split_tasks": 3},
-            {"mr": tall_mr, "nr": tall_nr, "kc": 512, "nc": 256, "unroll_k": 4,
-             "parallel": "columns"},
+            {
+                "mr": tall_mr,
+                "nr": tall_nr,
+                "kc": 512,
+                "nc": 256,
+                "unroll_k": 4,
+                "parallel": "columns",
+            },
             # blocks as large as this machine's L2 allows
-            {"mr": 2, "nr": 32, "kc": 64, "nc": min(4096, l2_floats // 64 // 32 * 32),
-             "parallel": "rows", "split_tasks": 64},
+            {
+                "mr": 2,
+                "nr": 32,
+                "kc": 64,
+                "nc": min(4096, l2_floats // 64 // 32 * 32),
+                "parallel": "rows",
+                "split_tasks": 64,
+            },
             {"kc": 128, "nc": l2_floats // 2 // 128 // 64 * 64, "parallel": "shared"},
         ]
     four = min(fam.machine.tile_cols(4), 4 * LANES)
     grid = [
         {},
         {"mr": 1, "nr": LANES, "mc": 1, "kc": 8, "nc": LANES, "parallel": "serial"},
-        {"mr": wide_mr, "nr": wide_nr, "mc": 3 * wide_mr, "kc": 24, "nc": 2 * wide_nr,
-         "unroll_k": 3},
-        {"mr": 5, "nr": 2 * LANES, "mc": 10, "kc": 40, "nc": 12 * LANES, "parallel": "split",
-         "split_tasks": 3},
-        {"mr": 4, "nr": four, "mc": min(256, l2_floats // 512 // 4 * 4), "kc": 512,
-         "nc": 4096 // four * four},
-        {"mr": tall_mr, "nr": tall_nr, "parallel": "split", "split_tasks": 64, "unroll_k": 2,
-         "mc": 8 * tall_mr},
+        {
+            "mr": wide_mr,
+            "nr": wide_nr,
+            "mc": 3 * wide_mr,
+            "kc": 24,
+            "nc": 2 * wide_nr,
+            "unroll_k": 3,
+        },
+        {
+            "mr": 5,
+            "nr": 2 * LANES,
+            "mc": 10,
+            "kc": 40,
+            "nc": 12 * LANES,
+            "parallel": "split",
+            "split_tasks": 3,
+        },
+        {
+            "mr": 4,
+            "nr": four,
+            "mc": min(256, l2_floats // 512 // 4 * 4),
+            "kc": 512,
+            "nc": 4096 // four * four,
+        },
+        {
+            "mr": tall_mr,
+            "nr": tall_nr,
+            "parallel": "split",
+            "split_tasks": 64,
+            "unroll_k": 2,
+            "mc": 8 * tall_mr,
+        },
     ]
     if ident == "matmul_forward/blis":
         grid[2]["loop_order"] = "ir_jr"
@@ -419,7 +475,9 @@ def _asm_cases() -> list[tuple[str, str, dict]]:
     for target in ["native", *OTHER_TARGETS]:
         m = machine.current(_target_settings(target))
         if target != "native" and (m.isa, m.vector_bits, m.vregs) == (
-            HERE.isa, HERE.vector_bits, HERE.vregs
+            HERE.isa,
+            HERE.vector_bits,
+            HERE.vregs,
         ):
             continue
         for ident in TILED:

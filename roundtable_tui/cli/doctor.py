@@ -73,8 +73,11 @@ def machine_items(cfg: Settings) -> list[Item]:
         Item(
             "target cpu",
             runnable,
-            (f"{target}: kernels built for {m.isa} ({m.lanes} f32 lanes, {m.vregs} registers)"
-             if runnable else why),
+            (
+                f"{target}: kernels built for {m.isa} ({m.lanes} f32 lanes, {m.vregs} registers)"
+                if runnable
+                else why
+            ),
             "choose a target this CPU can run (--target-cpu, ROUNDTABLE_TARGET_CPU)",
         ),
         Item(
@@ -91,9 +94,16 @@ def machine_items(cfg: Settings) -> list[Item]:
                 f"protection: {p.name}",
                 p.available or cfg.allow_unprotected,
                 p.detail
-                + ("" if p.available else " (checks refuse to run"
-                   + (": allowed by ROUNDTABLE_ALLOW_UNPROTECTED)" if cfg.allow_unprotected
-                      else " unless ROUNDTABLE_ALLOW_UNPROTECTED=1)")),
+                + (
+                    ""
+                    if p.available
+                    else " (checks refuse to run"
+                    + (
+                        ": allowed by ROUNDTABLE_ALLOW_UNPROTECTED)"
+                        if cfg.allow_unprotected
+                        else " unless ROUNDTABLE_ALLOW_UNPROTECTED=1)"
+                    )
+                ),
                 "" if p.available else "run checks on Linux",
             )
         )

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -196,7 +196,12 @@ TARGETS: dict[str, tuple[str, int, int, bool]] = {
 }
 # OpenBLAS's core type (OPENBLAS_CORETYPE) of the same ISA, so the anchor of a kernel built
 # for a lesser ISA runs on that ISA too.
-OPENBLAS_CORETYPE = {"SSE2": "Nehalem", "AVX": "Sandybridge", "AVX2": "Haswell", "AVX-512": "SkylakeX"}
+OPENBLAS_CORETYPE = {
+    "SSE2": "Nehalem",
+    "AVX": "Sandybridge",
+    "AVX2": "Haswell",
+    "AVX-512": "SkylakeX",
+}
 
 
 class TargetError(ValueError):
@@ -215,7 +220,9 @@ def with_target(cfg: Settings, target_cpu: str, run: bool = True) -> Settings:
     if run:
         check_target(target_cpu)
     elif target_cpu not in TARGETS and target_cpu != "native":
-        raise TargetError(f"unknown target CPU {target_cpu!r} (known: native, {', '.join(TARGETS)})")
+        raise TargetError(
+            f"unknown target CPU {target_cpu!r} (known: native, {', '.join(TARGETS)})"
+        )
     return cfg.model_copy(
         update={"target_cpu": target_cpu, "rustflags": rustflags_for(target_cpu, cfg.rustflags)}
     )
@@ -315,9 +322,14 @@ def cpu_flags() -> set[str]:
     if "Features" in info:  # Linux on ARM
         return set(info["Features"].split())
     flags = set()
-    for linux, mac in (("avx512f", "hw.optional.avx512f"), ("avx2", "hw.optional.avx2_0"),
-                       ("fma", "hw.optional.fma"), ("avx", "hw.optional.avx1_0"),
-                       ("sse2", "hw.optional.sse2"), ("asimd", "hw.optional.neon")):
+    for linux, mac in (
+        ("avx512f", "hw.optional.avx512f"),
+        ("avx2", "hw.optional.avx2_0"),
+        ("fma", "hw.optional.fma"),
+        ("avx", "hw.optional.avx1_0"),
+        ("sse2", "hw.optional.sse2"),
+        ("asimd", "hw.optional.neon"),
+    ):
         if _sysctl(mac) == "1":
             flags.add(linux)
     if platform.machine() in ("arm64", "aarch64"):
@@ -439,8 +451,11 @@ _ASSUMED_CACHES = {"l1d": 32 * KIB, "l2": 512 * KIB, "l3": 8 * MIB}
 
 def host_caches() -> tuple[dict[str, int], str]:
     """Cache sizes and where they came from (sysfs, lscpu, sysctl or assumed)."""
-    for source, probe in (("sysfs", sysfs_caches), ("sysctl", sysctl_caches),
-                          ("lscpu", lscpu_caches)):
+    for source, probe in (
+        ("sysfs", sysfs_caches),
+        ("sysctl", sysctl_caches),
+        ("lscpu", lscpu_caches),
+    ):
         if source == "sysctl" and platform.system() != "Darwin":
             continue
         found = probe()
@@ -484,8 +499,18 @@ def compiler_vector_bits(rustflags: str) -> int | None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "probe.rs"
         path.write_text(src)
-        cmd = [rustc, "--edition", "2021", "--crate-type", "lib", "-O",
-               *shlex.split(rustflags), "--emit", f"asm={Path(tmp) / 'probe.s'}", str(path)]
+        cmd = [
+            rustc,
+            "--edition",
+            "2021",
+            "--crate-type",
+            "lib",
+            "-O",
+            *shlex.split(rustflags),
+            "--emit",
+            f"asm={Path(tmp) / 'probe.s'}",
+            str(path),
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp)
             listing = (Path(tmp) / "probe.s").read_text() if done.returncode == 0 else ""
@@ -554,23 +579,72 @@ def current(cfg: Settings | None = None) -> Machine:
 # ---------------------------------------------------------------- documented machines
 # Models of machines we may not have, from the vendors' published figures (per-core caches;
 # L3 per CCD/cluster as one core sees it). Threads as on one 8-core part.
+def _documented(name: str, isa: str, bits: int, vregs: int, **kw: object) -> Machine:
+    arch = "aarch64" if isa == "NEON" else "x86_64"
+    return Machine(name, arch, isa, bits, vregs, fma=True, caches_from="documented", **kw)  # type: ignore[arg-type]
+
+
 DOCUMENTED: dict[str, Machine] = {
     # AMD Zen 3 (Ryzen 5000 / EPYC 7003): AVX2, 2×256-bit FMA, 32 KiB L1d, 512 KiB L2,
     # 32 MiB L3 per CCD
-    "zen3": Machine("AMD Zen 3", "x86_64", "AVX2", 256, 16, True, 2, 32 * KIB, 512 * KIB,
-                    32 * MIB, 8, 16, "znver3", "documented"),
+    "zen3": _documented(
+        "AMD Zen 3",
+        "AVX2",
+        256,
+        16,
+        fma_units=2,
+        l1d=32 * KIB,
+        l2=512 * KIB,
+        l3=32 * MIB,
+        cores=8,
+        threads=16,
+        target_cpu="znver3",
+    ),
     # AMD Zen 4 (Ryzen 7000 / EPYC 9004): AVX-512 on 256-bit pipes, 32 KiB L1d, 1 MiB L2,
     # 32 MiB L3 per CCD
-    "zen4": Machine("AMD Zen 4", "x86_64", "AVX-512", 512, 32, True, 2, 32 * KIB, 1 * MIB,
-                    32 * MIB, 8, 16, "znver4", "documented"),
+    "zen4": _documented(
+        "AMD Zen 4",
+        "AVX-512",
+        512,
+        32,
+        fma_units=2,
+        l1d=32 * KIB,
+        l2=1 * MIB,
+        l3=32 * MIB,
+        cores=8,
+        threads=16,
+        target_cpu="znver4",
+    ),
     # Intel Sapphire Rapids server core (Xeon 4th gen): AVX-512 with 2×512-bit FMA, 48 KiB
     # L1d, 2 MiB L2, 1.875 MiB of L3 per core (105 MiB for 56 cores); LLVM uses 256-bit vectors
-    "spr": Machine("Intel Sapphire Rapids", "x86_64", "AVX-512", 256, 32, True, 2, 48 * KIB,
-                   2 * MIB, 105 * MIB, 56, 112, "sapphirerapids", "documented"),
+    "spr": _documented(
+        "Intel Sapphire Rapids",
+        "AVX-512",
+        256,
+        32,
+        fma_units=2,
+        l1d=48 * KIB,
+        l2=2 * MIB,
+        l3=105 * MIB,
+        cores=56,
+        threads=112,
+        target_cpu="sapphirerapids",
+    ),
     # Apple M2 performance core: NEON (128-bit), 32 vector registers, 4 FMA pipes, 128 KiB
     # L1d, 16 MiB L2 shared by 4 P-cores, no L3 (the system-level cache is not counted)
-    "apple-m2": Machine("Apple M2 (P-core)", "aarch64", "NEON", 128, 32, True, 4, 128 * KIB,
-                        4 * MIB, 16 * MIB, 4, 4, "apple-m2", "documented"),
+    "apple-m2": _documented(
+        "Apple M2 (P-core)",
+        "NEON",
+        128,
+        32,
+        fma_units=4,
+        l1d=128 * KIB,
+        l2=4 * MIB,
+        l3=16 * MIB,
+        cores=4,
+        threads=4,
+        target_cpu="apple-m2",
+    ),
 }
 
 
@@ -628,12 +702,18 @@ def prompt_line(facts: dict[str, object]) -> str:
     lanes, vregs = facts.get("lanes"), facts.get("vregs")
     if isinstance(lanes, int) and isinstance(vregs, int):
         name = {16: "zmm", 8: "ymm"}.get(lanes, "") if facts.get("isa") != "NEON" else ""
-        parts.append(f"{lanes} f32 lanes per {name + ' ' if name else ''}vector, {vregs} "
-                     "vector registers")
+        parts.append(
+            f"{lanes} f32 lanes per {name + ' ' if name else ''}vector, {vregs} vector registers"
+        )
     sizes = [(k, facts.get(k)) for k in ("l1d", "l2", "l3")]
     if all(isinstance(v, int) and v > 0 for _, v in sizes):
-        parts.append(", ".join(f"{k.upper() if k != 'l1d' else 'L1d'} {_size(int(v))}"  # type: ignore[arg-type]
-                               for k, v in sizes) + " per core")
+        parts.append(
+            ", ".join(
+                f"{k.upper() if k != 'l1d' else 'L1d'} {_size(int(v))}"  # type: ignore[arg-type]
+                for k, v in sizes
+            )
+            + " per core"
+        )
     parts.append(f"built with {facts.get('rustflags') or '-C target-cpu=native'}")
     return "; ".join(parts)
 
