@@ -85,6 +85,13 @@ def print_check(r: CheckResult, name: str) -> None:
             f"of OpenBLAS · {_fmt(r.fraction_of_peak and r.fraction_of_peak * 100, '.0f', '%')}"
             " of peak"
         )
+        if r.flags.get("openblas_coretype"):
+            out.print(
+                f"  OpenBLAS ran its {r.flags['openblas_coretype']} kernels: the ISA this kernel "
+                f"was built for ({escape(r.flags.get('rustflags', ''))})"
+            )
+    if r.flags.get("unprotected"):
+        out.print(f"  [yellow]without the protections[/] {escape(r.flags['unprotected'])}")
     failed = [c for c in r.checks if not c.ok]
     passed = [c for c in r.checks if c.ok]
     out.print(f"\n  checks: {len(passed)} passed" + (f", {len(failed)} failed" if failed else ""))
