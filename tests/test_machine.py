@@ -261,3 +261,28 @@ def test_the_target_cpu_flag_reaches_the_templates(monkeypatch, capsys):
         assert "built for x86-64-v3" in shown and "default 6)" in shown
     finally:
         settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_a_kernel_built_for_a_lesser_isa_is_anchored_on_that_isa(quick):
+    """Built for x86-64-v2 (SSE) on an AVX2 or AVX-512 machine: OpenBLAS runs its Nehalem
+    kernels beside it, and the result says so."""
+    from roundtable_tui.config import settings
+    from roundtable_tui.kernels import problems
+    from roundtable_tui.kernels.checker import Checker
+
+    if machine.host_isa() not in ("AVX2", "AVX-512"):
+        pytest.skip("needs an x86-64 machine with AVX2 or AVX-512")
+    cfg = machine.with_target(
+        settings().model_copy(update={"timeout_s": 20.0, "memory_limit_mb": 2048}), "x86-64-v2"
+    )
+    checker = Checker(cfg)
+    if not checker.builder.openblas:
+        pytest.skip("OpenBLAS is not installed")
+    m = machine.current(cfg)
+    assert (m.isa, m.lanes, m.target_cpu) == ("SSE2", 4, "x86-64-v2")
+    naive = problems.naive_kernel_path(problems.get("sgemm"), cfg.rust_workspace).read_text()
+    r = checker.check(naive, "sgemm", quick(shape={"m": 64, "n": 64, "k": 64}, baselines=True))
+    assert r.passed, (r.verdict, r.reason)
+    assert r.flags["openblas_coretype"] == "Nehalem"
+    assert "openblas" in r.baselines and r.fraction_of_openblas
