@@ -22,14 +22,23 @@ def block(search: str, replace: str, number: int = 1) -> Block:
     return Block(number, search, replace)
 
 
-@pytest.mark.parametrize("problem", ["sgemm", "matmul_forward", "matmul_backward", "binary_gemm"])
-def test_every_template_marks_the_four_regions_and_keeps_the_signature_outside(problem):
-    family = templates.families(problem)[0]
+@pytest.mark.parametrize(
+    "family",
+    [
+        f
+        for p in ("sgemm", "matmul_forward", "matmul_backward", "binary_gemm")
+        for f in templates.families(p)
+    ],
+    ids=lambda f: f.id,
+)
+def test_every_template_marks_its_regions_and_keeps_the_signature_outside(family):
     code = family.instantiate({})
     found = edits.regions(code)
-    assert {r.name for r in found} == {"threading", "loop_nest", "micro_kernel", "packing"}
+    assert {"loop_nest", "micro_kernel", "packing"} <= {r.name for r in found}
+    if family.name != "strassen":  # its threading is one parallel region per product
+        assert {r.name for r in found} == {"threading", "loop_nest", "micro_kernel", "packing"}
     lines = code.splitlines()
-    sig = next(n for n, line in enumerate(lines) if f"pub fn {problem}(" in line)
+    sig = next(n for n, line in enumerate(lines) if f"pub fn {family.problem}(" in line)
     for r in found:
         assert r.marked
         assert not r.start <= sig < r.end, f"{r.name} contains the public signature"
