@@ -102,14 +102,78 @@ CASES = [
     ("label", "scheme", "params"), CASES, ids=[f"{c[0]}-{c[2]['levels']}" for c in CASES]
 )
 def test_generated_kernels_pass_every_check(checker, quick, label, scheme, params):
-    from roundtable_tui.kernels.checker import Options
-
     acc = schemes.accounting(scheme, params["levels"])
     src = schemes.render(scheme, label, params, {"mr": 6, "nr": 16, "mc": 48, "kc": 64, "nc": 128})
-    opts = quick(shape={"m": 97, "n": 130, "k": 75})
-    assert isinstance(opts, Options)
-    if hasattr(opts, "error_growth"):
-        opts.error_growth, opts.mult_fraction = acc.error_growth, acc.mult_fraction
+    opts = quick(
+        shape={"m": 97, "n": 130, "k": 75},
+        scheme=f"{label} x{params['levels']}",
+        mult_fraction=acc.mult_fraction,
+        error_growth=acc.error_growth,
+    )
     r = checker.check(src, "sgemm", opts)
     assert r.passed, (r.verdict, r.reason, r.compiler_output[-2000:])
     assert len({c.name for c in r.checks}) >= len(problems.get("sgemm").correctness_shapes)
+    # within the classical bound too (the growth is an allowance, not a need, at these sizes)
+    r = checker.check(src, "sgemm", quick(shape={"m": 97, "n": 130, "k": 75}))
+    assert r.passed, (r.verdict, r.reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# The checker's hooks: only what the trusted side passes in Options changes the judgement
+
+
+def test_error_growth_widens_the_bound_by_exactly_its_factor():
+    import numpy as np
+
+    from roundtable_tui.kernels import inputs
+
+    rng = np.random.default_rng(5)
+    call = inputs.make_call(
+        problems.get("sgemm"), (40, 30, 50), rng, label="t", dists=["uniform", "uniform"]
+    )
+    (pr,) = inputs.products(call)
+    prep = inputs.Prepared.of(pr)
+    exact = prep.p @ prep.q
+    bound = prep.bound(np.arange(pr.rows), np.arange(pr.cols))
+    # every element off by twice its classical bound: wrong for a classical kernel, within
+    # the bound of one Strassen level (x3), not within a growth of 1.5
+    out = (exact + 2.0 * bound).astype(np.float32)
+    after = [np.concatenate([out.ravel(), call.outputs[0][pr.rows * pr.cols :]])]
+    assert inputs.check_full(call, after)[0] is not None
+    assert inputs.check_full(call, after, 1.5)[0] is not None
+    assert inputs.check_full(call, after, 3.0)[0] is None
+
+
+def test_impossible_counts_the_schemes_real_multiplications(checker, quick, monkeypatch):
+    """A verified one-level Strassen kernel may show up to 8/7 of the peak in effective GFLOPS;
+    beyond that it is still impossible, and without the trusted side's scheme so is less."""
+    from roundtable_tui.kernels import checker as checker_mod
+    from roundtable_tui.kernels import peak
+    from roundtable_tui.kernels.verdict import Stats, Verdict
+
+    shape = {"m": 64, "n": 64, "k": 64}
+    flops = 2.0 * 64**3
+    timed = {"gflops": 100.0}
+
+    def fixed(cls, times, seed=0):
+        if not times:
+            return None
+        med = flops / timed["gflops"] / 1e9
+        return Stats(len(times), med, 0.0, (med, med), med)
+
+    monkeypatch.setattr(checker_mod.Stats, "of", classmethod(fixed))
+    monkeypatch.setattr(checker_mod.peak, "peak_for_judging", lambda t, m: peak.Peak(80.0, "test"))
+    acc = schemes.accounting(STRASSEN, 1)
+    src = schemes.render(STRASSEN, "strassen", {"levels": 1, "cutoff": 1}, {"mr": 6, "nr": 16})
+    verified = {"scheme": "strassen x1", "mult_fraction": acc.mult_fraction}
+    # 100 effective GFLOPS > 1.15 x 80; 87.5 real ones are not
+    assert checker.check(src, "sgemm", quick(shape=shape)).verdict is Verdict.IMPOSSIBLE
+    r = checker.check(src, "sgemm", quick(shape=shape, **verified))
+    assert r.verdict is Verdict.PASSED, r.reason
+    assert "strassen x1" in r.flags["scheme"]
+    assert any("effective GFLOPS" in c.detail for c in r.checks)
+    # a claim beyond what 7/8 of the multiplications explains is still impossible
+    timed["gflops"] = 120.0
+    r = checker.check(src, "sgemm", quick(shape=shape, **verified))
+    assert r.verdict is Verdict.IMPOSSIBLE
+    assert "105.0 GFLOPS of real multiplications" in r.reason

@@ -475,7 +475,9 @@ class Prepared:
     fed_init: np.ndarray | None
 
     @classmethod
-    def of(cls, pr: Product) -> Prepared:
+    def of(cls, pr: Product, growth: float = 1.0) -> Prepared:
+        """`growth` widens the bound for a verified block scheme (Higham's factor, see
+        kernels/schemes.py); 1 for every other kernel."""
         p, q = pr.p(), pr.q()
         fed_rows = ~np.isfinite(p).all(axis=1)
         fed_cols = ~np.isfinite(q).all(axis=0)
@@ -490,7 +492,7 @@ class Prepared:
         pn = np.sqrt(np.einsum("ij,ij->i", p, p))
         qn = np.sqrt(np.einsum("ij,ij->j", q, q))
         rho = float(np.sqrt(np.mean(pn**2)) * np.sqrt(np.mean(qn**2))) if pn.size else 0.0
-        scale = UNIT_ROUNDOFF * lam(pr.k)
+        scale = UNIT_ROUNDOFF * lam(pr.k) * growth
         return cls(pr, p, q, init, pn, qn, rho, scale, fed_rows, fed_cols, fed_init)
 
     def bound(self, rows: np.ndarray | slice, cols: np.ndarray | slice) -> np.ndarray:
@@ -593,11 +595,14 @@ def check_guards(call: Call, after_in: list[np.ndarray | None], after_out, after
     return None
 
 
-def check_full(call: Call, after_out: list[np.ndarray | None]) -> tuple[str | None, Worst]:
-    """Every output element against a float64 reference and its own bound."""
+def check_full(
+    call: Call, after_out: list[np.ndarray | None], growth: float = 1.0
+) -> tuple[str | None, Worst]:
+    """Every output element against a float64 reference and its own bound (times `growth`
+    for a verified block scheme)."""
     worst = Worst()
     for pr in products(call):
-        prep = Prepared.of(pr)
+        prep = Prepared.of(pr, growth)
         reference = prep.p @ prep.q
         if prep.init is not None:
             reference = reference + prep.init
@@ -617,13 +622,14 @@ def check_sampled(
     rng: np.random.Generator,
     lines: int,
     sketches: int,
+    growth: float = 1.0,
 ) -> tuple[str | None, Worst]:
     """Every element finite; `lines` random whole rows and columns of every output against
     float64 references; `sketches` random-vector (Freivalds) checks of every row. The rows,
     columns and vectors come from `rng`, the parent's, drawn now (after the call)."""
     worst = Worst()
     for pr in products(call):
-        prep = Prepared.of(pr)
+        prep = Prepared.of(pr, growth)
         got = _out_matrix(call, after_out, pr)
         if not call.has_nonfinite and not np.isfinite(got).all():
             i, j = (int(x) for x in np.argwhere(~np.isfinite(got))[0])
