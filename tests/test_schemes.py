@@ -144,6 +144,7 @@ def test_error_growth_widens_the_bound_by_exactly_its_factor():
     assert inputs.check_full(call, after, 3.0)[0] is None
 
 
+@pytest.mark.slow
 def test_impossible_counts_the_schemes_real_multiplications(checker, quick, monkeypatch):
     """A verified one-level Strassen kernel may show up to 8/7 of the peak in effective GFLOPS;
     beyond that it is still impossible, and without the trusted side's scheme so is less."""
@@ -177,3 +178,73 @@ def test_impossible_counts_the_schemes_real_multiplications(checker, quick, monk
     r = checker.check(src, "sgemm", quick(shape=shape, **verified))
     assert r.verdict is Verdict.IMPOSSIBLE
     assert "105.0 GFLOPS of real multiplications" in r.reason
+
+
+# ----------------------------------------------------------------------------------------------
+# The Verifier's and the Coder's parts of a formulation proposal (core/scheme_coder.py)
+
+
+def test_a_named_scheme_applied_for_levels_above_a_size_is_proved_with_its_accounting():
+    from roundtable_tui.core import scheme_coder
+
+    proof = scheme_coder.prove({"use": "Winograd", "levels": 2, "cutoff": 256})
+    assert proof.ok, proof.detail
+    assert (proof.label, proof.levels, proof.cutoff) == ("winograd", 2, 256)
+    assert "7 products instead of 8" in proof.detail and "x20.2" in proof.detail
+    assert proof.equations[-1] == "C22 = M1 + M5 + M6 + M7"
+
+
+def test_a_wrong_scheme_is_vetoed_naming_the_block_and_what_it_computes():
+    from roundtable_tui.core import scheme_coder
+
+    bad = strassen()
+    bad["c"]["C12"] = "M3 - M5"
+    proof = scheme_coder.prove(bad)
+    assert not proof.ok and proof.failing_entry == "C12"
+    assert "C12: scheme gives A11*B12 - 2*A11*B22 - A12*B22" in proof.detail
+    assert "expected A11*B12 + A12*B22" in proof.detail
+    assert proof.scheme is None  # nothing the Coder could build from
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        ({"use": "coppersmith"}, "no built-in scheme 'coppersmith'"),
+        ({"use": "strassen", "levels": 7}, "levels must be between 0 and 2"),
+        ({"use": "strassen", "cutoff": "big"}, "cutoff must be an integer"),
+        (None, "no formulation"),
+        (
+            {
+                "blocks": [2, 2, 2],
+                "products": [{"a": "(" * 50 + "A11" + ")" * 50, "b": "B11"}],
+                "c": {"C11": "M1", "C12": "M1", "C21": "M1", "C22": "M1"},
+            },
+            "nested more than 16 deep",
+        ),
+    ],
+)
+def test_unusable_formulations_are_one_line_vetoes(given, fragment):
+    from roundtable_tui.core import scheme_coder
+
+    proof = scheme_coder.prove(given)
+    assert not proof.ok and fragment in proof.detail and "\n" not in proof.detail
+
+
+def test_the_writer_renders_the_verified_scheme_not_the_proposal():
+    from roundtable_tui.core import scheme_coder
+
+    proof = scheme_coder.prove({"use": "strassen", "levels": 2, "cutoff": 64})
+    writer = scheme_coder.SchemeWriter(lambda: {"mr": 6, "nr": 16})
+    fields = {"scheme": proof.scheme, "label": proof.label, "parameters": proof.parameters}
+    code, params = writer.source(fields)
+    assert code.startswith("// roundtable template sgemm/strassen: levels=2, cutoff=64")
+    assert code.count("Prod { a:") == 1 + 7 + 49
+    assert params["inner"] == {"mr": 6, "nr": 16}
+    with pytest.raises(ValueError):
+        writer.source({"label": "x", "parameters": {}})
+    opts = scheme_coder.check_options(
+        proof.scheme, proof.label, proof.parameters, {"m": 200, "n": 1024, "k": 1024}
+    )
+    # at 200 rows two levels would make 50-row blocks, under the cut-off of 64: one level
+    assert opts["mult_fraction"] == 7 / 8 and opts["error_growth"] == 9.0
+    assert opts["scheme"].startswith("strassen x1")

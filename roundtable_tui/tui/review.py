@@ -79,6 +79,18 @@ def _describe(p: dict) -> str:
     return text
 
 
+def _scheme(v: dict) -> str:
+    """A verified (or vetoed) formulation as equations, with the proof's verdict."""
+    verdict = "proved: every C block equals the block product" if v.get("ok") else "vetoed"
+    lines = [str(x) for x in v.get("equations") or []]
+    if v.get("levels") is not None:
+        lines.append(
+            f"applied for up to {v['levels']} level(s) while blocks stay at least "
+            f"{v.get('cutoff', '?')} on a side (template sgemm/strassen, no model)"
+        )
+    return "\n".join([verdict, *lines])
+
+
 class ReviewScreen(ModalScreen[ReviewDecision]):
     """approve / edit / reject one kernel before the Tester compiles and runs it."""
 
@@ -120,6 +132,8 @@ class ReviewScreen(ModalScreen[ReviewDecision]):
                     )
                     v = r.verification
                     yield _section("Verifier", escape(str(v.get("detail", ""))))
+                    if v.get("equations"):
+                        yield _section("Block scheme", escape(_scheme(v)))
                     gate = r.gate
                     lines = [
                         f"[red]✗ {escape(x['message'])}[/red]" for x in gate.get("violations", [])
