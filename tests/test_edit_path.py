@@ -1,0 +1,107 @@
+"""The Coder's edit path with a scripted model: blocks that do not apply go back as repairs,
+a repair after a failed build edits the last version, and the edited kernel builds and
+passes the real checker."""
+
+from __future__ import annotations
+
+import threading
+
+from roundtable_tui.core import edits
+from roundtable_tui.core.agents import Talk
+from roundtable_tui.core.events import Agent, Kind
+from roundtable_tui.kernels import templates
+from roundtable_tui.kernels.checker import Checker
+from roundtable_tui.llm.scripted import ScriptedBackend
+
+from .scripted import SGEMM, SMALL
+
+MACHINE = {"cores": 2, "simd": "AVX2"}
+PROPOSAL = {
+    "title": "unroll k by 2 by hand",
+    "kind": "code",
+    "region": "micro kernel",  # a near miss of the name: the closest region is taken
+    "idea": "two explicit rank-1 updates per step",
+}
+# what a small model writes: SEARCH lines that are not quite the region's
+MISSED = """<<<<<<< SEARCH
+        for u in 0..KU {
+            rank1(&mut acc, a_u[u], b_u[u]);
+        }
+=======
+        rank1(&mut acc, &a_u[0], &b_u[0]);
+>>>>>>> REPLACE
+"""
+# and then, told the nearest line, a block that applies (indentation off by four)
+APPLIES = """<<<<<<< SEARCH
+    for u in 0..KU {
+        rank1(&mut acc, &a_u[u], &b_u[u]);
+    }
+=======
+    for (av, bv) in a_u.iter().zip(b_u) {
+        rank1(&mut acc, av, bv);
+    }
+>>>>>>> REPLACE
+"""
+
+
+def best() -> str:
+    family = next(f for f in templates.families("sgemm") if f.name == "blis")
+    return family.instantiate({"unroll_k": 2})
+
+
+def coder(*texts: str) -> tuple[ScriptedBackend, Talk, list]:
+    backend = ScriptedBackend([{"tag": "coder", "text": t} for t in texts])
+    events: list = []
+    return backend, Talk(backend, events.append, Agent.CODER, 1), events
+
+
+def test_a_block_that_does_not_apply_goes_back_with_the_nearest_line_then_applies():
+    code = best()
+    backend, talk, _ = coder(MISSED, APPLIES)
+    writer = edits.EditCoder(SGEMM, MACHINE)
+    first = writer.write(talk, threading.Event(), PROPOSAL, code, [])
+    assert writer.region == "micro_kernel"
+    assert first.code is None
+    assert "block 1: SEARCH is not in the region" in first.error
+    assert "rank1(&mut acc, &a_u[u], &b_u[u]);" in first.error  # the nearest line
+    prompt = backend.calls[0][1][-1].content
+    assert edits.find_region(code, "micro_kernel").text(code).rstrip() in prompt
+    assert "fn pack_a(" in prompt and "panel[kk * MR + i] = v;" not in prompt
+
+    second = writer.repair(talk, threading.Event(), first.error)
+    assert backend.calls[1][1][-1].content == first.error
+    assert second.code is not None and second.applied is not None
+    assert second.applied.matches == ["whitespace"]
+    assert "        for (av, bv) in a_u.iter().zip(b_u) {\n" in second.code
+    verdict = edits.check(code, second.code, "micro_kernel", SGEMM)
+    assert verdict["ok"], verdict["detail"]
+
+
+def test_a_repair_after_a_failed_build_edits_the_last_version():
+    code = best()
+    broken = APPLIES.replace("av, bv);", "av, bw);")  # a typo the compiler refuses
+    fix = (
+        "<<<<<<< SEARCH\n        rank1(&mut acc, av, bw);\n=======\n"
+        "        rank1(&mut acc, av, bv);\n>>>>>>> REPLACE\n"
+    )
+    backend, talk, _ = coder(broken, fix)
+    writer = edits.EditCoder(SGEMM, MACHINE)
+    first = writer.write(talk, threading.Event(), PROPOSAL, code, [])
+    assert first.code is not None and "av, bw" in first.code
+    second = writer.repair_failure(
+        talk, threading.Event(), "build_failed", "cannot find value `bw`", "error[E0425]"
+    )
+    sent = backend.calls[1][1][-1].content
+    assert "cannot find value `bw`" in sent and "rank1(&mut acc, av, bw);" in sent
+    assert second.code is not None and "av, bw" not in second.code
+    assert edits.check(code, second.code, "micro_kernel", SGEMM)["ok"]
+
+
+def test_the_applied_edit_builds_and_passes_the_checker():
+    code = best()
+    backend, talk, events = coder(APPLIES)
+    attempt = edits.EditCoder(SGEMM, MACHINE).write(talk, threading.Event(), PROPOSAL, code, [])
+    assert attempt.code is not None
+    assert any(e.kind is Kind.MESSAGE for e in events)
+    result = Checker().check(attempt.code, SGEMM, SMALL, threading.Event())
+    assert str(result.verdict) == "passed", result.reason
