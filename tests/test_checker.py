@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from roundtable_tui.config import settings
-from roundtable_tui.kernels import machine, problems
+from roundtable_tui.kernels import machine, peak, problems
 from roundtable_tui.kernels.checker import Options
 from roundtable_tui.kernels.verdict import Verdict
 
@@ -51,8 +51,10 @@ def test_passed_result_has_every_figure_and_field(checker):
         assert 0 < r.fraction_of_openblas < 1.5
     assert r.max_abs_error < r.error_bound
     names = [c.name for c in r.checks]
-    assert "independent re-check" in names and "benchmark shape" in names
+    assert "timing owned by the parent" in names and "benchmark shape" in names
     assert {"static_s", "build_s", "correctness_s", "benchmark_s", "total_s"} <= set(r.timings)
+    # the parent's own per-call overhead is measured and small next to a 1024³ call
+    assert 0 < r.timings["call_overhead_s"] < 0.1 * r.median_s
 
 
 def test_custom_shape_is_benchmarked_and_checked(checker, quick):
@@ -61,11 +63,48 @@ def test_custom_shape_is_benchmarked_and_checked(checker, quick):
     assert r.shape == {"m": 3, "n": 130, "k": 67}
 
 
-def test_wrong_result_names_the_element(checker, quick):
+def test_wrong_result_names_the_case_and_the_element(checker, quick):
     src = (KERNELS / "sgemm" / "diagonal_fallacy.rs").read_text()
     r = checker.check(src, "sgemm", quick())
     assert r.verdict is Verdict.WRONG_RESULT
-    assert "c[" in r.reason or "row" in r.reason
+    assert "case " in r.reason and "shape " in r.reason and "inputs " in r.reason
+    assert "c[" in r.reason
+
+
+def test_one_wrong_element_at_large_k_is_found_every_time(checker, quick):
+    """Case 01: every element at the benchmark shape is checked once per check."""
+    src = (KERNELS / "sgemm" / "case01_one_wrong_element_at_large_k.rs").read_text()
+    for seed in range(3):
+        r = checker.check(src, "sgemm", quick(seed=seed))
+        assert r.verdict is Verdict.WRONG_RESULT, r.reason
+        assert "c[1023,1023]" in r.reason
+
+
+def test_forged_report_is_refused_without_the_static_refusal(checker, quick):
+    """Case 06 with the named #25860 refusal switched off: the kernel really gets arbitrary
+    memory access and writes forged timing lines; the parent's own clock and protocol still
+    never pass it at a speed it did not reach."""
+    shape = {"m": 512, "n": 512, "k": 512}
+    forged = (KERNELS / "sgemm" / "case06_forged_report_via_soundness_hole.rs").read_text()
+    control = (KERNELS / "sgemm" / "case06_control_naive_ijk.rs").read_text()
+    assert checker.check(forged, "sgemm", quick(shape=shape)).verdict is Verdict.REJECTED
+    r = checker.check(forged, "sgemm", quick(shape=shape, refuse_soundness_holes=False))
+    honest = checker.check(control, "sgemm", quick(shape=shape))
+    assert honest.verdict is Verdict.PASSED, honest.reason
+    if r.verdict is Verdict.PASSED:  # allowed only at its true speed
+        assert r.gflops < 3 * honest.gflops
+    else:
+        assert r.verdict is Verdict.CRASHED and "reply channel" in r.reason
+
+
+def test_background_work_after_return_is_not_counted_as_done(checker, quick):
+    """A kernel that returns at once and leaves the work to a detached rayon job (here via
+    the #25860 hole, refusal off) is stopped between calls: its output is unfinished."""
+    src = (KERNELS / "matmul_forward" / "redteam_hole_background_writer.rs")
+    if not src.exists():
+        return
+    r = checker.check(src.read_text(), "matmul_forward", quick(refuse_soundness_holes=False))
+    assert r.verdict is not Verdict.PASSED
 
 
 def test_build_failure_carries_the_compiler_message(checker, quick):
@@ -78,6 +117,7 @@ def test_build_failure_carries_the_compiler_message(checker, quick):
 
 def test_impossible_speed_is_refused(checker, quick, monkeypatch):
     monkeypatch.setattr(machine, "best_peak", lambda threads, measured: 0.001)
+    monkeypatch.setattr(peak, "theoretical", lambda threads: (None, False))
     r = checker.check(naive("sgemm"), "sgemm", quick(shape={"m": 64, "n": 64, "k": 64}))
     assert r.verdict is Verdict.IMPOSSIBLE
     assert "peak" in r.reason

@@ -1,6 +1,9 @@
 """Every kernel in tests/kernels/ gets the verdict its header states.
 
-Header lines: `// expect: <verdict>`, `// why: ...`, optionally `// flags: --allow-unsafe`.
+Header lines: `// expect: <verdict>`, `// why: ...`, optionally `// flags: --allow-unsafe`
+and/or `--shape MxNxK` (a smaller benchmark shape for a kernel too slow for the default one).
+The failing inputs of the public bug reports (shared/cases/checker) are here as `case*.rs`;
+`redteam_*.rs` were written by someone who had not read the checker's code.
 The library holds the confabulations of the original experiment (diagonal fallacy, broken
 buffer), the cheats public harnesses were fooled by, kernels that crash, hang or eat
 memory, and honest kernels of many styles that must pass.
@@ -12,6 +15,7 @@ import re
 
 import pytest
 
+from roundtable_tui.kernels import problems
 from roundtable_tui.kernels.verdict import Verdict
 
 from .conftest import KERNELS
@@ -52,6 +56,12 @@ def test_library_covers_every_cheat_and_style():
         "sgemm/microkernel_fixed_array",
         "sgemm/strassen_one_level",
         "sgemm/f64_accumulate",
+        "sgemm/case01_one_wrong_element_at_large_k",
+        "sgemm/case02_writes_past_mn_in_c",
+        "sgemm/case05_huge_static_compile_memory",
+        "sgemm/case06_forged_report_via_soundness_hole",
+        "sgemm/case06_control_naive_ijk",
+        "sgemm/case07_fixed_point_only_on_test_grid",
     }
     assert required <= names, sorted(required - names)
     verdicts = {header(p)[1] for p in CASES}
@@ -62,7 +72,11 @@ def test_library_covers_every_cheat_and_style():
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
 def test_verdict(path, checker, quick):
     source, expected, flags = header(path)
-    result = checker.check(source, path.parent.name, quick(allow_unsafe="--allow-unsafe" in flags))
+    options = quick(allow_unsafe="--allow-unsafe" in flags)
+    if "--shape" in flags:
+        problem = problems.get(path.parent.name)
+        options.shape = problem.parse_shape(flags[flags.index("--shape") + 1])
+    result = checker.check(source, path.parent.name, options)
     assert result.verdict == expected, (
         f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}"
     )

@@ -168,3 +168,36 @@ def test_unterminated_string_is_a_clear_rejection():
     result = policy.gate(f'{SIG} {{ let s = "never closed; }}', SGEMM)
     assert not result.ok
     assert "unterminated string" in result.reason
+
+
+@pytest.mark.parametrize(
+    "prelude",
+    [
+        "fn widen<'a, 'b, T>(_w: &'a &'b (), v: &'b mut T) -> &'a mut T { v }",
+        "fn w<'b, T>(_w: &'static &'b (), v: &'b T) -> &'static T { v }",
+        "fn w<'a, 'b, T>(_w: &'a [&'b (); 1], v: &'b T, _s: &str) -> &'a T { v }",
+        "struct Holder<'b>(&'b ());\nfn w<'a, 'b, T>(_h: &'a Holder<'b>, v: &'b T) -> &'a T { v }",
+        "fn w<'a, 'b, T>(_o: &'a Option<&'b ()>, v: &'b T) -> &'a T { v }",
+        "fn w<'a, 'b, T>(_o: &'a mut &'b mut (), v: &'b T) -> &'a T { v }",
+    ],
+)
+def test_soundness_hole_pattern_is_refused_by_name(prelude):
+    result = gate("", prelude)
+    assert "soundness_hole" in rules(result)
+    assert "rust-lang/rust#25860" in result.reason
+    off = policy.gate(f"{prelude}\n{SIG} {{}}\n", SGEMM, soundness_holes=False)
+    assert "soundness_hole" not in rules(off)
+
+
+@pytest.mark.parametrize(
+    "prelude",
+    [
+        "fn rows<'a>(x: &'a [f32], n: usize) -> Vec<&'a [f32]> { x.chunks(n).collect() }",
+        "fn f(x: &&f32) -> f32 { **x }",
+        "fn g<'a>(x: &'a [&'a [f32]]) -> usize { x.len() }",
+        "fn h(v: &[f32]) -> f32 { v.iter().filter(|&&x| x > 0.0).sum() }",
+        "const NAMES: &'static [&'static str] = &[\"a\"];",
+    ],
+)
+def test_ordinary_lifetimes_are_not_mistaken_for_the_hole(prelude):
+    assert "soundness_hole" not in rules(gate("", prelude))

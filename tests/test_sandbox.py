@@ -75,3 +75,60 @@ def test_network_is_unreachable_inside_the_jail():
         assert "REFUSED" in out.stdout_tail, out.stdout_tail + out.stderr_tail
     finally:
         server.close()
+
+
+# ----------------------------------------------------------------------------- serve mode
+FAKE_HARNESS = r"""
+import mmap, os, sys, threading, time
+cfg, rep = int(sys.argv[-2]), int(sys.argv[-1])
+lines = os.fdopen(cfg, "rb", buffering=0)
+nonce = lines.readline().split()[1].decode()
+serve = dict(f.split(b"=") for f in lines.readline().split()[1:])
+shm = mmap.mmap(int(serve[b"shm_fd"]), int(serve[b"size"]))
+say = lambda text: os.write(rep, f"{nonce} {text}\n".encode())
+MODE = os.environ.get("FAKE_MODE", "")
+def spin():  # a background thread: counts in shared memory whenever it runs
+    while True:
+        shm[0] = (shm[0] + 1) % 256
+        time.sleep(0.001)
+if MODE == "background":
+    threading.Thread(target=spin, daemon=True).start()
+say("ready")
+for line in lines:
+    word, n = line.split()[:2]
+    if word == b"end":
+        break
+    if MODE == "forge":
+        say("sample kernel 1e-9")
+    say(f"done {n.decode()}")
+"""
+
+
+def serve(mode: str):
+    from roundtable_tui.kernels.sandbox import Server
+
+    env = {**scrubbed_env(1), "FAKE_MODE": mode}
+    return Server([sys.executable, "-c", FAKE_HARNESS], NONCE, Limits(wall_s=20), env, 4096)
+
+
+def test_serve_mode_stops_the_child_between_calls():
+    server = serve("background")
+    try:
+        server.noop()
+        before = server.buf[0]
+        time.sleep(0.3)  # the parent's untimed work: the child must not run now
+        assert server.buf[0] == before
+        t = server.noop()
+        assert t >= 0 and server.cpu_outside_calls() >= 0
+    finally:
+        server.close()
+
+
+def test_serve_mode_refuses_any_line_but_done():
+    from roundtable_tui.kernels.sandbox import ChildFailed
+
+    server = serve("forge")
+    with pytest.raises(ChildFailed) as info:
+        server.noop()
+    assert info.value.protocol and "sample kernel" in str(info.value)
+    server.release()

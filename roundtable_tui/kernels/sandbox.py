@@ -274,7 +274,10 @@ class Server:
         os.set_inheritable(self.shm_fd, True)
         cmd = [*jail_command(limits, rep_w), *program, str(cfg_r), str(rep_w)]
         self.start = time.monotonic()
-        self.deadline = self.start + limits.wall_s
+        self.parent_s = 0.0
+        """Time the child spent stopped while the parent made inputs and checked outputs:
+        not counted against the kernel's wall-clock limit."""
+        self.stopped_at: float | None = None
         with (
             open(self.workdir / "stdout", "wb") as stdout,
             open(self.workdir / "stderr", "wb") as stderr,
@@ -302,6 +305,7 @@ class Server:
             elif word != "hello":
                 self._protocol(f"unexpected {word} {rest}".strip())
         self._signal(signal.SIGSTOP)
+        self.stopped_at = time.monotonic()
 
     # ------------------------------------------------------------------ plumbing
     def _send(self, text: str) -> None:
@@ -333,7 +337,7 @@ class Server:
                     return None
             else:
                 while True:
-                    left = self.deadline - time.monotonic()
+                    left = self.start + self.limits.wall_s + self.parent_s - time.monotonic()
                     if left <= 0:
                         self._timeout()
                     if self.cancel is not None and self.cancel.is_set():
@@ -408,6 +412,8 @@ class Server:
             self._protocol("a line sent while no call was running")
         self.calls += 1
         n = self.calls
+        if self.stopped_at is not None:
+            self.parent_s += time.monotonic() - self.stopped_at
         cpu0 = self.cpu_s()
         t0 = time.perf_counter()
         self._signal(signal.SIGCONT)
@@ -415,6 +421,7 @@ class Server:
         raw = self._read_line()
         t1 = time.perf_counter()
         self._signal(signal.SIGSTOP)
+        self.stopped_at = time.monotonic()
         if raw != f"{self.nonce} done {n}".encode():
             self._protocol((raw or b"").decode(errors="replace"))
         cpu = self.cpu_s() - cpu0
