@@ -9,7 +9,55 @@ from typing import Any, Protocol
 
 
 class LLMError(Exception):
-    """The model could not be loaded or did not answer; the message says what to do."""
+    """The model could not be loaded or did not answer; the message says what to do.
+
+    Every error `Backend.complete` raises is this class or one of its subclasses (or
+    `GenerationCancelled`), and its message carries the backend's own words: the server's
+    error message, the HTTP status, llama.cpp's exception text. Subclasses say what kind of
+    failure it was, so a caller can react to the kind (retry a shorter prompt on
+    `ContextOverflow`) and report every other kind as it is."""
+
+
+class ServerError(LLMError):
+    """The server answered with an error: an HTTP error status, or an error object inside an
+    HTTP 200 stream (llama.cpp's server reports mid-stream failures that way).
+
+    `status` is the HTTP status (or the error object's `code`, 0 if none), `kind` the error
+    object's `type` (e.g. `exceed_context_size_error`), `detail` the server's message."""
+
+    def __init__(self, message: str, *, status: int = 0, kind: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+
+
+class ContextOverflow(ServerError):
+    """The prompt does not fit the model's context window. `prompt_tokens` and `n_ctx` are
+    the server's figures when it gives them (0 when unknown). The caller can shorten the
+    prompt (the knowledge part first) and try again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        prompt_tokens: int = 0,
+        n_ctx: int = 0,
+        status: int = 0,
+        kind: str = "",
+        detail: str = "",
+    ) -> None:
+        super().__init__(message, status=status, kind=kind, detail=detail)
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+
+
+class BackendUnreachable(LLMError):
+    """The server could not be reached, or the connection dropped before the reply ended."""
+
+
+class BackendTimeout(LLMError):
+    """The server did not answer (or stopped sending) within the backend's timeout."""
 
 
 class GenerationCancelled(Exception):
@@ -58,7 +106,14 @@ class Backend(Protocol):
         tag: str = "",
     ) -> Completion:
         """Generates a reply; with `json_schema` the reply is constrained to match it.
-        `tag` names the caller (the agent) for recording and replay."""
+        `tag` names the caller (the agent) for recording and replay.
+
+        Raises `GenerationCancelled` when `cancel` is set, `ContextOverflow` when the prompt
+        (plus `max_tokens`) does not fit the context window, `ServerError` for any other
+        error the server reports (HTTP status or an error inside the stream),
+        `BackendUnreachable` for a refused or dropped connection, `BackendTimeout` when the
+        server stops answering, and `LLMError` for anything else (a malformed stream, a
+        model that failed mid-generation); every message is the backend's own words."""
         ...
 
     def count_tokens(self, text: str) -> int:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from roundtable_tui.llm.backend import Completion, GenerationCancelled, LLMError, Message, TokenSink
+from roundtable_tui.llm.backend import (
+    Completion,
+    ContextOverflow,
+    GenerationCancelled,
+    LLMError,
+    Message,
+    TokenSink,
+)
 
 PROMPT_CACHE_BYTES = 2 << 30
 """KV states kept in RAM, keyed by prompt prefix: each agent's static prefix stays cached."""
@@ -33,6 +41,25 @@ def bounded_ram_cache(capacity_bytes: int) -> Any:
             return sum(state_bytes(s) for s in self.cache_state.values())
 
     return BoundedRAMCache(capacity_bytes=capacity_bytes)
+
+
+_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+
+def generation_error(exc: BaseException, path: Path) -> LLMError:
+    """llama-cpp-python's exception during a generation as a typed error in its own words:
+    `ContextOverflow` for a prompt longer than the context window, `LLMError` otherwise."""
+    text = str(exc) or type(exc).__name__
+    match = _OVERFLOW.search(text)
+    if match:
+        return ContextOverflow(
+            f"the prompt does not fit the model's context: llama.cpp said “{text}”",
+            prompt_tokens=int(match.group(1)),
+            n_ctx=int(match.group(2)),
+            kind="exceed_context_size_error",
+            detail=text,
+        )
+    return LLMError(f"llama.cpp failed while generating with {path.name}: {text}")
 
 
 class LlamaCppBackend:
@@ -87,32 +114,38 @@ class LlamaCppBackend:
         with self._lock:  # one generation at a time on one model
             start = time.monotonic()
             chat: Any = [{"role": m.role, "content": m.content} for m in messages]
-            stream: Any = self.llm.create_chat_completion(
-                messages=chat,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=stop,
-                stream=True,
-                **kwargs,
-            )
+            try:
+                stream: Any = self.llm.create_chat_completion(
+                    messages=chat,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=stop,
+                    stream=True,
+                    **kwargs,
+                )
+            except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+                raise generation_error(exc, self.path) from exc
             parts: list[str] = []
             first: float | None = None
             finish = ""
             n = 0
-            for chunk in stream:
-                if cancel is not None and cancel.is_set():
-                    stream.close()
-                    raise GenerationCancelled()
-                choice = chunk["choices"][0]
-                piece = choice.get("delta", {}).get("content") or ""
-                if piece:
-                    if first is None:
-                        first = time.monotonic()
-                    n += 1
-                    parts.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
-                finish = choice.get("finish_reason") or finish
+            try:
+                for chunk in stream:
+                    if cancel is not None and cancel.is_set():
+                        stream.close()
+                        raise GenerationCancelled()
+                    choice = chunk["choices"][0]
+                    piece = choice.get("delta", {}).get("content") or ""
+                    if piece:
+                        if first is None:
+                            first = time.monotonic()
+                        n += 1
+                        parts.append(piece)
+                        if on_token is not None:
+                            on_token(piece)
+                    finish = choice.get("finish_reason") or finish
+            except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+                raise generation_error(exc, self.path) from exc
             end = time.monotonic()
         text = "".join(parts)
         prompt_tokens = self.llm.n_tokens - n

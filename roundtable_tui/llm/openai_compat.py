@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-from roundtable_tui.llm.backend import Completion, GenerationCancelled, LLMError, Message, TokenSink
+from roundtable_tui.llm.backend import (
+    BackendTimeout,
+    BackendUnreachable,
+    Completion,
+    ContextOverflow,
+    GenerationCancelled,
+    LLMError,
+    Message,
+    ServerError,
+    TokenSink,
+)
 
 
 class _FormatRefused(Exception):
@@ -98,18 +111,46 @@ class OpenAICompatBackend:
         parts: list[str] = []
         usage: dict[str, Any] = {}
         finish = ""
+        done = False
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                if "json" in (resp.headers.get("Content-Type") or "") and "event-stream" not in (
+                    resp.headers.get("Content-Type") or ""
+                ):
+                    # a server that ignored `stream` and answered with one JSON object
+                    return self._whole(resp.read(), start, on_token)
+                event = ""
                 for raw in resp:
                     if cancel is not None and cancel.is_set():
                         raise GenerationCancelled()
                     line = raw.decode(errors="replace").strip()
-                    if not line.startswith("data:"):
+                    if not line:
+                        event = ""
                         continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                    field, _, value = line.partition(":")
+                    value = value.strip()
+                    if field == "event":
+                        event = value
+                        continue
+                    if field == "error" or (field == "data" and event == "error"):
+                        # llama.cpp before #16109 sent `error: {...}` as an SSE field
+                        raise server_error(self.url, 200, _loads(value), value)
+                    if field != "data":
+                        continue
+                    if value == "[DONE]":
+                        done = True
                         break
-                    chunk = json.loads(data)
+                    try:
+                        chunk = json.loads(value)
+                    except json.JSONDecodeError as exc:
+                        raise LLMError(
+                            f"{self.url} sent a malformed stream ({exc}): {value[:200]}"
+                        ) from exc
+                    if not isinstance(chunk, dict):
+                        raise LLMError(f"{self.url} sent a malformed stream: {value[:200]}")
+                    if chunk.get("error"):
+                        # llama.cpp (#14566) and others: HTTP 200, then `data: {"error": …}`
+                        raise server_error(self.url, 200, chunk, value)
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or []:
                         piece = (choice.get("delta") or {}).get("content") or ""
@@ -120,18 +161,41 @@ class OpenAICompatBackend:
                                 on_token(piece)
                         finish = choice.get("finish_reason") or finish
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:600]
+            try:
+                detail = exc.read().decode(errors="replace")[:2000]
+            except OSError:
+                detail = ""
             if (
                 "response_format" in detail
                 and self.schema_style == "json_schema"
                 and "response_format" in body
             ):
                 raise _FormatRefused() from exc
-            raise LLMError(f"{self.url} answered {exc.code}: {detail[:300]}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise LLMError(f"cannot reach {self.url}: {exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise LLMError(f"{self.url} sent a malformed stream: {exc}") from exc
+            raise server_error(self.url, exc.code, _loads(detail), detail or exc.reason) from exc
+        except (TimeoutError, socket.timeout) as exc:
+            raise BackendTimeout(
+                f"{self.url} did not answer within {self.timeout_s:g} s"
+                + (f" (after {len(parts)} tokens)" if parts else "")
+            ) from exc
+        except (http.client.IncompleteRead, http.client.RemoteDisconnected, ConnectionError) as exc:
+            raise BackendUnreachable(
+                f"the connection to {self.url} dropped after {len(parts)} tokens ({exc!r})"
+            ) from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError | socket.timeout):
+                raise BackendTimeout(
+                    f"{self.url} did not answer within {self.timeout_s:g} s"
+                ) from exc
+            raise BackendUnreachable(f"cannot reach {self.url}: {exc.reason}") from exc
+        except http.client.HTTPException as exc:
+            raise BackendUnreachable(f"{self.url} broke the HTTP exchange: {exc!r}") from exc
+        except OSError as exc:
+            raise BackendUnreachable(f"cannot reach {self.url}: {exc}") from exc
+        if not done and not finish:
+            raise BackendUnreachable(
+                f"the stream from {self.url} ended after {len(parts)} tokens without a finish "
+                "reason or [DONE] (the server dropped the connection?)"
+            )
         end = time.monotonic()
         text = "".join(parts)
         return Completion(
@@ -142,3 +206,85 @@ class OpenAICompatBackend:
             generate_s=end - (first or end),
             finish_reason=finish,
         )
+
+    def _whole(self, raw: bytes, start: float, on_token: TokenSink | None) -> Completion:
+        """A non-streamed reply: one chat completion object (or an error object)."""
+        value = raw.decode(errors="replace")
+        obj = _loads(value)
+        if not obj:
+            raise LLMError(f"{self.url} sent a reply that is not JSON: {value[:200]}")
+        if obj.get("error"):
+            raise server_error(self.url, 200, obj, value)
+        choices = obj.get("choices") or [{}]
+        text = str(((choices[0] or {}).get("message") or {}).get("content") or "")
+        if text and on_token is not None:
+            on_token(text)
+        usage = obj.get("usage") or {}
+        end = time.monotonic()
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            prompt_s=end - start,
+            finish_reason=str((choices[0] or {}).get("finish_reason") or ""),
+        )
+
+
+def _loads(text: str) -> dict[str, Any]:
+    """`text` as a JSON object, or {} when it is not one."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, TypeError):
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+# how servers word a context overflow: llama.cpp, OpenAI and vLLM, Ollama, LM Studio
+_OVERFLOW = re.compile(
+    r"exceed\w* (the )?(available )?context|context (size|length|window) (exceeded|is too)"
+    r"|maximum context length|too many tokens|prompt is too long|context_length_exceeded"
+    r"|n_ctx|longer than the (model's )?context",
+    re.IGNORECASE,
+)
+
+
+def server_error(url: str, status: int, obj: dict[str, Any], raw: str) -> ServerError:
+    """The typed error for an error reply: `obj` is the parsed body (maybe {}), `raw` its
+    text. The server's own message is kept word for word in the exception's message."""
+    error: Any = obj.get("error", obj) if obj else {}
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        error = {}
+    detail = str(error.get("message") or obj.get("detail") or obj.get("message") or "").strip()
+    if not detail:
+        detail = " ".join(str(raw).split())[:300] or "(no message)"
+    kind = str(error.get("type") or error.get("code") or "")
+    code = error.get("code")
+    status = code if status == 200 and isinstance(code, int) and code >= 400 else status
+    where = f"HTTP {status}" if status else "in its stream"
+    if kind == "exceed_context_size_error" or _OVERFLOW.search(f"{kind} {detail}"):
+        n_prompt = _int(error.get("n_prompt_tokens"))
+        n_ctx = _int(error.get("n_ctx"))
+        sizes = f"; {n_prompt} prompt tokens, context {n_ctx}" if n_prompt and n_ctx else ""
+        return ContextOverflow(
+            f"the prompt does not fit the model's context: {url} said “{detail}” ({where}{sizes})",
+            prompt_tokens=n_prompt,
+            n_ctx=n_ctx,
+            status=status,
+            kind=kind,
+            detail=detail,
+        )
+    return ServerError(
+        f"{url} reported an error ({where}{', ' + kind if kind else ''}): {detail}",
+        status=status,
+        kind=kind,
+        detail=detail,
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
