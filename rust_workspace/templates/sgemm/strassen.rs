@@ -298,27 +298,28 @@ fn store(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize,
 
 // @region packing
 /// Packs rows pc..pc+kc, columns jc..jc+nc of the B combination Σ coef·B(bi, bj) (blocks of
-/// kb×nb) into NR-wide micro-panels, zero past the edges of B.
+/// kb×nb) into NR-wide micro-panels, zero past the edges of B. B is read row by row (one
+/// contiguous run per row and term, which the prefetcher follows); reading it panel by panel
+/// instead touched a new page on every row and cost more than the products saved.
 #[allow(clippy::too_many_arguments)]
 fn pack_b(terms: &[Term], b: &[f32], d: &Dims, jc: usize, nc: usize, pc: usize, kc: usize, out: &mut [f32]) {
     let out = &mut out[..nc.div_ceil(NR) * NR * kc];
-    for (p, panel) in out.chunks_mut(kc * NR).enumerate() {
-        let j0 = jc + p * NR;
-        let w = NR.min(jc + nc - j0);
-        panel.fill(0.0);
-        for &(bi, bj, coef) in terms {
-            let col = bj * d.nb + j0;
-            if col >= d.n {
-                continue;
+    out.fill(0.0);
+    for &(bi, bj, coef) in terms {
+        let col = bj * d.nb + jc;
+        if col >= d.n {
+            continue;
+        }
+        let width = nc.min(d.n - col);
+        for kk in 0..kc {
+            let row = bi * d.kb + pc + kk;
+            if row >= d.k {
+                break;
             }
-            let w = w.min(d.n - col);
-            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                let row = bi * d.kb + pc + kk;
-                if row >= d.k {
-                    break;
-                }
-                let src = &b[row * d.n + col..row * d.n + col + w];
-                for (x, y) in dst[..w].iter_mut().zip(src) {
+            let src = &b[row * d.n + col..row * d.n + col + width];
+            for (p, chunk) in src.chunks(NR).enumerate() {
+                let dst = &mut out[(p * kc + kk) * NR..(p * kc + kk) * NR + chunk.len()];
+                for (x, y) in dst.iter_mut().zip(chunk) {
                     *x = coef.mul_add(*y, *x);
                 }
             }
