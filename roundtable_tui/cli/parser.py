@@ -217,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     pas = pa.add_subparsers(dest="action", required=True, metavar="ACTION")
     pi = pas.add_parser("index", help="index papers/ (or PATH) incrementally")
     pi.add_argument("path", nargs="?")
+    pi.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start a new store from papers/ and the sessions' attempts (the fix for a "
+        "damaged or incompatible store; the old one is moved aside)",
+    )
     ps = pas.add_parser("search", help="the chunks nearest to QUERY")
     ps.add_argument("query", nargs="+")
     ps.add_argument("-k", type=int, default=5, help="how many (5)")

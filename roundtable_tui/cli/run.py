@@ -35,10 +35,10 @@ def _machine_meta(problem: problems.Problem, model: str) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from roundtable_tui.cli.headless import AutoProgress, entry_json, leaderboard_table
     from roundtable_tui.core.manager import Manager, RunConfig
     from roundtable_tui.core.review import AutoPolicy
     from roundtable_tui.core.session import Session, SessionError, find, read_meta
-    from roundtable_tui.cli.headless import AutoProgress, entry_json, leaderboard_table
     from roundtable_tui.kernels.checker import Options
     from roundtable_tui.llm.backend import LLMError
     from roundtable_tui.llm.factory import open_backend
@@ -66,6 +66,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = args.model or cfg.model
     quiet = args.json
     console = err if quiet else out
+    from roundtable_tui.core.session import check_writable
+
+    # before the model loads: a session that cannot be written fails in one line, at once
+    check_writable(existing if existing is not None else root)
     with err.status(f"loading model {model}…") if err.is_terminal and not quiet else nullcontext():
         try:
             backend = open_backend(model)
@@ -157,26 +161,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _open_knowledge(backend, console: Console, quiet: bool):
-    """The knowledge base for the Proposer, indexed incrementally; None if it cannot load."""
-    try:
-        from roundtable_tui.knowledge.memory import open_knowledge
+    """The knowledge base for the Proposer: papers/ indexed in the background (the session
+    starts at once; knowledge joins when ready). Never raises: a store that cannot be used
+    gives one line here and an error event in the session, and the run goes on without it."""
+    from roundtable_tui.knowledge.memory import start_knowledge
 
-        with (
-            err.status("indexing papers/ (incremental)…")
-            if err.is_terminal and not quiet
-            else nullcontext()
-        ):
-            knowledge = open_knowledge(backend.count_tokens)
-            report = knowledge.store.index()
-        if not quiet and (report.added or report.updated or report.removed):
-            console.print(
-                f"knowledge: +{report.added} ~{report.updated} -{report.removed} files, "
-                f"{report.chunks} chunks"
-            )
-        return knowledge
-    except Exception as exc:  # the loop runs without knowledge rather than not at all
-        err.print(f"[yellow]knowledge base unavailable ({escape(str(exc))}); running without it[/]")
-        return None
+    def done(knowledge, report) -> None:
+        for line in knowledge.drain_notices():
+            if not quiet or line.startswith("knowledge unavailable"):
+                err.print(f"[yellow]{escape(line)}[/]")
+
+    return start_knowledge(backend.count_tokens, on_done=done)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

@@ -71,7 +71,11 @@ def cmd_papers(args: argparse.Namespace) -> int:
     from roundtable_tui.knowledge import cli_papers
 
     if args.action == "index":
-        return cli_papers.cmd_index(args.path, out)
+        from roundtable_tui.config import settings
+
+        return cli_papers.cmd_index(
+            args.path, out, rebuild=args.rebuild, sessions_dir=settings().sessions_dir
+        )
     if args.action == "search":
         return cli_papers.cmd_search(" ".join(args.query), args.k, out, args.json)
     return cli_papers.cmd_stats(out, args.json)

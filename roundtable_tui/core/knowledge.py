@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from roundtable_tui.knowledge import KnowledgeUnavailable
+
+__all__ = ["Knowledge", "KnowledgeUnavailable", "NoKnowledge"]
+
 
 class Knowledge(Protocol):
     def context(self, problem: str, query: str, budget_tokens: int) -> list[dict[str, Any]]:
-        """Chunks for the Proposer: each {id, source, text}, within `budget_tokens`."""
+        """Chunks for the Proposer: each {id, source, text}, within `budget_tokens`. May
+        raise KnowledgeUnavailable (see there)."""
         ...
 
     def record(self, attempt: dict[str, Any]) -> None:

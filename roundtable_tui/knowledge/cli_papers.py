@@ -47,18 +47,28 @@ def _fail(console: Console, exc: BaseException) -> int:
 
 
 def cmd_index(
-    path: str | Path | None, console: Console, store: KnowledgeStore | None = None
+    path: str | Path | None,
+    console: Console,
+    store: KnowledgeStore | None = None,
+    *,
+    rebuild: bool = False,
+    sessions_dir: Path | None = None,
 ) -> int:
-    """Indexes PATH (default the papers directory) incrementally, with a progress bar."""
-    store = store or _store()
-    target = Path(path).expanduser() if path else store.papers_dir
-    if path and not target.exists():
-        # a missing path is fine only if it was indexed: its chunks are then removed
-        prefix = source_name(target, store.papers_dir)
-        if not any(s == prefix or s.startswith(prefix + "/") for s in store.indexed()):
-            console.print(f"[red]error:[/] {escape(str(target))} does not exist")
-            return EXIT_USAGE
+    """Indexes PATH (default the papers directory) incrementally, with a progress bar. With
+    `rebuild`, starts a new store from the papers directory and the attempts recorded in
+    `sessions_dir` (the old embedded store is moved aside)."""
     try:
+        store = store or _store()
+        if rebuild and path:
+            console.print("[red]error:[/] --rebuild indexes the whole papers directory: drop PATH")
+            return EXIT_USAGE
+        target = Path(path).expanduser() if path else store.papers_dir
+        if path and not target.exists():
+            # a missing path is fine only if it was indexed: its chunks are then removed
+            prefix = source_name(target, store.papers_dir)
+            if not any(s == prefix or s.startswith(prefix + "/") for s in store.indexed()):
+                console.print(f"[red]error:[/] {escape(str(target))} does not exist")
+                return EXIT_USAGE
         with console.status(f"loading the embedding model {escape(store.embedder.name)}…"):
             store.embedder.load()
         with Progress(
@@ -74,9 +84,19 @@ def cmd_index(
             task = bar.add_task("", total=None)
 
             def progress(done: int, total: int, source: str) -> None:
-                bar.update(task, completed=done, total=total, description=escape(source))
+                current = store.current if store is not None else None
+                chunks = f"{current.chunks} chunks · " if current is not None else ""
+                bar.update(
+                    task, completed=done, total=total, description=chunks + escape(source)
+                )
 
-            report = store.index(target, progress=progress)
+            if rebuild:
+                from roundtable_tui.knowledge.rebuild import rebuild as rebuild_store
+
+                rebuilt = rebuild_store(store, sessions_dir, progress=progress)
+                report = rebuilt.papers
+            else:
+                report = store.index(target, progress=progress)
     except (EmbeddingError, StoreError, FileNotFoundError) as exc:
         return _fail(console, exc)
     console.print(
@@ -88,7 +108,18 @@ def cmd_index(
         console.print(f"  {escape(source)}")
     for error in report.errors:
         console.print(f"  [yellow]skipped:[/] {escape(error)}")
-    stats = store.stats()
+    if rebuild:
+        console.print(
+            f"attempts: {rebuilt.attempts} recorded again from {rebuilt.sessions} sessions"
+        )
+        for line in rebuilt.skipped:
+            console.print(f"  [yellow]skipped:[/] {escape(line)}")
+        if rebuilt.moved_to is not None:
+            console.print(f"the old store is in {escape(str(rebuilt.moved_to))} (delete it)")
+    try:
+        stats = store.stats()
+    except StoreError as exc:
+        return _fail(console, exc)
     console.print(
         f"{stats['files']} files, {stats['chunks']} chunks in {escape(stats['collection'])} "
         f"({escape(stats['path'])})"
@@ -104,11 +135,11 @@ def cmd_search(
     store: KnowledgeStore | None = None,
 ) -> int:
     """The K chunks nearest to QUERY: source, page, score and a snippet."""
-    store = store or _store()
     if k < 1:
         console.print("[red]error:[/] -k must be at least 1")
         return EXIT_USAGE
     try:
+        store = store or _store()
         hits = store.search(query, k)
     except (EmbeddingError, StoreError) as exc:
         return _fail(console, exc)
@@ -141,8 +172,8 @@ def cmd_search(
 
 def cmd_stats(console: Console, as_json: bool = False, store: KnowledgeStore | None = None) -> int:
     """Files, chunks, attempts, collections, model and where the vectors live."""
-    store = store or _store()
     try:
+        store = store or _store()
         stats = store.stats()
     except StoreError as exc:
         return _fail(console, exc)

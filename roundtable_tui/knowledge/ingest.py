@@ -19,7 +19,8 @@ PAGE_SEPARATOR = "\n\n"
 
 
 class IngestError(Exception):
-    """A file that cannot be read as a document."""
+    """A file that cannot be read as a document; the message is the reason (the caller
+    names the file)."""
 
 
 @dataclass(frozen=True)
@@ -161,22 +162,50 @@ def strip_repeated_lines(pages: list[str], edge: int = 2, share: float = 0.5) ->
 # ---- readers ----------------------------------------------------------------------------
 
 
+PDF_MAGIC = b"%PDF-"
+
+
 def _read_pdf(path: Path) -> tuple[list[str], str]:
+    """The text of each page and the metadata title. Raises IngestError (a reason, without the
+    file's name) for a file that is empty, not a PDF, encrypted, or that pypdf cannot read:
+    any exception pypdf raises, a RecursionError from a deeply nested file included."""
     try:
         from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
+        from pypdf import PasswordType
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise IngestError("reading PDFs needs pypdf (pip install pypdf)") from exc
     try:
+        with path.open("rb") as f:
+            head = f.read(1024)
+    except OSError as exc:
+        raise IngestError(f"cannot be read ({exc.strerror or exc})") from exc
+    if not head:
+        raise IngestError("empty file")
+    if PDF_MAGIC not in head:
+        start = head[:16].decode("ascii", errors="replace")
+        raise IngestError(f"not a PDF (it starts with {start!r}, not %PDF-)")
+    try:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
-            reader.decrypt("")
+            try:
+                opened = reader.decrypt("")
+            except Exception as exc:  # pypdf needs `cryptography` for AES
+                raise IngestError(f"encrypted, and cannot be opened ({exc})") from exc
+            if opened == PasswordType.NOT_DECRYPTED:
+                raise IngestError("encrypted with a password: save an unencrypted copy")
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = ""
         if reader.metadata is not None and reader.metadata.title:
             meta_title = str(reader.metadata.title).strip()
-    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as exc:
-        raise IngestError(f"{path.name}: unreadable PDF ({exc})") from exc
+    except IngestError:
+        raise
+    except RecursionError as exc:
+        raise IngestError("unreadable PDF (nested too deeply for pypdf)") from exc
+    except MemoryError as exc:
+        raise IngestError("unreadable PDF (pypdf ran out of memory)") from exc
+    except Exception as exc:  # pypdf raises many kinds on a damaged file
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise IngestError(f"unreadable PDF ({type(exc).__name__}: {detail})") from exc
     return pages, meta_title
 
 
@@ -214,7 +243,7 @@ def load(path: Path, root: Path, sha256: str | None = None) -> Document:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(f"{path.name}: unsupported file type {suffix or '(none)'}")
+        raise IngestError(f"unsupported file type {suffix or '(none)'}")
     digest = sha256 or file_sha256(path)
     title = ""
     if suffix in PDF_SUFFIXES:
@@ -225,9 +254,14 @@ def load(path: Path, root: Path, sha256: str | None = None) -> Document:
             title = _first_line(pages[0][1] if pages else "")
     else:
         try:
-            raw = path.read_bytes().decode("utf-8", errors="replace")
+            data = path.read_bytes()
         except OSError as exc:
-            raise IngestError(f"{path.name}: {exc}") from exc
+            raise IngestError(f"cannot be read ({exc.strerror or exc})") from exc
+        if not data.strip():
+            raise IngestError("empty file")
+        if b"\x00" in data[:4096]:
+            raise IngestError("not a text file (it holds NUL bytes)")
+        raw = data.decode("utf-8", errors="replace")
         markdown = suffix in MARKDOWN_SUFFIXES
         if markdown:
             title = _title_from_markdown(raw)

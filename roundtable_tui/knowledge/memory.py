@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from roundtable_tui.knowledge.settings import KnowledgeSettings
-from roundtable_tui.knowledge.store import ATTEMPTS, KnowledgeStore
+from roundtable_tui.knowledge import KnowledgeUnavailable
+from roundtable_tui.knowledge.embedding import EmbeddingError
+from roundtable_tui.knowledge.store import ATTEMPTS, IndexReport, KnowledgeStore, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +78,103 @@ class KnowledgeMemory:
         self.failures_k = failures_k
         self.code_chars = code_chars
         self.min_item_tokens = min_item_tokens
+        self.unavailable: str | None = None
+        """Why the knowledge base is off for the rest of the run (None while it works)."""
+        self.ready = threading.Event()
+        """Set once the papers are indexed (at once unless `index_in_background` runs)."""
+        self.ready.set()
+        self.progress = ""
+        """What background indexing is doing, for a status line (empty when idle)."""
+        self._notices: list[str] = []
+        self._told: set[str] = set()
+        self._notice_lock = threading.Lock()
+        self._raised: set[str] = set()
+
+    # ---- what the run should be told ----------------------------------------------------
+
+    def _notice(self, text: str) -> None:
+        with self._notice_lock:
+            if text not in self._told:
+                self._told.add(text)
+                self._notices.append(text)
+
+    def drain_notices(self) -> list[str]:
+        """What happened to the knowledge base since the last call, one line each (it went
+        off, it is still indexing, it joined): the engine turns each into an event."""
+        with self._notice_lock:
+            out, self._notices = self._notices, []
+        return out
+
+    def disable(self, reason: str) -> None:
+        """Turns the knowledge base off for this run, with a notice saying why."""
+        if self.unavailable is None:
+            self.unavailable = reason
+            self.ready.set()
+            self._notice(f"knowledge unavailable, the run goes on without it: {reason}")
+
+    def _failed(self, what: str, exc: BaseException, fatal: bool = False) -> None:
+        text = " ".join(str(exc).split())
+        if isinstance(exc, StoreError | EmbeddingError):
+            self.disable(text)
+        elif fatal:
+            log.exception("knowledge: cannot %s", what)
+            self.disable(f"cannot {what} ({type(exc).__name__}: {text})")
+        else:  # a fault of ours: say it once, keep trying on later calls
+            log.exception("knowledge: cannot %s", what)
+            self._notice(f"knowledge: cannot {what} ({type(exc).__name__}: {exc})")
+
+    def index_in_background(
+        self, on_done: Callable[[KnowledgeMemory, IndexReport | None], None] | None = None
+    ) -> threading.Thread:
+        """Indexes the papers directory in a thread; until it is done `context` gives
+        nothing (and says so once), `progress` tells how far it is. A failure turns the
+        knowledge base off with a notice, never raises."""
+        self.ready.clear()
+
+        def step(done: int, total: int, source: str) -> None:
+            current = self.store.current
+            chunks = current.chunks if current is not None else 0
+            self.progress = f"indexing papers: {done}/{total} files, {chunks} chunks" + (
+                f" ({source})" if source else ""
+            )
+
+        def work() -> None:
+            report: IndexReport | None = None
+            try:
+                self.progress = f"loading the embedding model {self.store.embedder.name}"
+                report = self.store.index(progress=step)
+                files = report.added + report.updated + report.skipped
+                self._notice(
+                    f"knowledge joined the run: {files} files indexed ({report.chunks} new "
+                    f"chunks)" + (f"; {len(report.errors)} skipped" if report.errors else "")
+                )
+                for error in report.errors:
+                    self._notice(f"knowledge: skipped {error}")
+            except Exception as exc:
+                self._failed("index the papers", exc, fatal=True)
+            finally:
+                self.progress = ""
+                self.ready.set()
+                if on_done is not None:
+                    on_done(self, report)
+
+        thread = threading.Thread(target=work, name="roundtable-knowledge-index", daemon=True)
+        thread.start()
+        return thread
 
     # ---- recording ----------------------------------------------------------------------
 
     def record(self, attempt: dict[str, Any]) -> None:
+        if self.unavailable is not None:
+            return
         try:
             self._record(attempt)
-        except Exception:  # the engine goes on without its memory rather than stopping
-            log.exception("knowledge: cannot record an attempt")
+        except Exception as exc:  # the engine goes on without its memory rather than stopping
+            self._failed("record an attempt", exc)
+
+    def record_or_raise(self, attempt: dict[str, Any]) -> str:
+        """Records an attempt and returns its id; raises what the store raises."""
+        return self._record(attempt)
 
     def _record(self, attempt: dict[str, Any]) -> str:
         proposal = attempt.get("proposal") or {}
@@ -230,13 +322,30 @@ class KnowledgeMemory:
         return ordered
 
     def context(self, problem: str, query: str, budget_tokens: int) -> list[dict[str, Any]]:
+        """See `Knowledge.context`: raises KnowledgeUnavailable once when the knowledge base
+        goes off, and once while it is still being indexed; otherwise never raises."""
         if budget_tokens <= 0:
             return []
-        try:
-            return self.fit(self.candidates(problem, query), budget_tokens)
-        except Exception:
-            log.exception("knowledge: cannot assemble the context")
+        if self.unavailable is None and not self.ready.is_set():
+            if "pending" not in self._raised:
+                self._raised.add("pending")
+                where = f" ({self.progress})" if self.progress else ""
+                raise KnowledgeUnavailable(
+                    f"knowledge is still being indexed{where}; the proposals go without it "
+                    "until it joins"
+                )
             return []
+        if self.unavailable is None:
+            try:
+                return self.fit(self.candidates(problem, query), budget_tokens)
+            except Exception as exc:
+                self._failed("assemble the context", exc)
+                if self.unavailable is None:
+                    return []
+        if "off" not in self._raised:
+            self._raised.add("off")
+            raise KnowledgeUnavailable(f"the run goes on without knowledge: {self.unavailable}")
+        return []
 
     # ---- the budget ---------------------------------------------------------------------
 
@@ -282,3 +391,66 @@ def open_knowledge(
 ) -> KnowledgeMemory:
     """The knowledge base as configured (ROUNDTABLE_KNOWLEDGE_*), for the engine."""
     return KnowledgeMemory(KnowledgeStore(config), count_tokens)
+
+
+class KnowledgeOff:
+    """The knowledge base when it could not even be set up: gives nothing, records nothing,
+    and says why once (`drain_notices`)."""
+
+    def __init__(self, reason: str) -> None:
+        self.unavailable = reason
+        self.progress = ""
+        self.ready = threading.Event()
+        self.ready.set()
+        self._notices = [f"knowledge unavailable, the run goes on without it: {reason}"]
+        self._raised = False
+
+    def context(self, problem: str, query: str, budget_tokens: int) -> list[dict[str, Any]]:
+        if not self._raised:
+            self._raised = True
+            raise KnowledgeUnavailable(f"the run goes on without knowledge: {self.unavailable}")
+        return []
+
+    def record(self, attempt: dict[str, Any]) -> None:
+        return None
+
+    def drain_notices(self) -> list[str]:
+        out, self._notices = self._notices, []
+        return out
+
+
+def start_knowledge(
+    count_tokens: CountTokens | None = None,
+    config: KnowledgeSettings | None = None,
+    *,
+    background: bool = True,
+    on_done: Callable[[Any, IndexReport | None], None] | None = None,
+    store: KnowledgeStore | None = None,
+) -> KnowledgeMemory | KnowledgeOff:
+    """The knowledge base for a run, never raising: the store opened and the papers indexed
+    (in a thread when `background`, so the session starts at once and knowledge joins when
+    ready), or `KnowledgeOff` saying why not. Whatever goes wrong later turns it off with a
+    notice (`drain_notices`) and the run goes on."""
+    try:
+        memory = (
+            KnowledgeMemory(store, count_tokens)
+            if store is not None
+            else open_knowledge(count_tokens, config)
+        )
+    except Exception as exc:  # settings, the embedding model, chromadb itself
+        off = KnowledgeOff(" ".join(str(exc).split()) or type(exc).__name__)
+        if on_done is not None:
+            on_done(off, None)
+        return off
+    if background:
+        memory.index_in_background(on_done)
+        return memory
+    try:
+        report = memory.store.index()
+        for error in report.errors:
+            memory._notice(f"knowledge: skipped {error}")
+    except Exception as exc:
+        memory._failed("index the papers", exc, fatal=True)
+    if on_done is not None:
+        on_done(memory, None)
+    return memory

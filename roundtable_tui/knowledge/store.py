@@ -7,11 +7,12 @@ unchanged files are skipped, changed files' chunks replaced, deleted files' chun
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from roundtable_tui.knowledge.chunking import Chunk, SemanticChunker
-from roundtable_tui.knowledge.embedding import Embedder
+from roundtable_tui.knowledge.embedding import Embedder, EmbeddingError
 from roundtable_tui.knowledge.ingest import (
     Document,
     IngestError,
@@ -38,7 +39,61 @@ _PAGE = 2000  # records per `get` when reading a whole collection
 
 
 class StoreError(RuntimeError):
-    """The store cannot be used as configured (server unreachable, dimension mismatch)."""
+    """The store cannot be used as configured (server unreachable, dimension mismatch, a
+    damaged or incompatible database). The message is one line naming the store and the fix."""
+
+
+REBUILD = "roundtable papers index --rebuild"
+# exceptions that are never a store's fault: let them through as they are
+_PASS = (KeyboardInterrupt, SystemExit, GeneratorExit, StoreError, MemoryError)
+
+
+def store_failure(location: str, remote: bool, exc: BaseException) -> StoreError:
+    """One line for a Chroma failure: which store, what chromadb said, and what to do."""
+    cause = " ".join(str(exc).split())[:300] or type(exc).__name__
+    if type(exc).__name__ == "PanicException":
+        cause = f"chromadb panicked: {cause}"
+    if remote:
+        return StoreError(
+            f"the Chroma server {location} failed ({cause}): check that it is running and "
+            f"reachable, or unset ROUNDTABLE_KNOWLEDGE_CHROMA_HOST to use the embedded store"
+        )
+    return StoreError(
+        f"the knowledge store {location} cannot be used ({cause}): it is damaged or was "
+        f"made by another chromadb version; rebuild it with `{REBUILD}`"
+    )
+
+
+class _Guarded:
+    """A Chroma client or collection whose every call turns a failure (an exception of any
+    kind, a Rust panic included) into one StoreError; results that are Chroma objects with
+    methods of their own (collections) are guarded too."""
+
+    __slots__ = ("_obj", "_fail")
+
+    def __init__(self, obj: Any, fail: Callable[[BaseException], StoreError]) -> None:
+        self._obj = obj
+        self._fail = fail
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._obj, name)
+        if not callable(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except _PASS:
+                raise
+            except BaseException as exc:  # chromadb's Rust bindings panic as BaseException
+                raise self._fail(exc) from exc
+            if hasattr(result, "upsert") and hasattr(result, "query"):
+                return _Guarded(result, self._fail)
+            if isinstance(result, list) and result and hasattr(result[0], "count"):
+                return [c if isinstance(c, str) else _Guarded(c, self._fail) for c in result]
+            return result
+
+        return call
 
 
 @dataclass
@@ -109,8 +164,10 @@ class KnowledgeStore:
             max_chars=self.config.chunk_max_chars,
             window=self.config.window,
         )
-        self._client = client
+        self._client = _Guarded(client, self._fail) if client is not None else None
         self._collections: dict[str, Any] = {}
+        self.current: IndexReport | None = None
+        """The report of the `index` run under way (chunks written so far), else None."""
         self._lock = threading.RLock()  # writers (index, remove) one at a time
         self._open_lock = threading.RLock()  # opening the client and collections
 
@@ -124,24 +181,94 @@ class KnowledgeStore:
                     self._client = self._connect()
         return self._client
 
+    def _fail(self, exc: BaseException) -> StoreError:
+        return store_failure(self.config.location, bool(self.config.chroma_host), exc)
+
     def _connect(self) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        cfg = self.config
+        try:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+        except ImportError as exc:
+            raise StoreError(f"chromadb is not installed ({exc}): run `make setup`") from exc
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        cfg = self.config
         if cfg.chroma_host:
             try:
-                return chromadb.HttpClient(
+                client = chromadb.HttpClient(
                     host=cfg.chroma_host,
                     port=cfg.chroma_port,
                     ssl=cfg.chroma_ssl,
                     settings=chroma_settings,
                 )
-            except Exception as exc:  # chromadb raises several kinds on a failed handshake
-                raise StoreError(f"cannot reach the Chroma server {cfg.location}: {exc}") from exc
-        cfg.db_path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(cfg.db_path), settings=chroma_settings)
+            except _PASS:
+                raise
+            except BaseException as exc:  # chromadb raises several kinds on a failed handshake
+                raise StoreError(
+                    f"cannot reach the Chroma server {cfg.location} ({' '.join(str(exc).split())}"
+                    "): start it (`chroma run --path DIR --port PORT`) or unset "
+                    "ROUNDTABLE_KNOWLEDGE_CHROMA_HOST to use the embedded store"
+                ) from exc
+            return _Guarded(client, self._fail)
+        try:
+            cfg.db_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the knowledge store {cfg.db_path} ({exc.strerror or exc}): "
+                "set ROUNDTABLE_KNOWLEDGE_PATH to a writable directory"
+            ) from exc
+        sqlite = cfg.db_path / "chroma.sqlite3"
+        if sqlite.is_file():
+            _check_sqlite(sqlite, self._fail)
+        try:
+            client = chromadb.PersistentClient(path=str(cfg.db_path), settings=chroma_settings)
+        except _PASS:
+            raise
+        except BaseException as exc:
+            raise self._fail(exc) from exc
+        return _Guarded(client, self._fail)
+
+    def close(self) -> None:
+        """Lets go of the database: the next call opens it again, as found on disk then."""
+        with self._open_lock:
+            self._collections.clear()
+            self._client = None
+            if not self.config.chroma_host:
+                with contextlib.suppress(Exception):  # chromadb keeps one system per path
+                    from chromadb.api.client import SharedSystemClient
+
+                    SharedSystemClient.clear_system_cache()
+
+    def reset(self) -> Path | None:
+        """Starts this store afresh, for a rebuild. The embedded database is moved aside to
+        `<dir>.old-<time>` (returned: delete it once the rebuild is good); on a Chroma server
+        this model's two collections are deleted (None is returned). Works on a store that
+        cannot be opened at all."""
+        with self._lock, self._open_lock:
+            self._collections.clear()
+            if self.config.chroma_host:
+                for kind in (PAPERS, ATTEMPTS):
+                    name = self.collection_name(kind)
+                    names = {
+                        c if isinstance(c, str) else c.name
+                        for c in self.client.list_collections()
+                    }
+                    if name in names:
+                        self.client.delete_collection(name)
+                return None
+            self.close()
+            path = self.config.db_path
+            if not path.exists():
+                return None
+            aside = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+            try:
+                path.rename(aside)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot move the knowledge store {path} aside ({exc.strerror or exc}); "
+                    f"delete it by hand and run `{REBUILD}` again"
+                ) from exc
+            return aside
 
     def collection_name(self, kind: str) -> str:
         return collection_name(kind, self.embedder.slug)
@@ -164,8 +291,10 @@ class KnowledgeStore:
             have = (col.metadata or {}).get("dim")
             if have is not None and int(have) != dim:
                 raise StoreError(
-                    f"collection {name} holds {have}-dimensional vectors but the model "
-                    f"{self.embedder.name} makes {dim}-dimensional ones"
+                    f"the knowledge store {self.config.location}: collection {name} holds "
+                    f"{have}-dimensional vectors but the model {self.embedder.name} makes "
+                    f"{dim}-dimensional ones (made by another embedding model); rebuild it "
+                    f"with `{REBUILD}`"
                 )
             self._collections[name] = col
             return col
@@ -239,7 +368,7 @@ class KnowledgeStore:
         if target == self.papers_dir and not target.is_dir():
             raise FileNotFoundError(f"papers directory {target} does not exist")
         report = IndexReport()
-        with self._lock:
+        with self._lock, self._running(report):
             col = self.collection(PAPERS)
             states = self._file_states(col)
             files = list(iter_files(target)) if target.exists() else []
@@ -263,6 +392,14 @@ class KnowledgeStore:
         report.seconds = time.perf_counter() - started
         return report
 
+    @contextlib.contextmanager
+    def _running(self, report: IndexReport) -> Iterator[None]:
+        self.current = report
+        try:
+            yield
+        finally:
+            self.current = None
+
     def _index_file(
         self, col: Any, file: Path, state: _FileState | None, report: IndexReport
     ) -> None:
@@ -271,8 +408,7 @@ class KnowledgeStore:
         if state is not None and state.complete(version):
             report.skipped += 1
             return
-        doc = load(file, self.papers_dir, sha)
-        pieces = self.chunker.split(doc)
+        doc, pieces = self._read(file, sha)
         chunks = [c for c, _ in pieces]
         if not chunks or not any(c.text.strip() for c in chunks):
             report.errors.append(f"{doc.source}: no text found (a scanned PDF?)")
@@ -284,6 +420,21 @@ class KnowledgeStore:
             report.updated += 1
         report.chunks += len(chunks)
         report.changed.append(doc.source)
+
+    def _read(self, file: Path, sha: str) -> tuple[Document, list[tuple[Chunk, np.ndarray]]]:
+        """The file as a document and its chunks. Whatever goes wrong in reading one file
+        (a parser's RecursionError or bug included) is an IngestError for that file alone;
+        the embedding model's own errors go through."""
+        try:
+            doc = load(file, self.papers_dir, sha)
+            return doc, self.chunker.split(doc)
+        except (IngestError, EmbeddingError):
+            raise
+        except RecursionError as exc:
+            raise IngestError("nested too deeply to read") from exc
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise IngestError(f"cannot be read ({type(exc).__name__}: {detail})") from exc
 
     def _vectors(self, doc: Document, pieces: list[tuple[Chunk, np.ndarray]]) -> np.ndarray:
         """One vector per chunk (with the document's title when `embed_titles`)."""
@@ -377,6 +528,21 @@ class KnowledgeStore:
             "papers_dir": str(self.papers_dir),
             "chunker": self.config.chunker_signature(),
         }
+
+
+def _check_sqlite(path: Path, fail: Callable[[BaseException], StoreError]) -> None:
+    """Refuses a chroma.sqlite3 that SQLite itself finds damaged (truncated, zeroed pages)
+    before chromadb opens it: chromadb's answer to such a file is a panic or a traceback."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        raise fail(sqlite3.DatabaseError(f"{path.name}: {exc}")) from exc
+    if rows != [("ok",)]:
+        first = rows[0][0] if rows else "no answer"
+        raise fail(sqlite3.DatabaseError(f"{path.name} fails SQLite's check: {first}"))
 
 
 RERANK_POOL = 20
