@@ -134,7 +134,7 @@ def prove(
         f"x{acc.error_growth:.3g} (Higham)",
         label,
         None,
-        scheme.to_dict(),
+        {**scheme.to_dict(), "name": label},
         eqs,
         levels,
         cutoff,
@@ -223,3 +223,82 @@ def prompt_text(problem: str) -> str:
         "and multiplies the error bound by 3 (Strassen) or 4.5 (Winograd). Known counts: "
         "3x3x3 in 23 (Laderman), 4x4x4 in 49 (Strassen twice)." + (f" {note}" if note else "")
     )
+
+
+class SchemeCoder:
+    """The Writer (see core.agents) of formulation proposals on sgemm: the scheme the Verifier
+    proved, read back from its verification event, rendered into `sgemm/strassen`; no model
+    and nothing to repair."""
+
+    repairable = False
+
+    def __init__(self, inner: Callable[[], Mapping[str, Any]] | None = None) -> None:
+        self.writer = SchemeWriter(inner)
+
+    def write(self, job: Any) -> Any:
+        from roundtable_tui.core.agents import Draft
+        from roundtable_tui.core.events import Agent, AgentStarted, Event
+        from roundtable_tui.core.events import Message as MessagePayload
+
+        v = job.verification
+        scheme = getattr(v, "scheme", None)
+        talk = job.talk
+        talk.emit(Event.of(AgentStarted(), Agent.CODER, talk.iteration))
+        try:
+            code, params = self.writer.source(
+                {
+                    "scheme": scheme,
+                    "label": (scheme or {}).get("name", "scheme"),
+                    "parameters": v.parameters,
+                }
+            )
+        except ValueError as exc:  # ParameterError and SchemeError are ValueErrors
+            talk.emit(
+                Event.of(
+                    MessagePayload(f"Cannot build the verified scheme: {exc}"),
+                    Agent.CODER,
+                    talk.iteration,
+                )
+            )
+            return Draft(None)
+        inner = ", ".join(f"{k}={x}" for k, x in params["inner"].items()) or "defaults"
+        talk.emit(
+            Event.of(
+                MessagePayload(
+                    f"Rendered the verified scheme into template {FAMILY} (levels="
+                    f"{params.get('levels')}, cutoff={params.get('cutoff')}) over the sgemm/blis "
+                    f"set {inner}; no model needed."
+                ),
+                Agent.CODER,
+                talk.iteration,
+            )
+        )
+        return Draft(code, FAMILY, params)
+
+    def repair(self, job: Any, message: str) -> str | None:
+        return None
+
+
+def formulation_schema() -> dict[str, Any]:
+    """JSON schema of a proposal's `formulation` (a named scheme with levels and cut-off, or a
+    written one), for the Proposer's constrained reply."""
+    combo = {"type": "string", "maxLength": 80}
+    return {
+        "type": "object",
+        "properties": {
+            "use": {"type": "string", "enum": sorted(BUILTIN)},
+            "levels": {"type": "integer", "enum": [1, 2]},
+            "cutoff": {"type": "integer", "enum": [256, 512, 1024, 2048]},
+            "blocks": {"type": "array", "items": {"type": "integer"}, "maxItems": 3},
+            "products": {
+                "type": "array",
+                "maxItems": 49,
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "a": combo, "b": combo},
+                    "required": ["name", "a", "b"],
+                },
+            },
+            "c": {"type": "object", "additionalProperties": combo},
+        },
+    }
