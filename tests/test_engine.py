@@ -200,7 +200,7 @@ def test_a_correct_formulation_passes_the_verifier():
     from roundtable_tui.core.agents import Verifier
 
     ok = Verifier().check_proposal({"kind": "formulation", "formulation": formulation.winograd()})
-    assert ok["ok"], ok
+    assert ok.ok, ok
 
 
 @pytest.mark.slow
@@ -283,7 +283,7 @@ def test_parse_proposal_tolerates_prose_around_json_and_unknown_kinds():
     from roundtable_tui.core.agents import parse_proposal
 
     p = parse_proposal('Here: {"title": "Tile", "idea": "tile by 64", "kind": "magic"} done')
-    assert p["title"] == "Tile" and p["kind"] == "code" and p["parameters"] == {}
+    assert p.title == "Tile" and p.kind == "code" and p.parameters == {}
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from roundtable_tui import cli
-from roundtable_tui.outputs import report
 from roundtable_tui.core.events import Agent, Event, Kind
 from roundtable_tui.core.session import Session
-from roundtable_tui.outputs.export import load
 from roundtable_tui.kernels import machine, problems
+from roundtable_tui.outputs import report
+from roundtable_tui.outputs.export import load
 
 from .sessions import Attempt, check_data, copy_example, make_session, naive
 

@@ -232,7 +232,7 @@ def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
     assert entry.parameters["kc"] == 128
     assert entry.title == "blis: kc 128, mc 48"
     # the next proposal sees what was measured, as changes from the defaults, and where to go
-    assert m._tried()[0].startswith("kc=128 mc=48 -> ")
+    assert m.space.tried(m.state)[0].startswith("kc=128 mc=48 -> ")
     untried = m._context()["untried"]
     assert untried and all("=" in u for u in untried)
 

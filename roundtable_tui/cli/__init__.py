@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-
 from roundtable_tui.cli.common import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+
 
 def _use_target_cpu(name: str) -> None:
     """--target-cpu: the settings (and everything read from them) build for `name`."""

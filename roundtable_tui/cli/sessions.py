@@ -15,9 +15,9 @@ from roundtable_tui.cli.run import cmd_tui
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from roundtable_tui.cli.headless import print_transcript
     from roundtable_tui.config import settings
     from roundtable_tui.core.session import find, read_events
-    from roundtable_tui.cli.headless import print_transcript
 
     path = find(settings().sessions_dir, args.session)
     events = list(read_events(path))
@@ -73,9 +73,9 @@ def _rebench(path: Path, events: list) -> int:
 def cmd_sessions(args: argparse.Namespace) -> int:
     import time as _time
 
+    from roundtable_tui.cli.headless import leaderboard_table
     from roundtable_tui.config import settings
     from roundtable_tui.core.session import SessionError, find, list_sessions, summarize
-    from roundtable_tui.cli.headless import leaderboard_table
 
     root = settings().sessions_dir
     if args.action == "list":
@@ -152,9 +152,9 @@ def _export(path: Path, args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import webbrowser
 
-    from roundtable_tui.outputs import report
     from roundtable_tui.config import settings
     from roundtable_tui.core.session import find
+    from roundtable_tui.outputs import report
     from roundtable_tui.outputs.export import ExportError
 
     path = find(settings().sessions_dir, args.session)

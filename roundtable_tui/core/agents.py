@@ -6,16 +6,26 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from roundtable_tui.core import prompts
-from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.events import (
+    Agent,
+    AgentStarted,
+    ErrorRaised,
+    Event,
+    Proposal,
+    Stage,
+    Token,
+    Verification,
+)
+from roundtable_tui.core.events import Message as MessagePayload
 from roundtable_tui.kernels import policy
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
-from roundtable_tui.kernels.templates import Family, ParameterError
+from roundtable_tui.kernels.templates import Family
 from roundtable_tui.kernels.verdict import CheckResult
 from roundtable_tui.llm.backend import Backend, Completion, Message
 
@@ -43,10 +53,10 @@ class Talk:
         json_schema: dict[str, Any] | None = None,
         temperature: float = 0.3,
     ) -> Completion:
-        self.emit(Event(Kind.AGENT_STARTED, {}, self.agent, self.iteration))
+        self.emit(Event.of(AgentStarted(), self.agent, self.iteration))
 
         def token(piece: str) -> None:
-            self.emit(Event(Kind.TOKEN, {"text": piece}, self.agent, self.iteration))
+            self.emit(Event.of(Token(piece), self.agent, self.iteration))
 
         done = self.backend.complete(
             messages,
@@ -58,17 +68,16 @@ class Talk:
             tag=str(self.agent),
         )
         self.emit(
-            Event(
-                Kind.MESSAGE,
-                {
-                    "text": done.text,
-                    "prompt_tokens": done.prompt_tokens,
-                    "completion_tokens": done.completion_tokens,
-                    "prompt_s": round(done.prompt_s, 3),
-                    "generate_s": round(done.generate_s, 3),
-                    "tokens_per_s": round(done.tokens_per_s, 1),
-                    "finish_reason": done.finish_reason,
-                },
+            Event.of(
+                MessagePayload(
+                    done.text,
+                    prompt_tokens=done.prompt_tokens,
+                    completion_tokens=done.completion_tokens,
+                    prompt_s=round(done.prompt_s, 3),
+                    generate_s=round(done.generate_s, 3),
+                    tokens_per_s=round(done.tokens_per_s, 1),
+                    finish_reason=done.finish_reason,
+                ),
                 self.agent,
                 self.iteration,
             )
@@ -81,19 +90,83 @@ def _msgs(pairs: list[tuple[str, str]]) -> list[Message]:
 
 
 # --------------------------------------------------------------------------- Proposer
-def parse_proposal(text: str) -> dict[str, Any]:
-    """The model's JSON proposal, validated; raises AgentError with what is wrong."""
+MAX_REPLY_CHARS = 20_000
+"""Longest model reply a parser reads (a proposal is a few hundred characters)."""
+MAX_JSON_DEPTH = 8
+"""Deepest nesting of objects/arrays in a proposal (a formulation needs 4)."""
+MAX_PAREN_DEPTH = 16
+"""Deepest parentheses in a proposal's strings (a block expression needs 2 or 3)."""
+
+
+def _json_depth(text: str) -> int:
+    """Nesting depth of [] and {} outside strings, without recursion."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _paren_depth(value: Any) -> int:
+    """Deepest parentheses in any string inside `value` (a parsed JSON value)."""
+    deepest = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, str) and "(" in v:
+            depth = 0
+            for ch in v:
+                if ch == "(":
+                    depth += 1
+                    deepest = max(deepest, depth)
+                elif ch == ")":
+                    depth -= 1
+    return deepest
+
+
+def parse_proposal(text: str) -> Proposal:
+    """The model's JSON proposal, as it is (not completed); raises AgentError with what is
+    wrong. Replies longer than MAX_REPLY_CHARS, nested deeper than MAX_JSON_DEPTH or with
+    parentheses deeper than MAX_PAREN_DEPTH are refused before any parser recurses into them."""
+    if len(text) > MAX_REPLY_CHARS:
+        raise AgentError(f"the proposal is {len(text)} characters (limit {MAX_REPLY_CHARS})")
     start, end = text.find("{"), text.rfind("}")
     if start < 0:
         raise AgentError("the proposal is not JSON")
     if end <= start:
         raise AgentError("the proposal JSON is truncated (no closing brace)")
+    body = text[start : end + 1]
+    depth = _json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise AgentError(f"the proposal JSON is nested {depth} deep (limit {MAX_JSON_DEPTH})")
     try:
-        obj = json.loads(text[start : end + 1])
+        obj = json.loads(body)
     except json.JSONDecodeError as exc:
         raise AgentError(f"the proposal is malformed JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise AgentError("the proposal is not a JSON object")
+    parens = _paren_depth(obj)
+    if parens > MAX_PAREN_DEPTH:
+        raise AgentError(
+            f"the proposal has parentheses nested {parens} deep (limit {MAX_PAREN_DEPTH})"
+        )
     kind = obj.get("kind") if obj.get("kind") in ("code", "parameters", "formulation") else "code"
     params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
     changes = obj.get("changes") if isinstance(obj.get("changes"), dict) else None
@@ -102,22 +175,26 @@ def parse_proposal(text: str) -> dict[str, Any]:
     title = str(obj.get("title") or ("parameters" if kind == "parameters" else "")).strip()
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
-    out = {
-        "title": title[:80],
-        "kind": kind,
-        "idea": idea,
-        "rationale": str(obj.get("rationale") or "").strip(),
-        "parameters": params,
-    }
-    if changes is not None:
-        out["changes"] = changes
-    if isinstance(obj.get("formulation"), dict):
-        out["formulation"] = obj["formulation"]
-    return out
+    formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
+    return Proposal(
+        title=title[:80],
+        kind=kind,
+        idea=idea,
+        rationale=str(obj.get("rationale") or "").strip(),
+        parameters=params,
+        changes=changes,
+        formulation=formulation,
+    )
 
 
 class Proposer:
+    """Asks the model for the next proposal (JSON, constrained by `prompts.proposal_schema`).
+
+    `propose` starts a conversation for one iteration; `again` continues it with a reason
+    the last proposal cannot be used (an invalid or already measured parameter set)."""
+
     ATTEMPTS = 2
+    """Replies asked for per call before giving up on unparseable output."""
 
     def __init__(
         self,
@@ -130,114 +207,136 @@ class Proposer:
         self.backend, self.problem, self.machine = backend, problem, machine
         self.family, self.strategy = family, strategy
         self.schema = prompts.proposal_schema(family, strategy)
+        self.history: list[Message] = []
+        self.attempts_left = 0
+        """Replies still allowed in this iteration (`propose` resets it to ATTEMPTS)."""
 
-    def propose(
-        self,
-        talk: Talk,
-        cancel: threading.Event,
-        context: dict[str, Any],
-        refuse: Callable[[dict[str, Any]], str | None] = lambda _p: None,
-    ) -> dict[str, Any]:
-        """A usable proposal. `refuse` says why a well-formed proposal cannot be used (an
-        invalid or already measured parameter set); the model gets one more try with that
-        reason, then the proposal goes on as it is (the Verifier vetoes it)."""
-        messages = _msgs(
+    def propose(self, talk: Talk, cancel: threading.Event, context: dict[str, Any]) -> Proposal:
+        """A well-formed proposal for the `context` (`prompts.proposer_messages` keywords);
+        raises AgentError after ATTEMPTS unusable replies, LLMError from the backend."""
+        self.history = _msgs(
             prompts.proposer_messages(
                 self.problem, self.machine, family=self.family, strategy=self.strategy, **context
             )
         )
-        last_error = ""
-        proposal: dict[str, Any] | None = None
-        for attempt in range(self.ATTEMPTS):
-            done = talk(messages, cancel, max_tokens=400, json_schema=self.schema)
+        self.attempts_left = self.ATTEMPTS
+        return self._ask(talk, cancel)
+
+    def again(self, talk: Talk, cancel: threading.Event, refusal: str) -> Proposal:
+        """One more proposal after the last was refused for `refusal` (within the attempts
+        `propose` started with; raises AgentError when none are left)."""
+        self.history.append(Message("user", f"Refused: {refusal}. Propose a different set."))
+        return self._ask(talk, cancel)
+
+    def _ask(self, talk: Talk, cancel: threading.Event) -> Proposal:
+        last_error = "no attempts left"
+        while self.attempts_left > 0:
+            self.attempts_left -= 1
+            done = talk(self.history, cancel, max_tokens=400, json_schema=self.schema)
             try:
                 proposal = parse_proposal(done.text)
             except AgentError as exc:
                 last_error = str(exc)
             else:
-                why = refuse(proposal)
-                if why is None or attempt == self.ATTEMPTS - 1:
-                    return proposal
-                last_error = why
-                messages += [
-                    Message("assistant", done.text),
-                    Message("user", f"Refused: {why}. Propose a different set."),
-                ]
+                self.history = [*self.history, Message("assistant", done.text)]
+                return proposal
             talk.emit(
-                Event(
-                    Kind.ERROR,
-                    {"message": last_error, "recoverable": True},
+                Event.of(
+                    ErrorRaised(last_error, recoverable=True, step="propose"),
                     Agent.PROPOSER,
                     talk.iteration,
                 )
             )
-        if proposal is not None:
-            return proposal
         raise AgentError(f"no usable proposal after {self.ATTEMPTS} attempts: {last_error}")
 
 
 # --------------------------------------------------------------------------- Verifier
 class Verifier:
+    """Checks a proposal before any code (sympy for a formulation) and a kernel's source
+    before any build (the static gate)."""
+
     def check_proposal(
-        self, proposal: dict[str, Any], family: Family | None = None
-    ) -> dict[str, Any]:
-        """Vetoes an algebraic formulation that is not the block matrix product, and a
-        parameter set the template refuses (with every reason)."""
-        if proposal.get("kind") == "parameters" and family is not None:
-            try:
-                values = family.validate(proposal.get("parameters") or {})
-            except ParameterError as exc:
-                return {
-                    "ok": False,
-                    "kind": "parameters",
-                    "template": family.id,
-                    "detail": "refused parameters: " + "; ".join(exc.reasons),
-                }
-            return {
-                "ok": True,
-                "kind": "parameters",
-                "template": family.id,
-                "parameters": values,
-                "detail": f"valid parameters for template {family.id}",
-            }
-        if proposal.get("kind") != "formulation" or "formulation" not in proposal:
-            return {
-                "ok": True,
-                "kind": proposal.get("kind"),
-                "detail": "no algebraic formulation to verify; the static gate will check the code",
-            }
+        self,
+        proposal: Proposal | Mapping[str, Any],
+        refusal: str | None = None,
+        family: Family | None = None,
+    ) -> Verification:
+        """Vetoes a proposal the Manager could not complete (`refusal`: an invalid or already
+        measured parameter set) and an algebraic formulation that is not the block matrix
+        product; passes everything else (its code meets the static gate later). A wire dict
+        is accepted for `proposal` too."""
+        if not isinstance(proposal, Proposal):
+            proposal = Proposal.from_data(proposal)
+        if refusal:
+            return Verification(
+                ok=False,
+                stage=Stage.PROPOSAL,
+                kind=proposal.kind,
+                detail=refusal,
+                template=family.id if family and proposal.kind == "parameters" else None,
+                title=proposal.title,
+            )
+        if proposal.kind == "parameters" and family is not None:
+            return Verification(
+                ok=True,
+                stage=Stage.PROPOSAL,
+                kind="parameters",
+                template=family.id,
+                parameters=dict(proposal.parameters),
+                detail=f"valid parameters for template {family.id}",
+            )
+        if proposal.kind != "formulation" or proposal.formulation is None:
+            return Verification(
+                ok=True,
+                stage=Stage.PROPOSAL,
+                kind=proposal.kind,
+                detail="no algebraic formulation to verify; the static gate will check the code",
+            )
         from roundtable_tui.core.formulation import FormulationError, describe, parse_formulation
         from roundtable_tui.core.formulation import verify as verify_scheme
 
         try:
-            scheme = parse_formulation(proposal["formulation"])
+            scheme = parse_formulation(dict(proposal.formulation))
         except FormulationError as exc:
-            return {"ok": False, "kind": "formulation", "detail": f"unreadable scheme: {exc}"}
+            return Verification(
+                ok=False,
+                stage=Stage.PROPOSAL,
+                kind="formulation",
+                detail=f"unreadable scheme: {exc}",
+                title=proposal.title,
+            )
         result = verify_scheme(scheme)
         if result.ok:
-            return {
-                "ok": True,
-                "kind": "formulation",
-                "detail": f"verified symbolically: {describe(scheme)}",
-            }
-        return {
-            "ok": False,
-            "kind": "formulation",
-            "failing_entry": result.failing_entry,
-            "detail": f"the scheme is not the block product: {result.detail}",
-        }
+            return Verification(
+                ok=True,
+                stage=Stage.PROPOSAL,
+                kind="formulation",
+                detail=f"verified symbolically: {describe(scheme)}",
+            )
+        return Verification(
+            ok=False,
+            stage=Stage.PROPOSAL,
+            kind="formulation",
+            failing_entry=result.failing_entry,
+            detail=f"the scheme is not the block product: {result.detail}",
+            title=proposal.title,
+        )
 
     def check_code(self, code: str, problem: Problem, allow_unsafe: bool) -> policy.GateResult:
+        """The static gate's result for `code` (never raises on bad source)."""
         return policy.gate(code, problem, allow_unsafe)
 
 
-# --------------------------------------------------------------------------- Coder
+# --------------------------------------------------------------------------- Coders
 _FENCE = re.compile(r"```[ \t]*(?:rust|rs)?[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
 def extract_code(text: str, fn_name: str) -> str | None:
     """The kernel file inside a reply: the fenced block that defines `fn_name` (an unclosed
-    fence from a truncated reply counts), else the reply from its first item on."""
+    fence from a truncated reply counts), else the reply from its first item on. None when
+    the reply holds no such function or is longer than 20 × MAX_REPLY_CHARS."""
+    if len(text) > 20 * MAX_REPLY_CHARS:
+        return None
     blocks = [b.strip() for b in _FENCE.findall(text)]
     with_fn = [b for b in blocks if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", b)]
     if with_fn:
@@ -249,43 +348,70 @@ def extract_code(text: str, fn_name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A kernel a writer produced: its source (None when the reply had none) and, for a
+    template instance, where it came from."""
+
+    code: str | None
+    template: str | None = None
+    parameters: Mapping[str, Any] | None = None
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        """The template and parameter set, as event fields ({} for free-form code)."""
+        if self.template is None:
+            return {}
+        return {"template": self.template, "parameters": dict(self.parameters or {})}
+
+
+@dataclass
+class Job:
+    """What a writer works from in one iteration."""
+
+    talk: Talk
+    cancel: threading.Event
+    proposal: Proposal
+    verification: Verification
+    best_code: str
+    """The current best kernel's source (the naive kernel before any passed)."""
+    feedback: list[str]
+    """The latest vetoes and reviewer rejections."""
+
+
+class Writer(Protocol):
+    """Turns a verified proposal into a kernel. The Manager picks one per proposal kind
+    (`Manager.writers`); add a kind by adding a writer."""
+
+    repairable: bool
+    """Whether a failed kernel goes back to this writer (up to the run's `repairs`)."""
+
+    def write(self, job: Job) -> Draft: ...
+
+    def repair(self, job: Job, message: str) -> str | None: ...
+
+
 class Coder:
+    """The model writes (and repairs) free-form code: kinds code and formulation."""
+
+    repairable = True
+
     def __init__(self, backend: Backend, problem: Problem, machine: dict[str, Any]) -> None:
         self.backend, self.problem, self.machine = backend, problem, machine
         self.history: list[Message] = []
 
-    def write(
-        self,
-        talk: Talk,
-        cancel: threading.Event,
-        proposal: dict[str, Any],
-        best_code: str,
-        feedback: list[str],
-    ) -> str | None:
+    def write(self, job: Job) -> Draft:
         self.history = _msgs(
-            prompts.coder_messages(self.problem, self.machine, proposal, best_code, feedback)
-        )
-        return self._ask(talk, cancel)
-
-    def instantiate(self, talk: Talk, family: Family, parameters: dict[str, Any]) -> str:
-        """The parameter path: the template filled in, deterministically, without the model."""
-        code = family.instantiate(parameters)
-        talk.emit(Event(Kind.AGENT_STARTED, {}, Agent.CODER, talk.iteration))
-        settings = ", ".join(f"{k}={v}" for k, v in parameters.items())
-        talk.emit(
-            Event(
-                Kind.MESSAGE,
-                {"text": f"Filled in template {family.id} ({settings}); no model needed."},
-                Agent.CODER,
-                talk.iteration,
+            prompts.coder_messages(
+                self.problem, self.machine, job.proposal, job.best_code, job.feedback
             )
         )
-        return code
+        return Draft(self._ask(job.talk, job.cancel))
 
-    def repair(self, talk: Talk, cancel: threading.Event, message: str) -> str | None:
+    def repair(self, job: Job, message: str) -> str | None:
         self.history.append(Message("user", message))
         # a little more temperature, so a repair is not the same reply again
-        return self._ask(talk, cancel, temperature=0.6)
+        return self._ask(job.talk, job.cancel, temperature=0.6)
 
     def _ask(self, talk: Talk, cancel: threading.Event, temperature: float = 0.2) -> str | None:
         done = talk(self.history, cancel, max_tokens=1500, temperature=temperature)
@@ -295,6 +421,36 @@ class Coder:
             self.history = self.history[:2] + self.history[-2:]
         code = extract_code(done.text, self.problem.name)
         return make_public(code, self.problem.name) if code else None
+
+
+class TemplateCoder:
+    """The parameter path: the template filled in with the verified set, deterministically,
+    without the model; nothing for a model to repair."""
+
+    repairable = False
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+
+    def write(self, job: Job) -> Draft:
+        parameters = dict(job.verification.parameters or job.proposal.parameters)
+        code = self.family.instantiate(parameters)
+        talk = job.talk
+        talk.emit(Event.of(AgentStarted(), Agent.CODER, talk.iteration))
+        settings = ", ".join(f"{k}={v}" for k, v in parameters.items())
+        talk.emit(
+            Event.of(
+                MessagePayload(
+                    f"Filled in template {self.family.id} ({settings}); no model needed."
+                ),
+                Agent.CODER,
+                talk.iteration,
+            )
+        )
+        return Draft(code, self.family.id, parameters)
+
+    def repair(self, job: Job, message: str) -> str | None:
+        return None
 
 
 def make_public(code: str, fn_name: str) -> str:

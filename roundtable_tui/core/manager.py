@@ -1,27 +1,70 @@
-"""The Manager: an explicit state machine around the table.
+"""The Manager: the loop around the table, one iteration as four steps::
 
-    Proposer → Verifier → Coder → (static gate, repair) → review gate → Tester → memory
-                                    ↑________ repair (build error / wrong result) ______|
+    propose ──► verify ──► code ⇄ review ⇄ test ──► finish
+    Proposer    Verifier   writer   gate    Tester    (outcome, patience, memory)
+       │ (a refused parameter set goes back once)  ▲ repair: build error, wrong result, crash
+       └── no proposal / veto ends the iteration ──┘
 
-with budgets on iterations, wall-clock and tokens, a stop after M iterations without
-improvement, and cancellation at any point. Every step is an event; persistent events are
+with budgets on iterations, wall-clock and tokens, a stop after N iterations without
+improvement, and cancellation at any point. Every step is an event (`core.events`); the
+state (`core.state`) is only ever the fold of those events, and persistent events are
 fsync'd to the session before the next step starts, so a killed run resumes where it was.
+
+The writer of a kernel is chosen by the proposal's kind (`Manager.writers`): the model's
+`Coder` for code and formulations, the `TemplateCoder` for parameter sets. A new kind of
+proposal needs a writer there (and, if it needs checking before code, a case in
+`Verifier.check_proposal`).
+
+No step can take the Manager down: an exception inside a step becomes an error event naming
+the agent and the step, that iteration ends with `Outcome.ERROR`, and the session goes on
+(it stops, with the cause as its reason, after `MAX_STEP_FAILURES` such iterations in a
+row). Model errors (`LLMError`) stop the session with the backend's message.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from roundtable_tui.core.agents import AgentError, Coder, Proposer, Talk, Tester, Verifier
-from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.agents import (
+    AgentError,
+    Coder,
+    Job,
+    Proposer,
+    Talk,
+    TemplateCoder,
+    Tester,
+    Verifier,
+    Writer,
+)
+from roundtable_tui.core.events import (
+    Agent,
+    AgentStarted,
+    CheckFinished,
+    CheckProgress,
+    CheckStarted,
+    ErrorRaised,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    KernelWritten,
+    Message,
+    Outcome,
+    Proposal,
+    Reviewed,
+    ReviewRequested,
+    SessionFinished,
+    SessionResumed,
+    SessionStarted,
+    Stage,
+    Verification,
+)
 from roundtable_tui.core.knowledge import Knowledge, NoKnowledge
+from roundtable_tui.core.parameters import ParameterSpace
 from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
 from roundtable_tui.core.session import Session
@@ -30,30 +73,28 @@ from roundtable_tui.kernels import problems, templates
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
-from roundtable_tui.kernels.verdict import Verdict
+from roundtable_tui.kernels.verdict import CheckResult, Verdict
 from roundtable_tui.llm.backend import Backend, GenerationCancelled, LLMError
 
 log = logging.getLogger(__name__)
 
 REPAIRABLE = {Verdict.BUILD_FAILED, Verdict.WRONG_RESULT, Verdict.CRASHED}
-
-
-class Phase(StrEnum):
-    PROPOSE = "propose"
-    VERIFY = "verify"
-    CODE = "code"
-    REVIEW = "review"
-    TEST = "test"
-    MEMORY = "memory"
-    DONE = "done"
+"""Verdicts that send a kernel back to its writer (if the writer repairs)."""
+MAX_STEP_FAILURES = 3
+"""Iterations in a row ended by an unexpected exception before the session stops."""
+SEED_TITLE = "naive (starting point)"
 
 
 @dataclass
 class RunConfig:
+    """The budgets and choices of one run (see `core.run.RunSpec` for where they come from)."""
+
     iterations: int = 5
     """Total iterations of the session (a resumed session continues up to this)."""
     minutes: float | None = None
+    """Wall-clock budget of this run, in minutes."""
     max_tokens: int | None = None
+    """Stop once the session's model tokens (prompt + completion) reach this."""
     patience: int | None = None
     """Stop after this many iterations without a faster passing kernel."""
     repairs: int = 2
@@ -64,7 +105,17 @@ class RunConfig:
     check: Options = field(default_factory=Options)
 
 
+class StepFailed(Exception):
+    """An unexpected exception inside a step, with the agent and step it happened in."""
+
+    def __init__(self, agent: Agent, step: str, cause: BaseException) -> None:
+        super().__init__(f"{agent} ({step}): {type(cause).__name__}: {cause}")
+        self.agent, self.step, self.cause = agent, step, cause
+
+
 class Manager:
+    """Runs a session: `run(cancel)` until a budget is spent; `state` is the live fold."""
+
     def __init__(
         self,
         session: Session,
@@ -83,7 +134,7 @@ class Manager:
         self.gate, self.cfg = gate, config
         self.checker = checker or Checker()
         self.on_event = on_event or (lambda _e: None)
-        self.knowledge = knowledge or NoKnowledge()
+        self.knowledge: Knowledge = knowledge or NoKnowledge()
         self.machine = machine or machine_info.describe()
         self.state = SessionState.of(session.events())
         if config.strategy not in STRATEGIES:
@@ -92,18 +143,25 @@ class Manager:
         self.family = found[0] if found and config.strategy != "code" else None
         if config.strategy == "parameters" and self.family is None:
             raise ValueError(f"strategy 'parameters' needs a template; {problem.name} has none")
+        self.space = ParameterSpace(self.family) if self.family is not None else None
         self.proposer = Proposer(backend, problem, self.machine, self.family, config.strategy)
         self.verifier = Verifier()
         self.coder = Coder(backend, problem, self.machine)
+        self.writers: dict[str, Writer] = {"code": self.coder, "formulation": self.coder}
+        """The writer of each proposal kind (kinds not listed go to the model's Coder)."""
+        if self.family is not None:
+            self.writers["parameters"] = TemplateCoder(self.family)
         self.tester = Tester(self.checker, config.check)
-        self.phase = Phase.PROPOSE
         self._lock = threading.Lock()
         self._started = 0.0
         self._best_before: float | None = None
         """The best GFLOPS when the current iteration started (improvement is against it)."""
+        self._step: tuple[Agent, str] = (Agent.MANAGER, "start")
+        """The agent and step running now (named by an error event if it fails)."""
 
     # ------------------------------------------------------------------ events
     def emit(self, event: Event) -> Event:
+        """Records `event` (if persistent), folds it into `state`, shows it to the viewer."""
         with self._lock:
             if event.persist:
                 self.session.append(event)
@@ -115,66 +173,114 @@ class Manager:
         return event
 
     def say(self, text: str, iteration: int) -> None:
-        self.emit(Event(Kind.MESSAGE, {"text": text}, Agent.MANAGER, iteration))
+        self.emit(Event.of(Message(text), Agent.MANAGER, iteration))
 
     # ------------------------------------------------------------------ the run
     def run(self, cancel: threading.Event) -> str:
-        """Runs until a budget is spent or `cancel` is set; returns why it stopped."""
+        """Runs until a budget is spent or `cancel` is set; returns why it stopped
+        ("cancelled", "error: …", or the budget that was reached). Never raises for a
+        failing step; a failure to record an event ends the run with it as the reason."""
         self._started = time.monotonic()
-        if self.state.iteration == 0 and not self.state.entries:
-            self.emit(Event(Kind.SESSION_STARTED, dict(self.session.meta)))
-        else:
-            self.emit(Event(Kind.SESSION_RESUMED, {"after_iteration": self.state.iteration}))
-            done = self.state.finished_iterations
-            redo = (
-                f" Iteration {self.state.iteration} was interrupted and starts again."
-                if self.state.iteration > done
-                else ""
-            )
-            self.say(
-                f"Resuming after iteration {done}: {len(self.state.entries)} kernels on "
-                f"record.{redo}",
-                self.state.iteration,
-            )
-        reason = "finished"
         try:
-            if not any(e.number == 0 for e in self.state.entries):
-                self._seed(cancel)
+            reason = self._run(cancel)
+        except Exception as exc:  # the session itself cannot be written (disk full, …)
+            log.exception("the run failed")
+            return f"error: {type(exc).__name__}: {exc}"
+        return reason
+
+    def _run(self, cancel: threading.Event) -> str:
+        self._open()
+        reason = "finished"
+        failures = 0
+        try:
+            if not self.state.seeded:
+                self._guarded(0, cancel, self._seed)
             while True:
                 reason = self._budget_spent()
                 if reason:
                     break
                 # an iteration a kill interrupted is run again from its start
-                self._iteration(self.state.finished_iterations + 1, cancel)
+                it = self.state.finished_iterations + 1
+                failed = self._guarded(it, cancel, self._iteration)
+                failures = failures + 1 if failed else 0
+                if failed and failures >= MAX_STEP_FAILURES:
+                    reason = f"error: {failures} iterations in a row failed; the last: {failed}"
+                    break
         except (Cancelled, GenerationCancelled):
             reason = "cancelled"
         except LLMError as exc:
             self.emit(
-                Event(
-                    Kind.ERROR,
-                    {"message": str(exc), "recoverable": False},
-                    Agent.MANAGER,
+                Event.of(
+                    ErrorRaised(str(exc), recoverable=False, step=self._step[1]),
+                    self._step[0],
                     self.state.iteration,
                 )
             )
             reason = f"error: {exc}"
-        self.phase = Phase.DONE
         best = self.state.best
         self.emit(
-            Event(
-                Kind.SESSION_FINISHED,
-                {
-                    "reason": reason,
-                    "iterations": self.state.finished_iterations,
-                    "best_gflops": best.gflops if best else None,
-                    "best_title": best.title if best else "",
-                    "tokens": self.state.tokens,
-                },
+            Event.of(
+                SessionFinished(
+                    reason=reason,
+                    iterations=self.state.finished_iterations,
+                    best_gflops=best.gflops if best else None,
+                    best_title=best.title if best else "",
+                    tokens=self.state.tokens,
+                ),
                 Agent.MANAGER,
                 self.state.iteration,
             )
         )
         return reason
+
+    def _open(self) -> None:
+        """A new session starts; one with events resumes (even one a kill cut short in
+        iteration 0)."""
+        if not self.session.events():
+            self.emit(Event.of(SessionStarted.from_data(self.session.meta)))
+            return
+        self.emit(Event.of(SessionResumed(self.state.iteration)))
+        done = self.state.finished_iterations
+        redo = (
+            f" Iteration {self.state.iteration} was interrupted and starts again."
+            if self.state.iteration > done
+            else ""
+        )
+        self.say(
+            f"Resuming after iteration {done}: {len(self.state.entries)} kernels on record.{redo}",
+            self.state.iteration,
+        )
+
+    def _guarded(
+        self, it: int, cancel: threading.Event, step: Callable[[int, threading.Event], None]
+    ) -> str:
+        """Runs one iteration; an unexpected exception inside it becomes an error event
+        naming the agent and step, and the iteration ends with Outcome.ERROR. Returns the
+        failure's description ('' when the iteration ended normally)."""
+        self._step = (Agent.MANAGER, "start")
+        try:
+            step(it, cancel)
+        except (Cancelled, GenerationCancelled, LLMError):
+            raise
+        except Exception as exc:
+            agent, name = self._step
+            log.exception("%s failed in step %s of iteration %d", agent, name, it)
+            message = f"{agent} failed ({name}): {type(exc).__name__}: {exc}"[:500]
+            self.emit(
+                Event.of(
+                    ErrorRaised(message, recoverable=True, step=name, exception=type(exc).__name__),
+                    agent,
+                    it,
+                )
+            )
+            title = self.state.proposal.title if self.state.iteration == it else ""
+            self._finish(it, Outcome.ERROR, title, None)
+            return message
+        return ""
+
+    def _at(self, agent: Agent, step: str) -> None:
+        """Marks the step now running (named by the error event if it fails)."""
+        self._step = (agent, step)
 
     def _budget_spent(self) -> str:
         c, s = self.cfg, self.state
@@ -188,332 +294,321 @@ class Manager:
             return f"no improvement in {c.patience} iterations"
         return ""
 
-    def _seed(self, cancel: threading.Event) -> None:
+    def _seed(self, it: int, cancel: threading.Event) -> None:
         """Iteration 0: the naive kernel, the starting point every proposal improves on."""
-        code = problems.naive_kernel_path(self.problem, self.checker.cfg.rust_workspace).read_text()
-        self.emit(Event(Kind.ITERATION_STARTED, {"seed": True}, Agent.MANAGER, 0))
+        self._at(Agent.MANAGER, "seed")
+        code = self._naive_code()
+        self.emit(Event.of(IterationStarted(seed=True), Agent.MANAGER, 0))
         self.say("Measuring the starting point: the naive kernel.", 0)
-        self.emit(
-            Event(
-                Kind.PROPOSAL,
-                {
-                    "title": "naive (starting point)",
-                    "kind": "code",
-                    "idea": "the plain loop every search starts from",
-                    "rationale": "",
-                    "parameters": {},
-                    "chunks": [],
-                },
-                Agent.MANAGER,
-                0,
-            )
-        )
+        proposal = Proposal(SEED_TITLE, "code", "the plain loop every search starts from")
+        self.emit(Event.of(proposal, Agent.MANAGER, 0))
         self.session.write_kernel(0, code)
-        self.emit(
-            Event(
-                Kind.KERNEL,
-                {"number": 0, "attempt": 1, "code": code, "title": "naive (starting point)"},
-                Agent.MANAGER,
-                0,
-            )
-        )
-        self._test(code, 0, 0, {"title": "naive (starting point)", "kind": "code"}, 1, cancel)
-        self.emit(Event(Kind.ITERATION_FINISHED, {"since_improvement": 0}, Agent.MANAGER, 0))
+        self.emit(Event.of(KernelWritten(0, 1, code, SEED_TITLE), Agent.MANAGER, 0))
+        self._at(Agent.TESTER, "test")
+        self._test(code, 0, 0, proposal, 1, cancel)
+        self.emit(Event.of(IterationFinished(since_improvement=0), Agent.MANAGER, 0))
 
-    def _context(self) -> dict[str, Any]:
-        s = self.state
-        best = s.best
-        best_text = (
-            f"'{best.title}' at {best.gflops:.1f} GFLOPS"
-            + (
-                f" ({best.fraction_of_openblas:.0%} of OpenBLAS)"
-                if best and best.fraction_of_openblas
-                else ""
-            )
-            if best and best.gflops
-            else "none yet (the naive kernel)"
-        )
-        board = [
-            f"{e.title}: {e.gflops:.1f} GFLOPS"
-            for e in s.leaderboard()
-            if e.verdict == "passed" and e.gflops
-        ][:4]
-        fails = [f"{e.title}: {e.verdict} ({e.reason[:120]})" for e in s.failures[-4:]]
-        return {
-            "best": best_text,
-            "leaderboard": board,
-            "failures": fails,
-            "feedback": s.feedback[-3:],
-            "tried": self._tried()[:8],
-            "best_parameters": " ".join(f"{k}={v}" for k, v in self._base_parameters().items())
-            if self.family
-            else "",
-            "untried": self._untried(),
-        }
-
-    def _untried(self, limit: int = 6) -> list[str]:
-        """Valid one-parameter moves from the best set that were not measured, in an order
-        that changes per iteration (so the first listed is not always the one chosen)."""
-        if self.family is None:
-            return []
-        measured = [e.parameters for e in self.state.entries if e.template == self.family.id]
-        moves = self.family.neighbours(self._base_parameters(), measured)
-        random.Random(self.state.iteration).shuffle(moves)
-        return [" ".join(f"{k}={v}" for k, v in m.items()) for m in moves[:limit]]
-
-    def _base_parameters(self) -> dict[str, Any]:
-        """The template's best measured set so far (its defaults before any)."""
-        assert self.family is not None
-        mine = [
-            e
-            for e in self.state.leaderboard()
-            if e.template == self.family.id and e.verdict == "passed" and e.gflops
-        ]
-        return dict(mine[0].parameters) if mine else self.family.defaults
-
-    def _name_change(self, values: dict[str, Any]) -> str:
-        """A parameter set's title: what it changes from the best set."""
-        base = self._base_parameters()
-        diff = [f"{k} {v}" for k, v in values.items() if base.get(k) != v]
-        assert self.family is not None
-        return f"{self.family.name}: " + (", ".join(diff) if diff else "the best set again")
-
-    def _tried(self) -> list[str]:
-        """The template's parameter sets measured so far, best first, as changes from the
-        defaults (compact: every prompt token costs time on a CPU)."""
-        if self.family is None:
-            return []
-        defaults = self.family.defaults
-        lines = []
-        mine = [e for e in self.state.leaderboard() if e.template == self.family.id]
-        for e in mine:
-            diff = " ".join(f"{k}={v}" for k, v in e.parameters.items() if defaults.get(k) != v)
-            result = (
-                f"{e.gflops:.1f} GFLOPS"
-                + (f" ({e.fraction_of_openblas:.0%} of OpenBLAS)" if e.fraction_of_openblas else "")
-                if e.verdict == "passed" and e.gflops
-                else e.verdict
-            )
-            lines.append(f"{diff or 'defaults'} -> {result}")
-        return lines
-
-    def _complete(self, proposal: dict[str, Any]) -> None:
-        """A parameter proposal's `changes` applied to the best set give its `parameters`."""
-        kind = proposal.get("kind")
-        if self.family is not None and kind == "parameters" and "changes" in proposal:
-            proposal["parameters"] = {**self._base_parameters(), **proposal["changes"]}
-
-    def _refuse(self, proposal: dict[str, Any]) -> str | None:
-        """Why a parameter proposal cannot be measured (invalid, or measured already)."""
-        if self.family is None or proposal.get("kind") != "parameters":
-            return None
-        self._complete(proposal)
-        if not proposal.get("changes", True):
-            return "`changes` is empty: change at least one parameter of the best set"
-        try:
-            values = self.family.validate(proposal.get("parameters") or {})
-        except templates.ParameterError as exc:
-            return "; ".join(exc.reasons)
-        for e in self.state.entries:
-            if e.template == self.family.id and e.parameters == values:
-                got = f"{e.gflops:.1f} GFLOPS" if e.gflops else e.verdict
-                return f"that exact set was measured in iteration {e.iteration} ({got})"
-        return None
-
-    def _best_code(self) -> str:
-        best = self.state.best
-        if best and best.code:
-            return best.code
-        return problems.naive_kernel_path(self.problem, self.checker.cfg.rust_workspace).read_text()
-
-    def _finish(self, iteration: int, verdict: str, title: str, gflops: float | None) -> None:
-        before = self._best_before
-        improved = verdict == "passed" and gflops is not None and gflops > (before or 0.0)
-        since = 0 if improved else self.state.since_improvement + 1
-        best = self.state.best
-        self.emit(
-            Event(
-                Kind.ITERATION_FINISHED,
-                {
-                    "verdict": verdict,
-                    "title": title,
-                    "gflops": gflops,
-                    "improved": improved,
-                    "best_gflops": best.gflops if best else None,
-                    "since_improvement": since,
-                },
-                Agent.MANAGER,
-                iteration,
-            )
-        )
-
+    # ------------------------------------------------------------------ one iteration
     def _iteration(self, it: int, cancel: threading.Event) -> None:
+        """propose → verify → code ⇄ review ⇄ test → finish."""
         best = self.state.best
         self._best_before = best.gflops if best else None
-        self.emit(Event(Kind.ITERATION_STARTED, {}, Agent.MANAGER, it))
-        self.say(f"Iteration {it}: best so far {self._context()['best']}.", it)
-
-        # Proposer
-        self.phase = Phase.PROPOSE
+        self.emit(Event.of(IterationStarted(), Agent.MANAGER, it))
         context = self._context()
+        self.say(f"Iteration {it}: best so far {context['best']}.", it)
+
+        proposal, refusal = self._propose(it, cancel, context)
+        if proposal is None:
+            self._finish(it, Outcome.NO_PROPOSAL, "", None)
+            return
+        verification = self._verify(it, proposal, refusal)
+        if not verification.ok:
+            self._finish(it, Outcome.VETOED, proposal.title, None)
+            return
+        outcome, gflops = self._code_review_test(it, proposal, verification, cancel)
+        self._finish(it, outcome, proposal.title, gflops)
+
+    def _propose(
+        self, it: int, cancel: threading.Event, context: dict[str, Any]
+    ) -> tuple[Proposal | None, str | None]:
+        """Step 1: the Proposer's proposal, completed and validated once, with the reason it
+        cannot be measured (None if it can). A refused parameter set goes back once."""
+        self._at(Agent.MANAGER, "knowledge")
+        chunks = self._knowledge(it, context)
+        context["knowledge"] = [str(c.get("text", "")) for c in chunks]
+        self._at(Agent.PROPOSER, "propose")
+        talk = Talk(self.backend, self.emit, Agent.PROPOSER, it)
+        try:
+            proposal, refusal = self._complete(self.proposer.propose(talk, cancel, context))
+            if refusal is not None and self.proposer.attempts_left:
+                self.emit(
+                    Event.of(
+                        ErrorRaised(refusal, recoverable=True, step="propose"), Agent.PROPOSER, it
+                    )
+                )
+                proposal, refusal = self._complete(self.proposer.again(talk, cancel, refusal))
+        except AgentError as exc:
+            self.emit(
+                Event.of(
+                    ErrorRaised(str(exc), recoverable=True, step="propose"), Agent.PROPOSER, it
+                )
+            )
+            return None, None
+        proposal = replace(
+            proposal,
+            chunks=tuple(
+                {k: c.get(k) for k in ("id", "source", "score", "kind", "page")} for c in chunks
+            ),
+        )
+        self.emit(Event.of(proposal, Agent.PROPOSER, it))
+        return proposal, refusal
+
+    def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
+        if self.space is None:
+            return proposal, None
+        return self.space.complete(self.state, proposal)
+
+    def _knowledge(self, it: int, context: dict[str, Any]) -> list[dict[str, Any]]:
+        """Chunks for the Proposer; a failing knowledge base is reported and skipped."""
         # what is about to be tried next: the best so far and what just failed
         query = " ".join([context["best"], *context["failures"][-1:], *context["feedback"][-1:]])
         # the parameter path has the measured sets and the moves to go on: fewer notes, so
         # less prompt to process (the slowest part of an iteration on a CPU)
         budget = 300 if self.family is not None else 600
-        chunks = self.knowledge.context(self.problem.name, query, budget)
-        context["knowledge"] = [c.get("text", "") for c in chunks]
         try:
-            proposal = self.proposer.propose(
-                Talk(self.backend, self.emit, Agent.PROPOSER, it), cancel, context, self._refuse
-            )
-        except AgentError as exc:
+            return list(self.knowledge.context(self.problem.name, query, budget))
+        except Exception as exc:
+            log.exception("knowledge failed")
             self.emit(
-                Event(Kind.ERROR, {"message": str(exc), "recoverable": True}, Agent.PROPOSER, it)
+                Event.of(
+                    ErrorRaised(
+                        f"knowledge unavailable this iteration: {type(exc).__name__}: {exc}",
+                        recoverable=True,
+                        step="knowledge",
+                        exception=type(exc).__name__,
+                    ),
+                    Agent.MANAGER,
+                    it,
+                )
             )
-            self._finish(it, "no_proposal", "", None)
-            return
-        if self.family is not None and proposal.get("kind") == "parameters":
-            self._complete(proposal)
-            try:
-                values = self.family.validate(proposal.get("parameters") or {})
-                proposal["title"] = self._name_change(values)
-            except templates.ParameterError:
-                proposal["title"] = f"{self.family.name}: refused parameters"
-        proposal["chunks"] = [
-            {k: c.get(k) for k in ("id", "source", "score", "kind", "page")} for c in chunks
-        ]
-        self.emit(Event(Kind.PROPOSAL, proposal, Agent.PROPOSER, it))
+            return []
 
-        # Verifier (the proposal)
-        self.phase = Phase.VERIFY
-        self.emit(Event(Kind.AGENT_STARTED, {}, Agent.VERIFIER, it))
-        verification = self.verifier.check_proposal(proposal, self.family)
-        if verification["ok"] and verification.get("parameters"):
-            repeat = self._refuse(proposal)
-            if repeat:
-                verification = {**verification, "ok": False, "detail": repeat}
-        self.emit(Event(Kind.VERIFICATION, verification, Agent.VERIFIER, it))
-        if not verification["ok"]:
-            self.state.feedback.append(
-                f"verifier vetoed '{proposal['title']}': {verification['detail'][:200]}"
-            )
-            self._finish(it, "vetoed", proposal["title"], None)
-            return
+    def _verify(self, it: int, proposal: Proposal, refusal: str | None) -> Verification:
+        """Step 2: the Verifier on the proposal (a veto ends the iteration; its feedback
+        reaches the next prompts through the fold)."""
+        self._at(Agent.VERIFIER, "verify")
+        self.emit(Event.of(AgentStarted(), Agent.VERIFIER, it))
+        verification = self.verifier.check_proposal(proposal, refusal, self.family)
+        self.emit(Event.of(verification, Agent.VERIFIER, it))
+        return verification
 
-        # Coder, static gate, review, Tester, with bounded repairs
-        self.phase = Phase.CODE
-        talk = Talk(self.backend, self.emit, Agent.CODER, it)
-        origin: dict[str, Any] = {}
-        code: str | None
-        if self.family is not None and verification.get("parameters"):
-            # the parameter path: the template filled in; nothing for a model to repair
-            code = self.coder.instantiate(talk, self.family, verification["parameters"])
-            origin = {"template": self.family.id, "parameters": verification["parameters"]}
-            repairs = 0
-        else:
-            code = self.coder.write(
-                talk, cancel, proposal, self._best_code(), self.state.feedback[-2:]
-            )
-            repairs = self.cfg.repairs
-        verdict, gflops = "no_code", None
+    def _code_review_test(
+        self, it: int, proposal: Proposal, verification: Verification, cancel: threading.Event
+    ) -> tuple[Outcome, float | None]:
+        """Step 3: the writer for the proposal's kind writes the kernel; the static gate,
+        the review gate and the Tester follow, and a repairable failure goes back to the
+        writer (at most `repairs` times). Returns the outcome and the kernel's GFLOPS."""
+        self._at(Agent.CODER, "code")
+        writer = self.writers.get(proposal.kind, self.coder)
+        job = Job(
+            Talk(self.backend, self.emit, Agent.CODER, it),
+            cancel,
+            proposal,
+            verification,
+            self._best_code(),
+            self.state.feedback[-2:],
+        )
+        draft = writer.write(job)
+        code, origin = draft.code, draft.origin
+        repairs = self.cfg.repairs if writer.repairable else 0
+        outcome, gflops = Outcome.NO_CODE, None
         for attempt in range(1, repairs + 2):
             last = attempt == repairs + 1
+            self._at(Agent.CODER, "code")
             if code is None:
-                msg = (
-                    f"Your reply had no ```rust block defining `{self.problem.signature}`. "
-                    "Reply with the whole file in one ```rust block."
-                )
                 self.emit(
-                    Event(
-                        Kind.ERROR,
-                        {"message": "the Coder's reply had no kernel", "recoverable": not last},
+                    Event.of(
+                        ErrorRaised(
+                            "the Coder's reply had no kernel", recoverable=not last, step="code"
+                        ),
                         Agent.CODER,
                         it,
                     )
                 )
                 if last:
                     break
-                code = self.coder.repair(talk, cancel, msg)
+                code = writer.repair(
+                    job,
+                    f"Your reply had no ```rust block defining `{self.problem.signature}`. "
+                    "Reply with the whole file in one ```rust block.",
+                )
                 continue
+            self._at(Agent.VERIFIER, "gate")
             gate = self.verifier.check_code(code, self.problem, self.cfg.allow_unsafe)
             self.emit(
-                Event(
-                    Kind.VERIFICATION,
-                    {
-                        "ok": gate.ok,
-                        "kind": "code",
-                        "detail": gate.reason or "passes the static gate",
-                        "gate": gate.to_dict(),
-                    },
+                Event.of(
+                    Verification(
+                        ok=gate.ok,
+                        stage=Stage.CODE,
+                        kind="code",
+                        detail=gate.reason or "passes the static gate",
+                        gate=gate.to_dict(),
+                    ),
                     Agent.VERIFIER,
                     it,
                 )
             )
             if not gate.ok and not last:
-                code = self.coder.repair(
-                    talk, cancel, repair_message(self.problem, "rejected", gate.reason, "")
-                )
+                self._at(Agent.CODER, "repair")
+                code = writer.repair(job, repair_message(self.problem, "rejected", gate.reason, ""))
                 continue
             number = self._next_number()
             self.session.write_kernel(number, code)
             self.emit(
-                Event(
-                    Kind.KERNEL,
-                    {
-                        "number": number,
-                        "attempt": attempt,
-                        "code": code,
-                        "title": proposal["title"],
-                        "gate": gate.to_dict(),
-                        **origin,
-                    },
+                Event.of(
+                    KernelWritten(
+                        number,
+                        attempt,
+                        code,
+                        proposal.title,
+                        gate.to_dict(),
+                        draft.template if origin else None,
+                        dict(draft.parameters or {}) if origin else None,
+                    ),
                     Agent.CODER,
                     it,
                 )
             )
-            self.phase = Phase.REVIEW
-            request = ReviewRequest(
-                it,
-                number,
-                attempt,
-                self.problem.name,
-                proposal,
-                code,
-                self._best_code(),
-                gate.to_dict(),
-                verification,
-                proposal.get("chunks", []),
+            code, origin, action = self._review(
+                it, number, attempt, proposal, verification, code, origin, gate.to_dict(), cancel
             )
-            self.emit(Event(Kind.REVIEW_REQUESTED, {"number": number}, Agent.MANAGER, it))
-            decision = self.gate.review(request, cancel)
-            if cancel.is_set():
-                raise Cancelled()
-            data = {"number": number, **decision.to_dict()}
-            if decision.action is Action.EDIT and decision.code is not None:
-                code = decision.code
-                origin = {}  # a hand-edited instance is the reviewer's own code
-                self.session.write_kernel(number, code)
-                data["code"] = code
-            self.emit(Event(Kind.REVIEW, data, Agent.MANAGER, it))
-            if decision.action is Action.REJECT:
-                verdict = "rejected_by_reviewer"
+            if action is Action.REJECT:
+                outcome = Outcome.REJECTED_BY_REVIEWER
                 break
-            self.phase = Phase.TEST
+            self._at(Agent.TESTER, "test")
             result = self._test(code, it, number, proposal, attempt, cancel, origin)
-            verdict, gflops = str(result.verdict), result.gflops
-            if result.verdict not in REPAIRABLE or last:
+            outcome, gflops = Outcome.parse(result.verdict), result.gflops
+            if result.verdict not in REPAIRABLE or last or not writer.repairable:
                 break
-            self.phase = Phase.CODE
-            code = self.coder.repair(
-                talk,
-                cancel,
+            self._at(Agent.CODER, "repair")
+            code = writer.repair(
+                job,
                 repair_message(
                     self.problem, str(result.verdict), result.reason, result.compiler_output
                 ),
             )
-        self.phase = Phase.MEMORY
-        self._finish(it, verdict, proposal["title"], gflops)
+        return outcome, gflops
+
+    def _review(
+        self,
+        it: int,
+        number: int,
+        attempt: int,
+        proposal: Proposal,
+        verification: Verification,
+        code: str,
+        origin: dict[str, Any],
+        gate: dict[str, Any],
+        cancel: threading.Event,
+    ) -> tuple[str, dict[str, Any], Action]:
+        """The review gate on kernel `number`: returns the code to test (the reviewer's edit
+        if any), its origin ({} once hand-edited) and the action."""
+        self._at(Agent.MANAGER, "review")
+        request = ReviewRequest(
+            it,
+            number,
+            attempt,
+            self.problem.name,
+            proposal.to_data(),
+            code,
+            self._best_code(),
+            gate,
+            verification.to_data(),
+            [dict(c) for c in proposal.chunks],
+        )
+        self.emit(Event.of(ReviewRequested(number), Agent.MANAGER, it))
+        decision = self.gate.review(request, cancel)
+        if cancel.is_set():
+            raise Cancelled()
+        edited = decision.action is Action.EDIT and decision.code is not None
+        if edited and decision.code is not None:
+            code = decision.code
+            origin = {}  # a hand-edited instance is the reviewer's own code
+            self.session.write_kernel(number, code)
+        self.emit(
+            Event.of(
+                Reviewed(
+                    number,
+                    str(decision.action),
+                    decision.reason,
+                    decision.code is not None,
+                    code if edited else None,
+                ),
+                Agent.MANAGER,
+                it,
+            )
+        )
+        return code, origin, decision.action
+
+    def _finish(self, it: int, outcome: Outcome, title: str, gflops: float | None) -> None:
+        """Step 4: the iteration's outcome, and whether it improved on the best."""
+        before = self._best_before
+        improved = outcome.passed and gflops is not None and gflops > (before or 0.0)
+        since = 0 if improved else self.state.since_improvement + 1
+        best = self.state.best
+        self.emit(
+            Event.of(
+                IterationFinished(
+                    verdict=outcome,
+                    title=title,
+                    gflops=gflops,
+                    improved=improved,
+                    best_gflops=best.gflops if best else None,
+                    since_improvement=since,
+                ),
+                Agent.MANAGER,
+                it,
+            )
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _context(self) -> dict[str, Any]:
+        """The Proposer's view of the session (`prompts.proposer_messages` keywords)."""
+        s = self.state
+        best = s.best
+        if best and best.gflops:
+            best_text = f"'{best.title}' at {best.gflops:.1f} GFLOPS" + (
+                f" ({best.fraction_of_openblas:.0%} of OpenBLAS)"
+                if best.fraction_of_openblas
+                else ""
+            )
+        else:
+            best_text = "none yet (the naive kernel)"
+        board = [
+            f"{e.title}: {e.gflops:.1f} GFLOPS" for e in s.leaderboard() if e.passed and e.gflops
+        ][:4]
+        fails = [f"{e.title}: {e.verdict} ({e.reason[:120]})" for e in s.failures[-4:]]
+        space = self.space
+        return {
+            "best": best_text,
+            "leaderboard": board,
+            "failures": fails,
+            "feedback": s.feedback[-3:],
+            "tried": space.tried(s)[:8] if space else [],
+            "best_parameters": " ".join(f"{k}={v}" for k, v in space.base(s).items())
+            if space
+            else "",
+            "untried": space.untried(s) if space else [],
+        }
+
+    def _naive_code(self) -> str:
+        return problems.naive_kernel_path(self.problem, self.checker.cfg.rust_workspace).read_text()
+
+    def _best_code(self) -> str:
+        best = self.state.best
+        if best and best.code:
+            return best.code
+        return self._naive_code()
 
     def _next_number(self) -> int:
         kernels = self.session.path / "kernels"
@@ -525,28 +620,45 @@ class Manager:
         code: str,
         it: int,
         number: int,
-        proposal: dict[str, Any],
+        proposal: Proposal,
         attempt: int,
         cancel: threading.Event,
         origin: dict[str, Any] | None = None,
-    ):
-        self.emit(Event(Kind.AGENT_STARTED, {}, Agent.TESTER, it))
-        self.emit(Event(Kind.CHECK_STARTED, {"number": number}, Agent.TESTER, it))
+    ) -> CheckResult:
+        """The Tester's check of kernel `number`, recorded and remembered."""
+        self.emit(Event.of(AgentStarted(), Agent.TESTER, it))
+        self.emit(Event.of(CheckStarted(number), Agent.TESTER, it))
 
         def progress(phase: str) -> None:
-            self.emit(Event(Kind.CHECK_PROGRESS, {"phase": phase}, Agent.TESTER, it))
+            self.emit(Event.of(CheckProgress(phase), Agent.TESTER, it))
 
         result = self.tester.test(code, self.problem, cancel, progress)
         data = result.to_dict()
         data.update(
             {
                 "number": number,
-                "title": proposal.get("title", ""),
-                "kind": proposal.get("kind", ""),
+                "title": proposal.title,
+                "kind": proposal.kind,
                 "attempt": attempt,
                 **(origin or {}),
             }
         )
-        self.emit(Event(Kind.CHECK_RESULT, data, Agent.TESTER, it))
-        self.knowledge.record({"proposal": proposal, "code": code, "result": data})
+        self.emit(Event.of(CheckFinished.from_data(data), Agent.TESTER, it))
+        self._at(Agent.MANAGER, "record")
+        try:
+            self.knowledge.record({"proposal": proposal.to_data(), "code": code, "result": data})
+        except Exception as exc:
+            log.exception("knowledge.record failed")
+            self.emit(
+                Event.of(
+                    ErrorRaised(
+                        f"the attempt was not stored in the knowledge base: {exc}",
+                        recoverable=True,
+                        step="record",
+                        exception=type(exc).__name__,
+                    ),
+                    Agent.MANAGER,
+                    it,
+                )
+            )
         return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from roundtable_tui.core.events import Proposal
 from roundtable_tui.kernels import machine as machine_model
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.templates import Family
@@ -159,14 +160,15 @@ def proposer_messages(
 def coder_messages(
     problem: Problem,
     machine: dict[str, Any],
-    proposal: dict[str, Any],
+    proposal: Proposal,
     best_code: str,
     feedback: list[str],
 ) -> list[tuple[str, str]]:
-    params = proposal.get("parameters") or {}
+    """The Coder's request: the proposal, the latest feedback, the current best kernel."""
+    params = dict(proposal.parameters)
     lines = [
-        f"Proposal: {proposal.get('title', '')}",
-        f"Idea: {proposal.get('idea', '')}",
+        f"Proposal: {proposal.title}",
+        f"Idea: {proposal.idea}",
     ]
     if params:
         lines.append(f"Parameters: {json.dumps(params)}")

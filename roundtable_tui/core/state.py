@@ -1,133 +1,192 @@
 """What a session knows, rebuilt from its events: the leaderboard, the best kernel, the
-failures and feedback the next proposal must see. The manager, resume, replay and the TUI
-all fold the same events through `SessionState.apply`."""
+failures and feedback the next proposal must see.
+
+`SessionState.apply` is the only way this state is built: the manager (live and on resume),
+replay, the TUI and the read model of a saved session (`core.record`) all fold the same
+events through it, so whatever the next prompt sees after a resume is what it saw before.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from roundtable_tui.core.events import Event, Kind
+from roundtable_tui.core.events import (
+    CheckFinished,
+    Event,
+    IterationFinished,
+    IterationStarted,
+    KernelWritten,
+    Message,
+    Outcome,
+    Proposal,
+    Reviewed,
+    SessionFinished,
+    SessionResumed,
+    SessionStarted,
+    Stage,
+    Verification,
+)
 
 
 @dataclass
 class Entry:
+    """One line of the leaderboard: a kernel that was checked, or a proposal that ended
+    before a check (vetoed, rejected by the reviewer)."""
+
     iteration: int
-    number: int
+    number: int | None
+    """The kernel's number (kernels/NNN.rs); None when no kernel was written (a veto).
+    0 is the naive starting point."""
     title: str
     kind: str
-    verdict: str
+    """The proposal's kind: code, parameters, formulation, …"""
+    verdict: Outcome
     reason: str = ""
     gflops: float | None = None
+    """Median GFLOPS at the benchmark shape (passed kernels)."""
     speedup_vs_naive: float | None = None
     fraction_of_openblas: float | None = None
     fraction_of_peak: float | None = None
     code: str = ""
+    """The source that was checked (the reviewer's edit when there was one)."""
     template: str = ""
     """The template family the kernel was filled in from ('' for free-form code)."""
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Outcome.PASSED
+
 
 @dataclass
 class SessionState:
+    """The fold of a session's events (see the module docstring)."""
+
     problem: str = ""
     model: str = ""
     entries: list[Entry] = field(default_factory=list)
     iteration: int = 0
     """The last iteration started."""
     finished_iterations: int = 0
+    """The last iteration finished."""
+    seeded: bool = False
+    """The naive starting point (iteration 0) has been measured."""
     tokens: int = 0
+    """Prompt and completion tokens of every model reply."""
     feedback: list[str] = field(default_factory=list)
+    """Vetoes and reviewer rejections, oldest first: shown to the next Proposer and Coder."""
     finished: str = ""
+    """Why the session stopped ('' while it runs or after a resume)."""
     since_improvement: int = 0
     baselines: dict[str, float] = field(default_factory=dict)
-    _proposal: dict[str, Any] = field(default_factory=dict)
+    """GFLOPS of each baseline (naive, rayon, openblas) from the latest check."""
+    _proposal: Proposal = field(default_factory=Proposal)
     _kernels: dict[int, str] = field(default_factory=dict)
 
     @property
     def best(self) -> Entry | None:
-        passed = [e for e in self.entries if e.verdict == "passed" and e.gflops]
+        """The fastest passed kernel, or None."""
+        passed = [e for e in self.entries if e.passed and e.gflops]
         return max(passed, key=lambda e: e.gflops or 0.0) if passed else None
 
     @property
     def failures(self) -> list[Entry]:
-        return [e for e in self.entries if e.verdict != "passed"]
+        return [e for e in self.entries if not e.passed]
+
+    @property
+    def proposal(self) -> Proposal:
+        """The latest proposal."""
+        return self._proposal
 
     def leaderboard(self) -> list[Entry]:
-        return sorted(self.entries, key=lambda e: (e.verdict != "passed", -(e.gflops or 0.0)))
+        """Passed kernels fastest first, then everything else in order."""
+        return sorted(self.entries, key=lambda e: (not e.passed, -(e.gflops or 0.0)))
+
+    def code_of(self, number: int) -> str:
+        """The source of kernel `number` as it was checked ('' if unknown)."""
+        return self._kernels.get(number, "")
 
     def apply(self, ev: Event) -> None:
-        d = ev.data
-        if ev.kind is Kind.SESSION_STARTED:
-            self.problem = d.get("problem", self.problem)
-            self.model = d.get("model", self.model)
-        elif ev.kind is Kind.ITERATION_STARTED:
+        """Folds one event in."""
+        p = ev.payload
+        if isinstance(p, SessionStarted):
+            self.problem = p.problem or self.problem
+            self.model = p.model or self.model
+        elif isinstance(p, IterationStarted):
+            if ev.iteration <= self.finished_iterations and (ev.iteration or self.seeded):
+                return  # a stray restart of a finished iteration changes nothing
+            # an iteration a kill interrupted runs again: what it left is replaced by the rerun
+            self.entries = [e for e in self.entries if e.iteration != ev.iteration]
             self.iteration = max(self.iteration, ev.iteration)
-        elif ev.kind is Kind.MESSAGE and ev.agent is not None:
-            self.tokens += int(d.get("prompt_tokens", 0)) + int(d.get("completion_tokens", 0))
-        elif ev.kind is Kind.PROPOSAL:
-            self._proposal = d
-        elif ev.kind is Kind.KERNEL:
-            self._kernels[int(d.get("number", 0))] = d.get("code", "")
-        elif ev.kind is Kind.REVIEW and d.get("action") == "reject":
-            title = self._proposal.get("title", "?")
-            self.feedback.append(f"reviewer rejected '{title}': {d.get('reason', '')}")
-            number = int(d.get("number", 0))
-            self.entries.append(
-                Entry(
-                    ev.iteration,
-                    number,
-                    title,
-                    self._proposal.get("kind", "?"),
-                    "rejected_by_reviewer",
-                    d.get("reason", ""),
-                    code=self._kernels.get(number, ""),
+        elif isinstance(p, Message):
+            if ev.agent is not None:
+                self.tokens += p.tokens
+        elif isinstance(p, Proposal):
+            self._proposal = p
+        elif isinstance(p, KernelWritten):
+            self._kernels[p.number] = p.code
+        elif isinstance(p, Reviewed):
+            self._review(ev, p)
+        elif isinstance(p, Verification):
+            if not p.ok and p.stage is Stage.PROPOSAL:
+                title = p.title or self._proposal.title or "?"
+                self.feedback.append(f"verifier vetoed '{title}': {p.detail[:200]}")
+                self.entries.append(
+                    Entry(ev.iteration, None, title, self._proposal.kind, Outcome.VETOED, p.detail)
                 )
-            )
-        elif ev.kind is Kind.REVIEW and d.get("action") == "edit":
-            self._kernels[int(d.get("number", 0))] = d.get("code", "")
-        elif ev.kind is Kind.VERIFICATION and not d.get("ok", True) and d.get("kind") != "code":
-            self.entries.append(
-                Entry(
-                    ev.iteration,
-                    0,
-                    self._proposal.get("title", "?"),
-                    self._proposal.get("kind", "?"),
-                    "vetoed",
-                    d.get("detail", ""),
-                )
-            )
-        elif ev.kind is Kind.CHECK_RESULT:
-            number = int(d.get("number", 0))
+        elif isinstance(p, CheckFinished):
             self.entries.append(
                 Entry(
                     iteration=ev.iteration,
-                    number=number,
-                    title=d.get("title", ""),
-                    kind=d.get("kind", ""),
-                    verdict=d.get("verdict", "?"),
-                    reason=d.get("reason", ""),
-                    gflops=d.get("gflops"),
-                    speedup_vs_naive=d.get("speedup_vs_naive"),
-                    fraction_of_openblas=d.get("fraction_of_openblas"),
-                    fraction_of_peak=d.get("fraction_of_peak"),
-                    code=self._kernels.get(number, d.get("code", "")),
-                    template=d.get("template") or "",
-                    parameters=dict(d.get("parameters") or {}),
+                    number=p.number,
+                    title=p.title,
+                    kind=p.kind,
+                    verdict=p.verdict,
+                    reason=p.reason,
+                    gflops=p.gflops,
+                    speedup_vs_naive=p.speedup_vs_naive,
+                    fraction_of_openblas=p.fraction_of_openblas,
+                    fraction_of_peak=p.fraction_of_peak,
+                    code=self._kernels.get(p.number, str(p.extra.get("code", ""))),
+                    template=p.template or "",
+                    parameters=dict(p.parameters or {}),
                 )
             )
-            for name, b in (d.get("baselines") or {}).items():
-                self.baselines[name] = b.get("gflops", 0.0)
-        elif ev.kind is Kind.ITERATION_FINISHED:
+            for name, b in p.baselines.items():
+                self.baselines[name] = float(b.get("gflops", 0.0) or 0.0)
+        elif isinstance(p, IterationFinished):
             self.finished_iterations = max(self.finished_iterations, ev.iteration)
-            self.since_improvement = int(d.get("since_improvement", self.since_improvement))
-        elif ev.kind is Kind.SESSION_RESUMED:
+            self.since_improvement = p.since_improvement
+            if ev.iteration == 0:
+                self.seeded = True
+        elif isinstance(p, SessionResumed):
             self.finished = ""
-        elif ev.kind is Kind.SESSION_FINISHED:
-            self.finished = d.get("reason", "finished")
+        elif isinstance(p, SessionFinished):
+            self.finished = p.reason
+
+    def _review(self, ev: Event, p: Reviewed) -> None:
+        if p.action == "edit" and p.code is not None:
+            self._kernels[p.number] = p.code
+        elif p.action == "reject":
+            title = self._proposal.title or "?"
+            self.feedback.append(f"reviewer rejected '{title}': {p.reason}")
+            self.entries.append(
+                Entry(
+                    ev.iteration,
+                    p.number,
+                    title,
+                    self._proposal.kind or "?",
+                    Outcome.REJECTED_BY_REVIEWER,
+                    p.reason,
+                    code=self._kernels.get(p.number, ""),
+                )
+            )
 
     @classmethod
-    def of(cls, events: list[Event]) -> SessionState:
+    def of(cls, events: Iterable[Event]) -> SessionState:
+        """The state after `events`, in order."""
         state = cls()
         for ev in events:
             state.apply(ev)

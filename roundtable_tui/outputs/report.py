@@ -22,8 +22,8 @@ from typing import Any
 
 from roundtable_tui.core.events import Kind
 from roundtable_tui.core.state import Entry
-from roundtable_tui.outputs.export import Loaded, load, one_line, percent, winner
 from roundtable_tui.kernels.problems import Problem, Shape
+from roundtable_tui.outputs.export import Loaded, load, one_line, percent, winner
 
 BASELINES = (("naive", "naive"), ("rayon", "rayon"), ("openblas", "OpenBLAS"))
 CAUGHT = {"wrong_result", "impossible"}

@@ -95,7 +95,7 @@ class Leaderboard(DataTable):
             ok = e.verdict == "passed"
             self.add_row(
                 str(e.iteration),
-                str(e.number),
+                "—" if e.number is None else str(e.number),
                 escape(e.title[:40]),
                 Text(e.verdict, style="green" if ok else "red"),
                 f"{e.gflops:.1f}" if e.gflops else "—",

@@ -1,0 +1,87 @@
+"""The parameter path's bookkeeping: a template family's measured sets, the best set, the
+moves not measured yet, and the completion of a parameter proposal (its `changes` applied
+to the best set, validated once, named by what it changes).
+
+Everything here is read from a `SessionState`, so it is the same live, on resume and in
+replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+from roundtable_tui.core.events import Proposal
+from roundtable_tui.core.state import SessionState
+from roundtable_tui.kernels.templates import Family, ParameterError
+
+
+class ParameterSpace:
+    """The sets of one template family (`kernels.templates.Family`) in one session."""
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+
+    def base(self, state: SessionState) -> dict[str, Any]:
+        """The family's best measured set so far (its defaults before any passed)."""
+        mine = [
+            e for e in state.leaderboard() if e.template == self.family.id and e.passed and e.gflops
+        ]
+        return dict(mine[0].parameters) if mine else dict(self.family.defaults)
+
+    def name(self, state: SessionState, values: dict[str, Any]) -> str:
+        """A set's title: what it changes from the best set."""
+        base = self.base(state)
+        diff = [f"{k} {v}" for k, v in values.items() if base.get(k) != v]
+        return f"{self.family.name}: " + (", ".join(diff) if diff else "the best set again")
+
+    def tried(self, state: SessionState) -> list[str]:
+        """The sets measured so far, best first, as changes from the defaults (compact:
+        every prompt token costs time on a CPU), each with its GFLOPS or outcome."""
+        defaults = self.family.defaults
+        lines = []
+        for e in state.leaderboard():
+            if e.template != self.family.id:
+                continue
+            diff = " ".join(f"{k}={v}" for k, v in e.parameters.items() if defaults.get(k) != v)
+            result = (
+                f"{e.gflops:.1f} GFLOPS"
+                + (f" ({e.fraction_of_openblas:.0%} of OpenBLAS)" if e.fraction_of_openblas else "")
+                if e.passed and e.gflops
+                else str(e.verdict)
+            )
+            lines.append(f"{diff or 'defaults'} -> {result}")
+        return lines
+
+    def untried(self, state: SessionState, limit: int = 6) -> list[str]:
+        """Valid one-parameter moves from the best set that were not measured, in an order
+        that changes per iteration (so the first listed is not always the one chosen)."""
+        measured = [e.parameters for e in state.entries if e.template == self.family.id]
+        moves = self.family.neighbours(self.base(state), measured)
+        random.Random(state.iteration).shuffle(moves)
+        return [" ".join(f"{k}={v}" for k, v in m.items()) for m in moves[:limit]]
+
+    def complete(self, state: SessionState, proposal: Proposal) -> tuple[Proposal, str | None]:
+        """A parameter proposal completed once: `parameters` the best set with `changes`
+        applied and validated, `title` named by the change. Returns it with None, or with the
+        reason it cannot be measured (invalid, empty change, measured already). Proposals of
+        other kinds are returned as they are."""
+        if proposal.kind != "parameters":
+            return proposal, None
+        if proposal.changes is not None:
+            values = {**self.base(state), **proposal.changes}
+        else:
+            values = dict(proposal.parameters)
+        refused = dataclasses.replace(proposal, title=f"{self.family.name}: refused parameters")
+        if proposal.changes is not None and not proposal.changes:
+            return refused, "`changes` is empty: change at least one parameter of the best set"
+        try:
+            values = self.family.validate(values)
+        except ParameterError as exc:
+            return dataclasses.replace(refused, parameters=values), "; ".join(exc.reasons)
+        done = dataclasses.replace(proposal, parameters=values, title=self.name(state, values))
+        for e in state.entries:
+            if e.template == self.family.id and e.parameters == values:
+                got = f"{e.gflops:.1f} GFLOPS" if e.gflops else str(e.verdict)
+                return done, f"that exact set was measured in iteration {e.iteration} ({got})"
+        return done, None
