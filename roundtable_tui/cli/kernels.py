@@ -219,6 +219,9 @@ def cmd_problems(args: argparse.Namespace) -> int:
             f"  default shape {p.format_shape(p.default_shape)} "
             f"({', '.join(p.dims)}), {p.flops(p.default_shape) / 1e9:.1f} GFLOP\n"
         )
+    out.print("[bold]Every problem[/]")
+    for rule in problems.CONTRACT_RULES:
+        out.print(f"  • {rule}", markup=False)
     return EXIT_OK
 
 

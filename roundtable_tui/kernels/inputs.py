@@ -80,20 +80,45 @@ def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
     if dist == "positive":
         return rng.random(n, dtype=f32)
     if dist == "integers":
-        return rng.integers(-8, 9, n).astype(f32)
+        return rng.integers(-8, 9, n, dtype=np.int8).astype(f32)
     if dist == "away":  # magnitudes in [0.5, 2), random signs: no product is near zero
-        mag = rng.random(n, dtype=f32) * f32(1.5) + f32(0.5)
-        return np.where(rng.random(n, dtype=f32) < 0.5, -mag, mag)
+        v = rng.random(n, dtype=f32) * f32(3.0) - f32(1.5)
+        v += np.copysign(f32(0.5), v)
+        return v
     if dist == "scaled":  # one power of two for the whole matrix, 2^-30 … 2^30
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(-30, 31)))
     if dist == "mixed":  # every element its own power of two, 2^-24 … 2^24
-        exps = rng.integers(-24, 25, n).astype(f32)
-        return rng.standard_normal(n, dtype=f32) * np.exp2(exps)
+        v = rng.random(n, dtype=f32) + f32(1.0)  # [1, 2): exponent field exactly 127
+        bits = v.view(np.uint32)
+        bits += (rng.integers(-24, 25, n, dtype=np.int32) << 23).view(np.uint32)
+        bits |= rng.integers(0, 2, n, dtype=np.uint32) << np.uint32(31)
+        return v
     if dist == "tiny":
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** -int(rng.integers(40, 61)))
     if dist == "large":
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(20, 41)))
     raise ValueError(f"unknown distribution {dist!r}")
+
+
+class Pool:
+    """Values drawn once per check from each distribution, of which every timed call takes a
+    window at a random offset, scaled by a random power of two (exact) and a random sign:
+    different values on every call for a fraction of the cost of fresh draws. The pool lives
+    in the parent only; a kernel sees one window per call, when it is called."""
+
+    def __init__(self, rng: np.random.Generator, size: int) -> None:
+        self.rng = rng
+        self.size = max(size, 1) * 2
+        self.values: dict[str, np.ndarray] = {}
+
+    def take(self, dist: str, n: int, out: np.ndarray) -> None:
+        """Writes `n` values of `dist` into `out[:n]`."""
+        vals = self.values.get(dist)
+        if vals is None:
+            vals = self.values[dist] = draw(self.rng, dist, self.size)
+        start = int(self.rng.integers(0, self.size - n + 1))
+        factor = np.float32(2.0 ** int(self.rng.integers(-3, 4)) * self.rng.choice([-1, 1]))
+        np.multiply(vals[start : start + n], factor, out=out[:n])
 
 
 def canaries(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -203,10 +228,19 @@ def make_call(
     dists: Sequence[str] | None = None,
     specials: Sequence[str] = (),
     garbage_outputs: bool = False,
+    pool: Pool | None = None,
 ) -> Call:
     """Fresh arguments for one call. `dists` gives one distribution per input (and per
     accumulated output's prior), drawn from TIMED_DISTRIBUTIONS when None; `slack` extra
-    elements follow every buffer (poisoned inputs, canaries after outputs)."""
+    elements follow every buffer (poisoned inputs, canaries after outputs); values come
+    from `pool` when given (timed calls), else are drawn afresh."""
+
+    def fill(dist: str, out: np.ndarray, n: int) -> None:
+        if pool is not None:
+            pool.take(dist, n, out)
+        else:
+            out[:n] = draw(rng, dist, n)
+
     dims = tuple(int(d) for d in dims)
     ins, outs, n_bits = layout(problem, dims)
     has_bias = has_bias and problem.has_bias
@@ -223,7 +257,7 @@ def make_call(
             inputs.append(None)
             continue
         v = np.empty(s.length + slack, dtype=np.float32)
-        v[: s.length] = draw(rng, dists[n], s.length)
+        fill(dists[n], v, s.length)
         v[s.length :] = poison_tail(rng, slack)
         inputs.append(v)
     outputs: list[np.ndarray | None] = []
@@ -234,7 +268,7 @@ def make_call(
             continue
         v = np.empty(s.length + slack, dtype=np.float32)
         if s.accumulate:
-            v[: s.length] = draw(rng, dists[d], s.length)
+            fill(dists[d], v, s.length)
             d += 1
         elif garbage_outputs:  # finite garbage: a kernel must not read C before writing it
             v[: s.length] = draw(rng, "large", s.length)

@@ -85,6 +85,20 @@ class Problem:
             raise ValueError(f"bad {self.name} shape {text!r}: {exc}") from None
 
 
+CONTRACT_RULES = (
+    "All matrices are dense, row-major, contiguous f32 slices. Slices may be longer than "
+    "needed (callers pass sub-slices of bigger buffers): only the leading elements count, and "
+    "a kernel must neither write nor depend on anything after them.",
+    "Inputs may hold any f32 value, of any magnitude and sign, including NaN, ±Inf, ±0 and "
+    "subnormals. Finite inputs must give finite outputs within the error bound of the "
+    "classical product (a verified Strassen-like scheme is held to its own documented bound).",
+    "A NaN or ±Inf that enters a product must make every output it feeds non-finite (so 0·NaN "
+    "counts: skipping zeros is wrong); in such a case other outputs may be non-finite too (a "
+    "Strassen-like scheme spreads them); the order of summation is free.",
+)
+"""The rules every problem shares (shared/design/KERNELS.md), as `roundtable problems` prints
+them; the checker tests each (inputs.py)."""
+
 # llm.c's matmuls (b, t, c, oc): reductions of length 1 (c or oc), primes, 2^k±1
 _LLMC_SHAPES = (
     (1, 1, 1, 1),
