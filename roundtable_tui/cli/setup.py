@@ -56,15 +56,43 @@ def cmd_model(args: argparse.Namespace) -> int:
             print(models.model_path(name))
             continue
 
-        def show(message: str, done: int, total: int, name: str = name) -> None:
-            err.print(f"{name}: [{done}/{total}] {message}")
-
         try:
-            path = models.fetch(name, force=args.force, progress=show)
+            path = _fetch_with_progress(models, name, args.force)
         except models.ModelError as exc:
             raise UsageError(str(exc)) from None
         out.print(f"{name}: {path} (verified)")
     return EXIT_OK
+
+
+def _fetch_with_progress(models, name: str, force: bool):
+    """`models.fetch` with a progress bar on a terminal (parts, bytes, rate), else one line
+    per part (and per step: verifying, sha256, installed)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal:
+        last: list[object] = [None]
+
+        def line(message: str, done: int, total: int) -> None:
+            if done != last[0] or not message.startswith("part "):
+                last[0] = done
+                err.print(f"{name}: [{done}/{total}] {message}", markup=False)
+
+        return models.fetch(name, force=force, progress=line)
+    with Progress(
+        TextColumn(f"[bold]{name}[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} parts"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=err,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def show(message: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=message)
+
+        return models.fetch(name, force=force, progress=show)
 
 
 def cmd_papers(args: argparse.Namespace) -> int:

