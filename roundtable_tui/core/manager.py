@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from roundtable_tui.core import edits
 from roundtable_tui.core.agents import (
     AgentError,
     Coder,
@@ -63,7 +64,7 @@ from roundtable_tui.core.events import (
     Stage,
     Verification,
 )
-from roundtable_tui.core.knowledge import Knowledge, NoKnowledge
+from roundtable_tui.core.knowledge import Knowledge, KnowledgeUnavailable, NoKnowledge
 from roundtable_tui.core.parameters import ParameterSpace
 from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
@@ -74,7 +75,7 @@ from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
 from roundtable_tui.kernels.verdict import CheckResult, Verdict
-from roundtable_tui.llm.backend import Backend, GenerationCancelled, LLMError
+from roundtable_tui.llm.backend import Backend, ContextOverflow, GenerationCancelled, LLMError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,15 @@ class RunConfig:
     strategy: str = "mixed"
     """mixed (template parameters or free-form code, the Proposer chooses), parameters, code."""
     check: Options = field(default_factory=Options)
+    edits: bool = True
+    """Code proposals are search/replace edits of one region of the best kernel
+    (`core.edits`); False: the Coder writes whole files."""
+    grammar: bool = False
+    """Constrain the Coder's edit replies with `edits.GRAMMAR` (llama.cpp backends)."""
+    start: str | None = None
+    """The starting kernel's source (iteration 0) instead of the naive kernel."""
+    start_title: str = ""
+    """Its title on the leaderboard (with `start`)."""
 
 
 class StepFailed(Exception):
@@ -149,6 +159,9 @@ class Manager:
         self.coder = Coder(backend, problem, self.machine)
         self.writers: dict[str, Writer] = {"code": self.coder, "formulation": self.coder}
         """The writer of each proposal kind (kinds not listed go to the model's Coder)."""
+        if config.edits:
+            grammar = edits.GRAMMAR if config.grammar else None
+            self.writers["code"] = edits.EditWriter(problem, self.machine, grammar, self.coder)
         if self.family is not None:
             self.writers["parameters"] = TemplateCoder(self.family)
         self.tester = Tester(self.checker, config.check)
@@ -297,13 +310,14 @@ class Manager:
     def _seed(self, it: int, cancel: threading.Event) -> None:
         """Iteration 0: the naive kernel, the starting point every proposal improves on."""
         self._at(Agent.MANAGER, "seed")
-        code = self._naive_code()
+        code = self.cfg.start or self._naive_code()
+        title = (self.cfg.start_title or "given kernel") if self.cfg.start else SEED_TITLE
         self.emit(Event.of(IterationStarted(seed=True), Agent.MANAGER, 0))
-        self.say("Measuring the starting point: the naive kernel.", 0)
-        proposal = Proposal(SEED_TITLE, "code", "the plain loop every search starts from")
+        self.say(f"Measuring the starting point: {title}.", 0)
+        proposal = Proposal(title, "code", "the kernel every proposal improves on")
         self.emit(Event.of(proposal, Agent.MANAGER, 0))
         self.session.write_kernel(0, code)
-        self.emit(Event.of(KernelWritten(0, 1, code, SEED_TITLE), Agent.MANAGER, 0))
+        self.emit(Event.of(KernelWritten(0, 1, code, title), Agent.MANAGER, 0))
         self._at(Agent.TESTER, "test")
         self._test(code, 0, 0, proposal, 1, cancel)
         self.emit(Event.of(IterationFinished(since_improvement=0), Agent.MANAGER, 0))
@@ -339,7 +353,7 @@ class Manager:
         self._at(Agent.PROPOSER, "propose")
         talk = Talk(self.backend, self.emit, Agent.PROPOSER, it)
         try:
-            proposal, refusal = self._complete(self.proposer.propose(talk, cancel, context))
+            proposal, refusal = self._complete(self._propose_fitting(it, talk, cancel, context))
             if refusal is not None and self.proposer.attempts_left:
                 self.emit(
                     Event.of(
@@ -363,6 +377,38 @@ class Manager:
         self.emit(Event.of(proposal, Agent.PROPOSER, it))
         return proposal, refusal
 
+    def _propose_fitting(
+        self, it: int, talk: Talk, cancel: threading.Event, context: dict[str, Any]
+    ) -> Proposal:
+        """The Proposer's proposal. A prompt too long for the model's context (the server
+        says so: ContextOverflow) is tried once more with the knowledge notes shortened by
+        what the server says is too much (all of them when it does not say); a second
+        overflow stops the run with the server's words as the reason."""
+        try:
+            return self.proposer.propose(talk, cancel, context)
+        except ContextOverflow as exc:
+            notes = list(context.get("knowledge") or [])
+            if not notes:
+                raise
+            excess = exc.prompt_tokens - exc.n_ctx if exc.prompt_tokens and exc.n_ctx else 0
+            dropped = 0
+            while notes and (excess <= 0 or dropped < excess + 64):
+                dropped += self.backend.count_tokens(notes.pop())
+            context["knowledge"] = notes
+            self.emit(
+                Event.of(
+                    ErrorRaised(
+                        f"{exc}; trying once more with {len(notes)} knowledge notes",
+                        recoverable=True,
+                        step="propose",
+                        exception=type(exc).__name__,
+                    ),
+                    Agent.PROPOSER,
+                    it,
+                )
+            )
+            return self.proposer.propose(talk, cancel, context)
+
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
         if self.space is None:
             return proposal, None
@@ -378,11 +424,14 @@ class Manager:
         try:
             return list(self.knowledge.context(self.problem.name, query, budget))
         except Exception as exc:
-            log.exception("knowledge failed")
+            log.warning("knowledge failed: %s", exc)
+            known = isinstance(exc, KnowledgeUnavailable)  # already says what and why
             self.emit(
                 Event.of(
                     ErrorRaised(
-                        f"knowledge unavailable this iteration: {type(exc).__name__}: {exc}",
+                        str(exc)
+                        if known
+                        else f"knowledge unavailable this iteration: {type(exc).__name__}: {exc}",
                         recoverable=True,
                         step="knowledge",
                         exception=type(exc).__name__,
@@ -426,11 +475,10 @@ class Manager:
             last = attempt == repairs + 1
             self._at(Agent.CODER, "code")
             if code is None:
+                why = getattr(writer, "failure", "") or "the Coder's reply had no kernel"
                 self.emit(
                     Event.of(
-                        ErrorRaised(
-                            "the Coder's reply had no kernel", recoverable=not last, step="code"
-                        ),
+                        ErrorRaised(why, recoverable=not last, step="code"),
                         Agent.CODER,
                         it,
                     )
@@ -444,7 +492,13 @@ class Manager:
                 )
                 continue
             self._at(Agent.VERIFIER, "gate")
-            gate = self.verifier.check_code(code, self.problem, self.cfg.allow_unsafe)
+            # an edit must also stay inside its region of the best kernel
+            region = getattr(writer, "region", None)
+            if region is not None or draft.region is not None:  # an edit, or a rewrite
+                origin = {"region": region} if region else {}
+            gate = self.verifier.check_code(
+                code, self.problem, self.cfg.allow_unsafe, job.best_code, region
+            )
             self.emit(
                 Event.of(
                     Verification(
@@ -473,7 +527,8 @@ class Manager:
                         proposal.title,
                         gate.to_dict(),
                         draft.template if origin else None,
-                        dict(draft.parameters or {}) if origin else None,
+                        dict(draft.parameters or {}) if draft.template else None,
+                        origin.get("region"),
                     ),
                     Agent.CODER,
                     it,
@@ -533,7 +588,7 @@ class Manager:
         edited = decision.action is Action.EDIT and decision.code is not None
         if edited and decision.code is not None:
             code = decision.code
-            origin = {}  # a hand-edited instance is the reviewer's own code
+            origin = {"author": "human"}  # a hand-edited kernel is the reviewer's own code
             self.session.write_kernel(number, code)
         self.emit(
             Event.of(
@@ -599,7 +654,17 @@ class Manager:
             if space
             else "",
             "untried": space.untried(s) if space else [],
+            "regions": self._regions(),
         }
+
+    def _regions(self) -> list[str]:
+        """The regions of the best kernel a code proposal may edit ([] without edits)."""
+        if not self.cfg.edits or self.cfg.strategy == "parameters":
+            return []
+        try:
+            return [r.name for r in edits.regions(self._best_code())]
+        except edits.RegionError:
+            return []
 
     def _naive_code(self) -> str:
         return problems.naive_kernel_path(self.problem, self.checker.cfg.rust_workspace).read_text()
