@@ -357,8 +357,8 @@ class Checker:
                 )
             prev = call
             t = time.monotonic()
-            _timing, ins, outs, bits = server.call(call)
-            if msg := inputs.check_guards(call, ins, outs, bits):
+            _timing, msg, outs = server.call(call, inputs.check_guards)
+            if msg:
                 return msg
             msg, worst = inputs.check_full(call, outs, run.error_growth)
             if msg:
@@ -415,10 +415,9 @@ class Checker:
                     )
                 batch.append(call)
                 prev = call
-            done = [(call, *server.call(call)) for call in batch]
-            for call, timing, ins, outs, bits in done:
+            done = [(call, *server.call(call, inputs.check_guards)) for call in batch]
+            for call, timing, msg, outs in done:
                 when = "warm-up" if call_no < warmup else "timed"
-                msg = inputs.check_guards(call, ins, outs, bits)
                 if msg is None:
                     msg, worst = inputs.check_sampled(
                         call, outs, rng, LINES_CHECKED, SKETCHES, run.error_growth

@@ -432,50 +432,52 @@ class Server:
         """One exchange without a kernel call: the parent's per-call overhead, seconds."""
         return self._exchange("noop #").wall_s
 
-    def call(self, call) -> tuple[CallTiming, list, list, object]:
-        """Runs the kernel once on `call` (an inputs.Call): writes its buffers, calls, and
-        returns the timing and copies of (inputs, outputs, bits) as the kernel left them."""
+    def call(self, call, guard) -> tuple[CallTiming, str | None, list]:
+        """Runs the kernel once on `call` (an inputs.Call): writes its buffers, calls, then
+        runs `guard(call, inputs, outputs, bits)` on views of the shared memory as the kernel
+        left it (the child is stopped) and returns (timing, guard's message, copies of the
+        outputs)."""
         import numpy as np
 
         from roundtable_tui.kernels.inputs import ALIGN
 
-        regions: dict[int, tuple[int, int]] = {}
+        regions: list[tuple[int, int] | None] = []
         offset = 0
+        flat = np.frombuffer(self.buf, dtype=np.uint8)
 
         def place(arr) -> str:
             nonlocal offset
             if arr is None:
+                regions.append(None)
                 return "-"
             n = arr.nbytes
             if offset + n > self.size:
                 raise ValueError("the call does not fit the shared buffer")
-            self.buf[offset : offset + n] = arr.tobytes()
-            regions[id(arr)] = (offset, n)
+            flat[offset : offset + n] = arr.reshape(-1).view(np.uint8)
+            regions.append((offset, n))
             spec = f"{offset}:{arr.size}"
             offset = (offset + n + ALIGN - 1) // ALIGN * ALIGN
             return spec
 
-        ins = [place(a) for a in call.inputs]
-        outs = [place(a) for a in call.outputs]
-        bits = place(call.bits) if call.bits is not None else ""
+        arrays = [*call.inputs, *call.outputs, call.bits]
+        specs = [place(a) for a in arrays]
+        n_in, n_out = len(call.inputs), len(call.outputs)
         dims = ",".join(map(str, call.dims))
-        line = f"call # dims={dims} in={','.join(ins)} out={','.join(outs)}"
-        if bits:
-            line += f" bits={bits}"
-        timing = self._exchange(line)
-
-        def back(arr):
-            if arr is None:
-                return None
-            off, n = regions[id(arr)]
-            return np.frombuffer(self.buf[off : off + n], dtype=arr.dtype).copy()
-
-        return (
-            timing,
-            [back(a) for a in call.inputs],
-            [back(a) for a in call.outputs],
-            back(call.bits) if call.bits is not None else None,
+        line = (
+            f"call # dims={dims} in={','.join(specs[:n_in])} "
+            f"out={','.join(specs[n_in : n_in + n_out])}"
         )
+        if call.bits is not None:
+            line += f" bits={specs[-1]}"
+        timing = self._exchange(line)
+        views = [
+            None if r is None or a is None else flat[r[0] : r[0] + r[1]].view(a.dtype)
+            for a, r in zip(arrays, regions, strict=True)
+        ]
+        msg = guard(call, views[:n_in], views[n_in : n_in + n_out], views[-1])
+        outs = [None if v is None else v.copy() for v in views[n_in : n_in + n_out]]
+        del views, flat
+        return timing, msg, outs
 
     def close(self) -> RunOutcome:
         """Ends the run: tells the harness to stop, lets it exit, cleans up."""
