@@ -105,3 +105,78 @@ def test_the_applied_edit_builds_and_passes_the_checker():
     assert any(e.kind is Kind.MESSAGE for e in events)
     result = Checker().check(attempt.code, SGEMM, SMALL, threading.Event())
     assert str(result.verdict) == "passed", result.reason
+
+
+# --------------------------------------------------------------------------- through the Manager
+def run_session(tmp_path, replies, gate=None, **cfg):
+    from roundtable_tui.core.manager import Manager, RunConfig
+    from roundtable_tui.core.review import AutoPolicy
+    from roundtable_tui.core.session import Session
+
+    backend = ScriptedBackend(replies)
+    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "e")
+    events: list = []
+    config = RunConfig(
+        iterations=1, strategy="code", check=SMALL, start=best(), start_title="blis best", **cfg
+    )
+    manager = Manager(
+        session,
+        backend,
+        SGEMM,
+        gate or AutoPolicy(),
+        config,
+        on_event=events.append,
+        machine=MACHINE,
+    )
+    reason = manager.run(threading.Event())
+    session.close()
+    return events, reason, backend
+
+
+def proposer_reply() -> dict:
+    import json
+
+    return {"tag": "proposer", "text": json.dumps({**PROPOSAL, "rationale": "fewer loop steps"})}
+
+
+def test_the_manager_edits_the_best_kernel_repairs_a_missed_block_and_checks_the_edit(tmp_path):
+    replies = [
+        proposer_reply(),
+        {"tag": "coder", "text": MISSED},
+        {"tag": "coder", "text": APPLIES},
+    ]
+    events, reason, backend = run_session(tmp_path, replies)
+    assert "iteration budget" in reason
+    of = lambda kind: [e for e in events if e.kind is kind and e.iteration == 1]  # noqa: E731
+    # the Proposer was told the regions, the Coder saw only the region
+    assert "micro_kernel" in backend.calls[0][1][-1].content
+    errors = [e.data["message"] for e in of(Kind.ERROR)]
+    assert any("block 1: SEARCH is not in the region" in m for m in errors), errors
+    gate = [e for e in of(Kind.VERIFICATION) if e.data.get("stage") == "code"]
+    assert gate and gate[-1].data["ok"]
+    (kernel,) = of(Kind.KERNEL)
+    assert kernel.data["region"] == "micro_kernel"
+    start = next(e.data["code"] for e in events if e.kind is Kind.KERNEL and e.iteration == 0)
+    assert (
+        edits.outside_change(start, kernel.data["code"], edits.find_region(start, "micro_kernel"))
+        is None
+    )
+    (result,) = of(Kind.CHECK_RESULT)
+    assert result.data["verdict"] == "passed", result.data["reason"]
+    assert result.data["region"] == "micro_kernel"
+
+
+def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):
+    from roundtable_tui.core.review import Action, ReviewDecision
+
+    class Reviewer:
+        def review(self, request, cancel):
+            assert "a_u.iter().zip(b_u)" in request.code  # the model's edit, under review
+            return ReviewDecision(Action.EDIT, code=request.code + "\n// reviewed\n")
+
+    replies = [proposer_reply(), {"tag": "coder", "text": APPLIES}]
+    events, _, _ = run_session(tmp_path, replies, gate=Reviewer())
+    (reviewed,) = [e for e in events if e.kind is Kind.REVIEW]
+    assert reviewed.data["edited"] and reviewed.data["code"].endswith("// reviewed\n")
+    (result,) = [e for e in events if e.kind is Kind.CHECK_RESULT and e.iteration == 1]
+    assert result.data["author"] == "human" and "region" not in result.data

@@ -176,6 +176,7 @@ def parse_proposal(text: str) -> Proposal:
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
     formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
+    region = obj.get("region") if isinstance(obj.get("region"), str) else ""
     return Proposal(
         title=title[:80],
         kind=kind,
@@ -184,6 +185,7 @@ def parse_proposal(text: str) -> Proposal:
         parameters=params,
         changes=changes,
         formulation=formulation,
+        region=region.strip()[:60] or None,
     )
 
 
@@ -322,9 +324,29 @@ class Verifier:
             title=proposal.title,
         )
 
-    def check_code(self, code: str, problem: Problem, allow_unsafe: bool) -> policy.GateResult:
-        """The static gate's result for `code` (never raises on bad source)."""
-        return policy.gate(code, problem, allow_unsafe)
+    def check_code(
+        self,
+        code: str,
+        problem: Problem,
+        allow_unsafe: bool,
+        best: str | None = None,
+        region: str | None = None,
+    ) -> policy.GateResult:
+        """The static gate's result for `code` (never raises on bad source). For an edit of
+        `best` confined to `region`, a change outside that region is a violation too."""
+        gate = policy.gate(code, problem, allow_unsafe)
+        if best is not None and region is not None:
+            from roundtable_tui.core import edits
+
+            try:
+                outside = edits.outside_change(best, code, edits.find_region(best, region))
+            except edits.EditError as exc:
+                outside = str(exc)
+            if outside:
+                gate.violations.insert(
+                    0, policy.Finding(0, "region", f"the edit leaves region {region!r}: {outside}")
+                )
+        return gate
 
 
 # --------------------------------------------------------------------------- Coders
@@ -356,10 +378,15 @@ class Draft:
     code: str | None
     template: str | None = None
     parameters: Mapping[str, Any] | None = None
+    region: str | None = None
+    """For an edit of the best kernel (`core.edits.EditWriter`): the region it changes."""
 
     @property
     def origin(self) -> dict[str, Any]:
-        """The template and parameter set, as event fields ({} for free-form code)."""
+        """The template and parameter set, or the edited region, as event fields ({} for
+        free-form code)."""
+        if self.region is not None:
+            return {"region": self.region}
         if self.template is None:
             return {}
         return {"template": self.template, "parameters": dict(self.parameters or {})}

@@ -609,6 +609,8 @@ class Attempt:
     error: str = ""
     """A repair prompt for the model when the edit did not apply."""
     applied: Applied | None = None
+    whole_file: bool = False
+    """The reply was a complete kernel file instead of an edit (taken as it is)."""
 
 
 class EditCoder:
@@ -670,13 +672,97 @@ class EditCoder:
         self.history.append(Message("assistant", done.text))
         if len(self.history) > 4:  # the first request and the latest exchange
             self.history = self.history[:2] + self.history[-2:]
+        if not _SEARCH_ANYWHERE.search(done.text):
+            # a model that rewrites the whole file anyway: taken as a new kernel, not an edit
+            from roundtable_tui.core.agents import extract_code, make_public
+
+            name = self.problem.name
+            whole = extract_code(done.text, name)
+            if whole is not None and re.search(rf"\bfn\s+{re.escape(name)}\s*\(", whole):
+                self.current = make_public(whole, name)
+                return Attempt(self.current, whole_file=True)
         try:
             applied = apply_edit(self.current, parse_edit(done.text, self.region))
         except EditError as exc:
             message = repair_message(exc, self.region)
-            if self.current != self.best:  # the blocks apply to the last applied version
-                now = find_region(self.current, self.region).text(self.current).rstrip()
-                message += f"\nRegion `{self.region}` now reads:\n```rust\n{now}\n```"
+            if self.current != self.best:  # the blocks apply to the last version
+                try:
+                    now = find_region(self.current, self.region).text(self.current).rstrip()
+                    message += f"\nRegion `{self.region}` now reads:\n```rust\n{now}\n```"
+                except EditError:  # a whole file the model wrote has no such region
+                    self.current = self.best
             return Attempt(None, message)
         self.current = applied.code
         return Attempt(applied.code, applied=applied)
+
+
+_SEARCH_ANYWHERE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$", re.M)
+_WHOLE_FILE_ASK = re.compile(r"\s*(Fix it\. )?Reply with the whole.*\Z", re.S)
+
+
+class EditWriter:
+    """The Manager's writer for code proposals (`agents.Writer`): an edit of one region of
+    the best kernel. A reply that does not apply, and a kernel that fails its checks, go
+    back as repairs phrased for the edit format. `failure` says why the last reply gave no
+    kernel; `region` is the region the last kernel changed (None when the model rewrote the
+    whole file instead, which is taken as a new kernel and repaired as one)."""
+
+    repairable = True
+
+    def __init__(
+        self,
+        problem: Any,
+        machine: dict[str, Any],
+        grammar: str | None = None,
+        whole_file: Any = None,
+    ):
+        self.coder = EditCoder(problem, machine, grammar)
+        self.whole_file = whole_file
+        """The writer used instead when the best kernel has no region to edit."""
+        self.failure = ""
+        self.region: str | None = None
+        self._delegated = False
+        self._rewrote = False
+
+    def write(self, job: Any) -> Any:
+        from roundtable_tui.core.agents import Draft
+
+        proposal = job.proposal
+        request = {"title": proposal.title, "idea": proposal.idea, "region": proposal.region}
+        self._delegated = False
+        try:
+            attempt = self.coder.write(job.talk, job.cancel, request, job.best_code, job.feedback)
+        except EditError as exc:  # the best kernel has no usable region
+            self.region = None
+            if self.whole_file is not None:
+                self._delegated, self.failure = True, ""
+                return self.whole_file.write(job)
+            self.failure = f"no edit possible: {exc}"
+            return Draft(None)
+        self._note(attempt)
+        return Draft(attempt.code, region=self.region)
+
+    def repair(self, job: Any, message: str) -> str | None:
+        if self._delegated:
+            return self.whole_file.repair(job, message)
+        if self.failure:  # the last reply did not apply: say exactly why
+            attempt = self.coder.repair(job.talk, job.cancel, self.failure)
+        elif self._rewrote:  # a whole file the model wrote: repaired as a whole file
+            attempt = self.coder.repair(job.talk, job.cancel, message)
+        else:  # the gate, the build or the checker refused the edited kernel
+            why = _WHOLE_FILE_ASK.sub("", message).strip()
+            now = find_region(self.coder.current, self.coder.region).text(self.coder.current)
+            attempt = self.coder.repair(
+                job.talk,
+                job.cancel,
+                f"{why}\nRegion `{self.coder.region}` now reads:\n```rust\n{now.rstrip()}\n```\n"
+                "Fix it with SEARCH/REPLACE blocks against these lines.",
+            )
+        self._note(attempt)
+        return attempt.code
+
+    def _note(self, attempt: Attempt) -> None:
+        self.failure = attempt.error
+        if attempt.code is not None:
+            self._rewrote = attempt.whole_file
+            self.region = None if attempt.whole_file else self.coder.region

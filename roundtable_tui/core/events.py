@@ -263,7 +263,7 @@ class Proposal(Payload):
     code). `chunks` are the knowledge chunks the Proposer was shown (id, source, score, kind,
     page). Kinds this version does not know keep their fields in `extra`."""
 
-    OMIT_NONE = frozenset({"changes", "formulation"})
+    OMIT_NONE = frozenset({"changes", "formulation", "region"})
     title: str = ""
     kind: str = "code"
     idea: str = ""
@@ -271,6 +271,8 @@ class Proposal(Payload):
     parameters: Mapping[str, Any] = field(default_factory=dict)
     changes: Mapping[str, Any] | None = None
     formulation: Mapping[str, Any] | None = None
+    region: str | None = None
+    """The region of the best kernel a code proposal edits (`core.edits`), as named."""
     chunks: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
@@ -311,7 +313,7 @@ class Verification(Payload):
 class KernelWritten(Payload):
     """A kernel that reached review (kernels/NNN.rs, NNN = `number`)."""
 
-    OMIT_NONE = frozenset({"gate", "template", "parameters"})
+    OMIT_NONE = frozenset({"gate", "template", "parameters", "region"})
     number: int = 0
     attempt: int = 1
     code: str = ""
@@ -319,6 +321,8 @@ class KernelWritten(Payload):
     gate: Mapping[str, Any] | None = None
     template: str | None = None
     parameters: Mapping[str, Any] | None = None
+    region: str | None = None
+    """For an edit of the best kernel: the one region it changed."""
 
 
 @payload(Kind.REVIEW_REQUESTED)
@@ -359,7 +363,7 @@ class CheckFinished(Payload):
     """The checker's result (`CheckResult.to_dict()`: figures in GFLOPS and seconds; checks,
     timings, flags and the rest are in `extra`) with the kernel it was for."""
 
-    OMIT_NONE = frozenset({"template", "parameters"})
+    OMIT_NONE = frozenset({"template", "parameters", "region", "author"})
     number: int = 0
     title: str = ""
     kind: str = ""
@@ -376,6 +380,10 @@ class CheckFinished(Payload):
     flags: Mapping[str, Any] = field(default_factory=dict)
     template: str | None = None
     parameters: Mapping[str, Any] | None = None
+    region: str | None = None
+    """For the model's edit of the best kernel: the region it changed."""
+    author: str | None = None
+    """"human" when the reviewer changed the kernel before it was checked."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Outcome.parse(self.verdict))

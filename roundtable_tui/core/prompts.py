@@ -18,6 +18,8 @@ PROPOSAL_SCHEMA: dict[str, Any] = {
         # no length limits: llama.cpp expands them into huge grammars that sample slowly
         "title": {"type": "string"},
         "kind": {"type": "string", "enum": ["code", "parameters", "formulation"]},
+        # the region of the best kernel a code change edits (core/edits.py)
+        "region": {"type": "string"},
         "idea": {"type": "string"},
         "rationale": {"type": "string"},
         "parameters": {
@@ -124,8 +126,11 @@ def proposer_messages(
     tried: list[str] | None = None,
     best_parameters: str = "",
     untried: list[str] | None = None,
+    regions: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     parts = [f"Current best: {best}"]
+    if regions:
+        parts.append("Regions of the best kernel a code change edits: " + ", ".join(regions))
     if best_parameters:
         parts.append(f"Best parameter set: {best_parameters}")
     if untried:
@@ -153,7 +158,11 @@ def proposer_messages(
         parts.append("Propose the next kernel as JSON with kind, changes, idea.")
     else:
         role = PROPOSER_ROLE
-        parts.append("Propose the next idea as JSON with title, kind, idea, rationale.")
+        parts.append(
+            "Propose the next idea as JSON with title, kind, "
+            + ("region, " if regions else "")
+            + "idea, rationale."
+        )
     return [("system", preamble(problem, machine) + role), ("user", "\n\n".join(parts))]
 
 
