@@ -1,5 +1,5 @@
 // expect: wrong_result
-// why: right on small shapes and on the first large call; on every later call with B·T·OC >= 2^20 (the timed calls) it adds +e/-e/-e/+e (e = 1.0) to a 2x2 block of out at a position that moves each call: every row sum and every column sum stays exact, so only a check with random (not all-ones) vectors or a full comparison finds it.
+// why: right on small shapes and on the first large call; on every later call with B·T·OC >= 2^20 (the timed calls) it adds +e/-e/-e/+e (e = 1 + the largest |value| in the block, so far outside any per-element bound at every magnitude) to a 2x2 block of out at a position that moves each call: every row sum and every column sum stays exact, so only a check with random (not all-ones) vectors or a full comparison finds it.
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -23,10 +23,11 @@ pub fn matmul_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: Option
         if call > 0 {
             let h = call.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let (r, o) = (h % (bt - 1), (h >> 20) % (oc - 1));
-            out[r * oc + o] += 1.0;
-            out[r * oc + o + 1] -= 1.0;
-            out[(r + 1) * oc + o] -= 1.0;
-            out[(r + 1) * oc + o + 1] += 1.0;
+            let cells = [r * oc + o, r * oc + o + 1, (r + 1) * oc + o, (r + 1) * oc + o + 1];
+            let e = 1.0 + cells.iter().fold(0.0f32, |m, &i| m.max(out[i].abs()));
+            for (i, sign) in cells.into_iter().zip([1.0f32, -1.0, -1.0, 1.0]) {
+                out[i] += sign * e;
+            }
         }
     }
 }
