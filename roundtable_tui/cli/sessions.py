@@ -17,9 +17,10 @@ from roundtable_tui.cli.run import cmd_tui
 def cmd_replay(args: argparse.Namespace) -> int:
     from roundtable_tui.cli.headless import print_transcript
     from roundtable_tui.config import settings
-    from roundtable_tui.core.session import find, read_events
+    from roundtable_tui.core.session import find, read_events, read_meta
 
     path = find(settings().sessions_dir, args.session)
+    read_meta(path)  # a damaged meta.json is refused here as by every other command
     events = list(read_events(path))
     if not args.headless and not args.rebench:
         args.replay_path = path

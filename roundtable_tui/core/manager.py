@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,8 +49,10 @@ from roundtable_tui.core.events import (
     CheckFinished,
     CheckProgress,
     CheckStarted,
+    Confirmed,
     ErrorRaised,
     Event,
+    HintGiven,
     IterationFinished,
     IterationStarted,
     KernelWritten,
@@ -64,12 +67,15 @@ from roundtable_tui.core.events import (
     Stage,
     Verification,
 )
+from roundtable_tui.core.hints import Hints, prompt_lines
 from roundtable_tui.core.knowledge import Knowledge, KnowledgeUnavailable, NoKnowledge
+from roundtable_tui.core.optimizer import Candidate, ParameterOptimizer
 from roundtable_tui.core.parameters import ParameterSpace
 from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
 from roundtable_tui.core.session import Session
 from roundtable_tui.core.state import SessionState
+from roundtable_tui.kernels import confirm as confirmation
 from roundtable_tui.kernels import problems, templates
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
@@ -84,6 +90,11 @@ REPAIRABLE = {Verdict.BUILD_FAILED, Verdict.WRONG_RESULT, Verdict.CRASHED}
 MAX_STEP_FAILURES = 3
 """Iterations in a row ended by an unexpected exception before the session stops."""
 SEED_TITLE = "naive (starting point)"
+SEARCHES = ("both", "model", "optimizer")
+"""Who picks template parameter sets (`RunConfig.search`)."""
+CLEAR_MARGIN = 1.5
+"""A kernel whose single check is this many times the best's is faster beyond any noise of
+one check (±15% on a loaded machine): it becomes the best without interleaved rounds."""
 
 
 @dataclass
@@ -113,6 +124,14 @@ class RunConfig:
     """The starting kernel's source (iteration 0) instead of the naive kernel."""
     start_title: str = ""
     """Its title on the leaderboard (with `start`)."""
+    search: str = "both"
+    """Who picks template parameter sets: both (the model's set when it is new and valid,
+    the optimizer's when it repeats a measured set or is invalid; the Proposer is shown the
+    optimizer's candidates), model (the Proposer alone: a repeat or invalid set is vetoed),
+    optimizer (`core.optimizer` alone, no model call)."""
+    confirm_rounds: int = confirmation.ROUNDS
+    """Interleaved rounds that decide whether a kernel close to the best beats it
+    (`kernels.confirm`); 0: one check decides (faster when its figure is higher)."""
 
 
 class StepFailed(Exception):
@@ -137,6 +156,7 @@ class Manager:
         on_event: Callable[[Event], object] | None = None,
         knowledge: Knowledge | None = None,
         machine: dict[str, Any] | None = None,
+        hints: Hints | None = None,
     ) -> None:
         from roundtable_tui.kernels import machine as machine_info
 
@@ -154,6 +174,16 @@ class Manager:
         if config.strategy == "parameters" and self.family is None:
             raise ValueError(f"strategy 'parameters' needs a template; {problem.name} has none")
         self.space = ParameterSpace(self.family) if self.family is not None else None
+        if config.search not in SEARCHES:
+            raise ValueError(f"unknown search {config.search!r} (one of {SEARCHES})")
+        if config.search == "optimizer" and self.family is None:
+            raise ValueError(f"search 'optimizer' needs a template; {problem.name} has none")
+        self.hints = hints or Hints()
+        self.hints.follow(session.path, self.state.hint_file_lines)
+        self._seed_of_search = zlib.crc32(session.id.encode())
+        """The optimizer's seed: fixed per session, so resume and replay suggest the same."""
+        self._candidates: list[Candidate] = []
+        self._best_number_before: int | None = None
         self.proposer = Proposer(backend, problem, self.machine, self.family, config.strategy)
         self.verifier = Verifier()
         self.coder = Coder(backend, problem, self.machine)
@@ -202,6 +232,10 @@ class Manager:
         return reason
 
     def _run(self, cancel: threading.Event) -> str:
+        if self.state.finished and self.state.seeded:
+            spent = self._budget_spent()
+            if spent:  # a finished session with nothing left to do: append nothing
+                return spent
         self._open()
         reason = "finished"
         failures = 0
@@ -320,6 +354,7 @@ class Manager:
         self.emit(Event.of(KernelWritten(0, 1, code, title), Agent.MANAGER, 0))
         self._at(Agent.TESTER, "test")
         self._test(code, 0, 0, proposal, 1, cancel)
+        self._confirm(0, None, cancel)
         self.emit(Event.of(IterationFinished(since_improvement=0), Agent.MANAGER, 0))
 
     # ------------------------------------------------------------------ one iteration
@@ -327,7 +362,10 @@ class Manager:
         """propose → verify → code ⇄ review ⇄ test → finish."""
         best = self.state.best
         self._best_before = best.gflops if best else None
+        self._best_number_before = best.number if best else None
         self.emit(Event.of(IterationStarted(), Agent.MANAGER, it))
+        for hint in self.hints.drain():
+            self.emit(Event.of(HintGiven(hint.text, hint.source, hint.line), Agent.MANAGER, it))
         context = self._context()
         self.say(f"Iteration {it}: best so far {context['best']}.", it)
 
@@ -340,13 +378,23 @@ class Manager:
             self._finish(it, Outcome.VETOED, proposal.title, None)
             return
         outcome, gflops = self._code_review_test(it, proposal, verification, cancel)
+        if outcome.passed:
+            self._confirm(it, best, cancel)
         self._finish(it, outcome, proposal.title, gflops)
 
     def _propose(
         self, it: int, cancel: threading.Event, context: dict[str, Any]
     ) -> tuple[Proposal | None, str | None]:
         """Step 1: the Proposer's proposal, completed and validated once, with the reason it
-        cannot be measured (None if it can). A refused parameter set goes back once."""
+        cannot be measured (None if it can). A refused parameter set goes back once (search
+        model) or is replaced by the optimizer's best candidate (search both); with search
+        optimizer the optimizer's candidate is the proposal and no model is asked."""
+        if self.cfg.search == "optimizer" and self.family is not None:
+            if not self._candidates:
+                return None, None
+            proposal = self._from_optimizer(self._candidates[0])
+            self.emit(Event.of(proposal, Agent.PROPOSER, it))
+            return proposal, None
         self._at(Agent.MANAGER, "knowledge")
         chunks = self._knowledge(it, context)
         context["knowledge"] = [str(c.get("text", "")) for c in chunks]
@@ -354,6 +402,16 @@ class Manager:
         talk = Talk(self.backend, self.emit, Agent.PROPOSER, it)
         try:
             proposal, refusal = self._complete(self._propose_fitting(it, talk, cancel, context))
+            fill = self.cfg.search == "both" and proposal.kind == "parameters"
+            if refusal is not None and fill and self._candidates:
+                self.say(
+                    f"The model's set was refused ({refusal[:160]}); the optimizer's candidate "
+                    "fills the iteration.",
+                    it,
+                )
+                proposal, refusal = self._from_optimizer(self._candidates[0], refusal), None
+            elif proposal.kind == "parameters" and self.family is not None:
+                proposal = replace(proposal, proposed_by="model")
             if refusal is not None and self.proposer.attempts_left:
                 self.emit(
                     Event.of(
@@ -408,6 +466,84 @@ class Manager:
                 )
             )
             return self.proposer.propose(talk, cancel, context)
+
+    def _from_optimizer(self, c: Candidate, refusal: str | None = None) -> Proposal:
+        """The optimizer's candidate as a parameter proposal (complete and valid)."""
+        assert self.space is not None
+        why = f"the model's set was refused: {refusal[:200]}" if refusal else ""
+        return Proposal(
+            self.space.name(self.state, dict(c.parameters)),
+            "parameters",
+            c.reason,
+            why,
+            dict(c.parameters),
+            dict(c.changes),
+            proposed_by="optimizer",
+        )
+
+    def _optimizer(self) -> ParameterOptimizer | None:
+        """The optimizer told every measured set of the family so far (rebuilt from the
+        state, so the same live, on resume and in replay)."""
+        if self.family is None or self.cfg.search == "model":
+            return None
+        return ParameterOptimizer.from_entries(
+            self.family, self.state.entries, seed=self._seed_of_search
+        )
+
+    def _confirm(self, it: int, best: Any, cancel: threading.Event) -> None:
+        """Whether this iteration's passed kernel beats `best` (the best when the iteration
+        started) beyond noise; a Confirmed event records it (faster: the new best). The
+        first passing kernel is the best; one a clear margin ahead needs no rounds; one
+        clearly slower in its check is recorded as slower without rounds."""
+        new = next((e for e in reversed(self.state.entries) if e.iteration == it), None)
+        if new is None or not new.passed or new.number is None:
+            return
+        self._at(Agent.TESTER, "confirm")
+        if best is None or best.number is None or not best.code:
+            self._record(it, Confirmed(new.number, None, "faster", detail="the first kernel"))
+            return
+        both = new.fraction_of_openblas and best.fraction_of_openblas
+        mine = (new.fraction_of_openblas if both else new.gflops) or 0.0
+        theirs = (best.fraction_of_openblas if both else best.gflops) or 0.0
+        ratio = mine / theirs if theirs else float("inf")
+        one = {"ratio": round(ratio, 4), "rounds": 0, "against": best.number}
+        if ratio >= CLEAR_MARGIN:
+            detail = f"{ratio:.1f}x the best's figure in one check, beyond its noise"
+            self._record(it, Confirmed(new.number, outcome="faster", detail=detail, **one))
+        elif self.cfg.confirm_rounds <= 0:
+            outcome = "faster" if ratio > 1.0 else "slower"
+            self._record(it, Confirmed(new.number, outcome=outcome, detail="one check", **one))
+        elif not confirmation.worth_confirming(mine, theirs):
+            detail = "clearly slower in its check; not compared further"
+            self._record(it, Confirmed(new.number, outcome="slower", detail=detail, **one))
+        else:
+            self.say(
+                f"Kernel {new.number} came within {confirmation.WORTH_MARGIN:.0%} of the best "
+                f"(or above) in its check: {self.cfg.confirm_rounds} interleaved rounds decide.",
+                it,
+            )
+
+            def progress(text: str) -> None:
+                self.emit(Event.of(CheckProgress(text), Agent.TESTER, it))
+
+            got = confirmation.confirm(
+                self.checker,
+                self.problem,
+                new.code,
+                best.code,
+                rounds=self.cfg.confirm_rounds,
+                allow_unsafe=self.cfg.allow_unsafe,
+                cancel=cancel,
+                progress=progress,
+                shape=self.cfg.check.shape,
+            )
+            data = got.to_dict()
+            data.pop("interval", None)
+            self._record(it, Confirmed.from_data({**data, "number": new.number,
+                                                  "against": best.number}))
+
+    def _record(self, it: int, c: Confirmed) -> None:
+        self.emit(Event.of(c, Agent.TESTER, it))
 
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
         if self.space is None:
@@ -607,8 +743,14 @@ class Manager:
 
     def _finish(self, it: int, outcome: Outcome, title: str, gflops: float | None) -> None:
         """Step 4: the iteration's outcome, and whether it improved on the best."""
-        before = self._best_before
-        improved = outcome.passed and gflops is not None and gflops > (before or 0.0)
+        now = self.state.best
+        # improved: this iteration's kernel was confirmed faster than the best before it
+        improved = (
+            outcome.passed
+            and now is not None
+            and now.iteration == it
+            and now.number != self._best_number_before
+        )
         since = 0 if improved else self.state.since_improvement + 1
         best = self.state.best
         self.emit(
@@ -644,7 +786,13 @@ class Manager:
         ][:4]
         fails = [f"{e.title}: {e.verdict} ({e.reason[:120]})" for e in s.failures[-4:]]
         space = self.space
+        optimizer = self._optimizer()
+        self._candidates = (
+            optimizer.suggest(space.base(s), k=3) if optimizer is not None and space else []
+        )
         return {
+            "hints": prompt_lines(s.hints),
+            "candidates": [c.describe() for c in self._candidates],
             "best": best_text,
             "leaderboard": board,
             "failures": fails,
@@ -653,7 +801,8 @@ class Manager:
             "best_parameters": " ".join(f"{k}={v}" for k, v in space.base(s).items())
             if space
             else "",
-            "untried": space.untried(s) if space else [],
+            # the optimizer's candidates stand in for the one-parameter moves
+            "untried": space.untried(s) if space and not self._candidates else [],
             "regions": self._regions(),
         }
 
