@@ -250,3 +250,39 @@ def test_close_frees_the_reserve(tmp_path):
     assert not (s.path / RESERVE).exists()
     meta = json.loads((s.path / "meta.json").read_text())
     assert meta["problem"] == "sgemm"
+
+
+def test_a_run_whose_disk_fills_closes_with_the_reason(mounts):
+    """The manager on a real small file system that fills during the seed's check: the run
+    ends with the write failure as its reason, recorded as the session's last event."""
+    import threading
+
+    from roundtable_tui.core.manager import Manager, RunConfig
+    from roundtable_tui.core.review import AutoPolicy
+    from roundtable_tui.llm.scripted import ScriptedBackend
+
+    from .scripted import SGEMM, SMALL
+
+    root = mounts("run", "size=1m")
+    session = Session.create(root, META, "s1")
+
+    def on_event(ev: Event) -> None:
+        if ev.kind is Kind.CHECK_STARTED:
+            _fill(root)
+
+    manager = Manager(
+        session,
+        ScriptedBackend([]),
+        SGEMM,
+        AutoPolicy(),
+        RunConfig(iterations=0, check=SMALL),
+        on_event=on_event,
+        machine={"cores": 2, "simd": "AVX2"},
+    )
+    reason = manager.run(threading.Event())
+    session.close()
+    assert reason.startswith("error: cannot write ") and "No space left on device" in reason
+    events = list(read_events(session.path))
+    assert events[-1].kind is Kind.SESSION_FINISHED
+    assert events[-1].data["reason"] == reason
+    assert not [p for p in session.path.rglob("*.tmp")]

@@ -73,7 +73,7 @@ from roundtable_tui.core.optimizer import Candidate, ParameterOptimizer
 from roundtable_tui.core.parameters import ParameterSpace
 from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
-from roundtable_tui.core.session import Session
+from roundtable_tui.core.session import Session, SessionError
 from roundtable_tui.core.state import SessionState
 from roundtable_tui.kernels import confirm as confirmation
 from roundtable_tui.kernels import problems, templates
@@ -228,8 +228,28 @@ class Manager:
             reason = self._run(cancel)
         except Exception as exc:  # the session itself cannot be written (disk full, …)
             log.exception("the run failed")
-            return f"error: {type(exc).__name__}: {exc}"
+            reason = f"error: {exc}" if isinstance(exc, SessionError) else (
+                f"error: {type(exc).__name__}: {exc}"
+            )
+            self._close_after_failure(reason)
+            return reason
         return reason
+
+    def _close_after_failure(self, reason: str) -> None:
+        """Records why the session stopped when an event could not be written: the session
+        freed its reserve on a full disk, so the closing event usually still fits."""
+        best = self.state.best
+        finished = SessionFinished(
+            reason=reason,
+            iterations=self.state.finished_iterations,
+            best_gflops=best.gflops if best else None,
+            best_title=best.title if best else "",
+            tokens=self.state.tokens,
+        )
+        try:
+            self.emit(Event.of(finished, Agent.MANAGER, self.state.iteration))
+        except Exception:  # the disk is still full: the reason goes to the caller only
+            log.warning("cannot record the end of the session: %s", reason)
 
     def _run(self, cancel: threading.Event) -> str:
         if self.state.finished and self.state.seeded:
@@ -307,7 +327,8 @@ class Manager:
         self._step = (Agent.MANAGER, "start")
         try:
             step(it, cancel)
-        except (Cancelled, GenerationCancelled, LLMError):
+        except (Cancelled, GenerationCancelled, LLMError, SessionError):  # SessionError: the
+            # session cannot be written (a full disk): the run ends, `run` records why
             raise
         except Exception as exc:
             agent, name = self._step
@@ -716,6 +737,7 @@ class Manager:
             gate,
             verification.to_data(),
             [dict(c) for c in proposal.chunks],
+            origin.get("region"),
         )
         self.emit(Event.of(ReviewRequested(number), Agent.MANAGER, it))
         decision = self.gate.review(request, cancel)
