@@ -323,7 +323,8 @@ class Checker:
             cases.append(Case(f"random{n}-" + "x".join(map(str, dims)), dims, n % 2 == 0, slack()))
         base = cases[len(shapes) // 2]
         cases.append(Case(f"repeat-{base.label}", base.dims, base.bias, base.slack, base.dists))
-        cases.append(Case(f"update-{base.label}", base.dims, base.bias, base.slack, update=True))
+        for n in range(3):  # a training step's next call: the same buffers, a little changed
+            cases.append(Case(f"update{n}-{base.label}", base.dims, base.bias, base.slack, update=True))
         cases.append(Case(f"garbage-c-{base.label}", base.dims, True, slack(), garbage=True))
         if problem.has_bias:
             cases.append(Case(f"nobias-{base.label}", base.dims, False, slack()))

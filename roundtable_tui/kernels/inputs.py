@@ -313,13 +313,14 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
     arr, used = ins[n], prev.used_in[n]
     assert arr is not None
     dist = prev.dists[n] if n < len(prev.dists) else "normal"
-    if rng.random() < 0.5 and used > 1:
+    if rng.random() < 0.4 and used > 1:
         width = max(1, int(np.sqrt(used)))
         start = int(rng.integers(0, max(1, used - width)))
-        arr[start : start + width] = draw(rng, dist, min(width, used - start))
-    else:
-        idx = rng.integers(0, used, min(used, 4))
-        arr[idx] = draw(rng, dist, len(idx))
+        idx = np.arange(start, min(start + width, used))
+    else:  # one to three elements: rarely where a cache samples its key
+        idx = np.unique(rng.integers(0, used, int(rng.integers(1, 4))))
+    new = draw(rng, dist, len(idx))
+    arr[idx] = np.where(new == arr[idx], -arr[idx] - np.float32(1), new)  # really changed
     outs: list[np.ndarray | None] = []
     slots = layout(prev.problem, prev.dims)[1]
     for s, old in zip(slots, prev.outputs, strict=True):
