@@ -137,6 +137,7 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
         .map(|_| Work {
             a: vec![0.0f32; MC.min(rows).next_multiple_of(MR) * KC.min(d.kb)],
             b: vec![0.0f32; NC.min(d.nb).next_multiple_of(NR) * KC.min(d.kb)],
+            row: vec![0.0f32; KC.min(d.kb)],
         })
         .collect();
     // the block rows of C (a block row wholly past m is absent)
@@ -150,6 +151,8 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
 struct Work {
     a: Vec<f32>,
     b: Vec<f32>,
+    /// one row of the A combination, summed before it is packed
+    row: Vec<f32>,
 }
 
 /// The levels applied to an m×n×k product: at most LEVELS, while every block side stays at
@@ -211,7 +214,7 @@ fn product(
                 let first = pc == 0;
                 for ic in (0..my_rows).step_by(MC) {
                     let mc = MC.min(my_rows - ic);
-                    pack_a(prod.a, a, d, i0 + ic, mc, pc, kc, &mut w.a);
+                    pack_a(prod.a, a, d, i0 + ic, mc, pc, kc, &mut w.a, &mut w.row);
                     // ir outside jr: each C row of a tile is then written in one sweep
                     // along the row, which the hardware prefetcher follows (jr outside ir
                     // jumps MR rows per store and missed the cache twice as often here)
@@ -328,29 +331,53 @@ fn pack_b(terms: &[Term], b: &[f32], d: &Dims, jc: usize, nc: usize, pc: usize, 
 }
 
 /// Packs rows ic..ic+mc, columns pc..pc+kc of the A combination Σ coef·A(bi, bj) (blocks of
-/// mb×kb) into MR-tall micro-panels, column by column, zero past the edges of A.
+/// mb×kb) into MR-tall micro-panels, column by column, zero past the edges of A. Each row of
+/// the combination is summed contiguously in `row` first, then written into its panel once.
 #[allow(clippy::too_many_arguments)]
-fn pack_a(terms: &[Term], a: &[f32], d: &Dims, ic: usize, mc: usize, pc: usize, kc: usize, out: &mut [f32]) {
+fn pack_a(
+    terms: &[Term],
+    a: &[f32],
+    d: &Dims,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    out: &mut [f32],
+    row: &mut [f32],
+) {
     let out = &mut out[..mc.div_ceil(MR) * MR * kc];
-    out.fill(0.0);
+    let row = &mut row[..kc];
     for (q, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
         let i0 = q * MR;
         let h = MR.min(mc - i0);
-        for &(bi, bj, coef) in terms {
-            let col = bj * d.kb + pc;
-            if col >= d.k {
+        for i in 0..MR {
+            if let [(bi, bj, coef)] = *terms {
+                // one block: straight into the panel (zero past the edges)
+                let (r, col) = (bi * d.mb + ic + i0 + i, bj * d.kb + pc);
+                let w = if i < h && r < d.m && col < d.k { kc.min(d.k - col) } else { 0 };
+                if w > 0 {
+                    for (kk, &v) in a[r * d.k + col..r * d.k + col + w].iter().enumerate() {
+                        panel[kk * MR + i] = coef * v;
+                    }
+                }
+                for kk in w..kc {
+                    panel[kk * MR + i] = 0.0;
+                }
                 continue;
             }
-            let w = kc.min(d.k - col);
-            for i in 0..h {
-                let row = bi * d.mb + ic + i0 + i;
-                if row >= d.m {
-                    break;
+            row.fill(0.0);
+            for &(bi, bj, coef) in terms.iter().filter(|_| i < h) {
+                let (r, col) = (bi * d.mb + ic + i0 + i, bj * d.kb + pc);
+                if r >= d.m || col >= d.k {
+                    continue;
                 }
-                let src = &a[row * d.k + col..row * d.k + col + w];
-                for (kk, &v) in src.iter().enumerate() {
-                    panel[kk * MR + i] = coef.mul_add(v, panel[kk * MR + i]);
+                let w = kc.min(d.k - col);
+                for (x, &v) in row[..w].iter_mut().zip(&a[r * d.k + col..r * d.k + col + w]) {
+                    *x = coef.mul_add(v, *x);
                 }
+            }
+            for (kk, &v) in row.iter().enumerate() {
+                panel[kk * MR + i] = v;
             }
         }
     }
