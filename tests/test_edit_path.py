@@ -172,6 +172,11 @@ def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):
     class Reviewer:
         def review(self, request, cancel):
             assert "a_u.iter().zip(b_u)" in request.code  # the model's edit, under review
+            assert request.region == "micro_kernel"
+            from roundtable_tui.tui.review import ReviewScreen
+
+            title = ReviewScreen(request)._diff_title()
+            assert title == "The edit of region micro_kernel against the current best"
             return ReviewDecision(Action.EDIT, code=request.code + "\n// reviewed\n")
 
     replies = [proposer_reply(), {"tag": "coder", "text": APPLIES}]

@@ -284,7 +284,9 @@ class Proposal(Payload):
 class Verification(Payload):
     """The Verifier's answer on a proposal (stage PROPOSAL) or a kernel's source (CODE)."""
 
-    OMIT_NONE = frozenset({"template", "parameters", "failing_entry", "gate", "title"})
+    OMIT_NONE = frozenset(
+        {"template", "parameters", "failing_entry", "gate", "title", "scheme", "equations"}
+    )
     ok: bool = True
     stage: Stage = Stage.PROPOSAL
     kind: str | None = None
@@ -298,9 +300,16 @@ class Verification(Payload):
     """The static gate's report (stage CODE): ok, violations, notes."""
     title: str | None = None
     """The proposal's title (a veto of a proposal)."""
+    scheme: Mapping[str, Any] | None = None
+    """A formulation as the Verifier proved it (flat JSON with its `name`): what the
+    template writer builds from and the Tester's accounting comes from, never the proposal."""
+    equations: tuple[str, ...] | None = None
+    """A formulation as equations, one a line (proved or vetoed), for the review."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stage", Stage(self.stage))
+        if self.equations is not None:
+            object.__setattr__(self, "equations", tuple(self.equations))
 
     @property
     def feedback(self) -> str:

@@ -31,6 +31,8 @@ class ReviewRequest:
     gate: dict[str, Any]
     verification: dict[str, Any]
     chunks: list[dict[str, Any]] = field(default_factory=list)
+    region: str | None = None
+    """For the model's edit of the best kernel: the one region it changed."""
 
 
 @dataclass

@@ -73,6 +73,8 @@ def _describe(p: dict) -> str:
     text = str(p.get("idea", ""))
     if p.get("rationale"):
         text += f"\n\nwhy: {p['rationale']}"
+    if p.get("kind") == "code" and p.get("region"):
+        text += f"\n\nregion to edit (as proposed): {p['region']}"
     if p.get("kind") == "parameters" and p.get("parameters"):
         settings = " ".join(f"{k}={v}" for k, v in p["parameters"].items())
         text += f"\n\ntemplate parameters (filled in without a model): {settings}"
@@ -140,7 +142,7 @@ class ReviewScreen(ModalScreen[ReviewDecision]):
                     ]
                     lines += [f"• {escape(n['message'])}" for n in gate.get("notes", [])]
                     yield _section("Static gate", "\n".join(lines) or "nothing to note")
-                    yield _section("Diff against the current best", "")
+                    yield _section(self._diff_title(), "")
                     yield Static(self._diff(), id="review-diff")
                 with VerticalScroll(id="review-right"):
                     yield Static(
@@ -148,6 +150,12 @@ class ReviewScreen(ModalScreen[ReviewDecision]):
                         id="review-code",
                     )
             yield Footer()
+
+    def _diff_title(self) -> str:
+        """What the diff shows: an edit of one region, or a kernel against the best."""
+        if self.request.region:
+            return f"The edit of region {escape(self.request.region)} against the current best"
+        return "Diff against the current best"
 
     def _diff(self) -> Syntax:
         diff = difflib.unified_diff(
