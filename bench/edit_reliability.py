@@ -87,7 +87,8 @@ REQUESTS = {
 
 def best_template_kernel(problem: str) -> str:
     """The problem's template with the parameters of bench/best/<problem>.rs (its first
-    line names them), so the kernel has its region markers."""
+    line names them), so the kernel has its region markers; the template's defaults for
+    this machine when that set does not fit it."""
     family = templates.families(problem)[0]
     best = PROJECT_ROOT / "bench" / "best" / f"{problem}.rs"
     values: dict[str, object] = {}
@@ -95,7 +96,13 @@ def best_template_kernel(problem: str) -> str:
         head = best.read_text().splitlines()[0]
         for key, value in re.findall(r"(\w+)=([\w.]+)", head.split(":", 1)[-1]):
             values[key] = int(value) if value.isdigit() else value
-    return family.instantiate(values)
+    try:
+        return family.instantiate(values)
+    except templates.ParameterError as exc:  # measured on another machine: its defaults here
+        print(
+            f"bench/best/{problem}.rs does not fit this machine ({exc}); defaults", file=sys.stderr
+        )
+        return family.instantiate({})
 
 
 def complete(backend, messages: list[Message], max_tokens: int, grammar: bool) -> Completion:
