@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         "(build_failed above; cargo runs at most one rustc per core).",
     )
     build_cpu_s: int = Field(
-        default=240, description="CPU-time limit of every compiler process of a kernel build."
+        default=120, description="CPU-time limit of every compiler process of a kernel build."
     )
     build_disk_mb: int = Field(
         default=1024,

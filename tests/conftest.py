@@ -12,11 +12,13 @@ KERNELS = Path(__file__).resolve().parent / "kernels"
 @pytest.fixture(scope="session")
 def checker():
     """One checker (and its build cache) for the whole run. The 40 s wall-clock limit leaves
-    room for slow honest kernels at the real benchmark shapes on a loaded machine."""
+    room for slow honest kernels at the real benchmark shapes on a loaded machine; 45 s of
+    CPU per compiler process stops a const-eval spin sooner than the default."""
     from roundtable_tui.config import settings
     from roundtable_tui.kernels.checker import Checker
 
-    return Checker(settings().model_copy(update={"timeout_s": 40.0, "memory_limit_mb": 2048}))
+    limits = {"timeout_s": 40.0, "memory_limit_mb": 2048, "build_cpu_s": 45}
+    return Checker(settings().model_copy(update=limits))
 
 
 @pytest.fixture(scope="session")
