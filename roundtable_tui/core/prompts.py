@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from roundtable_tui.core.events import Proposal
+from roundtable_tui.core.scheme_coder import formulation_schema, prompt_text
 from roundtable_tui.kernels import machine as machine_model
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.templates import Family
@@ -41,12 +42,15 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
     well-formed; the strategy narrows `kind`."""
     if family is None or strategy == "code":
         schema = json.loads(json.dumps(PROPOSAL_SCHEMA))
+        schema["properties"]["formulation"] = formulation_schema()
         if family is not None:
             schema["properties"]["kind"]["enum"] = ["code", "formulation"]
         return schema
     kinds = ["parameters"] if strategy == "parameters" else ["parameters", "code"]
+    if strategy == "mixed" and formulations_for(family.problem):
+        kinds.append("formulation")
     # parameters first: a small model writes them before it talks itself into free code
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "properties": {
             "kind": {"type": "string", "enum": kinds},
@@ -57,6 +61,15 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
         # no title: the manager names a parameter set by what it changes (fewer tokens)
         "required": ["kind", "changes", "idea"],
     }
+    if "formulation" in kinds:
+        # a block scheme (or a named one with levels and cut-off), proved before any code
+        schema["properties"]["formulation"] = formulation_schema()
+    return schema
+
+
+def formulations_for(problem: str) -> bool:
+    """Whether a formulation proposal becomes a kernel without a model (sgemm/strassen)."""
+    return bool(prompt_text(problem))
 
 
 def preamble(problem: Problem, machine: dict[str, Any]) -> str:
@@ -103,6 +116,7 @@ def template_role(family: Family, strategy: str) -> str:
         "the best set, guided by the results; never repeat a set already measured. Answer in "
         "JSON; the idea is one short sentence on why the change should be faster.\n"
         + family.describe()
+        + (f"\n{prompt_text(family.problem)}" if strategy == "mixed" else "")
     )
 
 
@@ -155,7 +169,14 @@ def proposer_messages(
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
-        parts.append("Propose the next kernel as JSON with kind, changes, idea.")
+        parts.append(
+            "Propose the next kernel as JSON with kind, changes, idea"
+            + (
+                " (and formulation when kind is formulation)."
+                if strategy == "mixed" and formulations_for(problem.name)
+                else "."
+            )
+        )
     else:
         role = PROPOSER_ROLE
         parts.append(
