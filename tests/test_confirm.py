@@ -34,8 +34,9 @@ class FakeChecker:
         assert options.baselines is False
         if source == self.fail:
             return SimpleNamespace(passed=False, median_s=None, verdict="crashed", reason="boom")
-        return SimpleNamespace(passed=True, median_s=self.times[source].pop(0), verdict="passed",
-                               reason="")
+        return SimpleNamespace(
+            passed=True, median_s=self.times[source].pop(0), verdict="passed", reason=""
+        )
 
 
 def test_a_clear_speed_up_is_faster_with_an_interval_above_one():
@@ -105,8 +106,14 @@ def test_a_real_comparison_of_two_template_kernels(checker):
     a = fam.instantiate({})
     b = fam.instantiate({"kc": 128})
     got = confirm(
-        checker, SGEMM, a, b, rounds=3, shape=SGEMM.shape([96, 96, 96]),
-        bench_budget_ms=30.0, seed=2,
+        checker,
+        SGEMM,
+        a,
+        b,
+        rounds=3,
+        shape=SGEMM.shape([96, 96, 96]),
+        bench_budget_ms=30.0,
+        seed=2,
     )
     assert got.outcome in (Outcome.FASTER, Outcome.WITHIN_NOISE, Outcome.SLOWER), got.detail
     assert got.rounds == 3 and len(got.ratios) == 3 and all(r > 0 for r in got.ratios)

@@ -41,8 +41,11 @@ def test_the_hints_file_is_read_incrementally_by_whole_lines(tmp_path):
 
 def test_a_resume_skips_the_lines_its_events_recorded(tmp_path):
     (tmp_path / HINTS_FILE).write_text("one\ntwo\nthree\n")
-    events = [{"text": "one", "source": "file", "line": 1}, {"text": "x", "source": "tui"},
-              {"text": "two", "source": "file", "line": 2}]
+    events = [
+        {"text": "one", "source": "file", "line": 1},
+        {"text": "x", "source": "tui"},
+        {"text": "two", "source": "file", "line": 2},
+    ]
     assert file_lines_recorded(events) == 2
     assert [x.text for x in Hints(tmp_path, file_lines_recorded(events)).drain()] == ["three"]
 

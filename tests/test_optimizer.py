@@ -128,8 +128,9 @@ def test_from_entries_tells_the_family_sets_with_same_run_fractions():
         entry({}, gflops=40.0, fraction=0.30),
         entry(tile(4, 24), gflops=30.0, fraction=0.45),  # slower raw, faster same-run
         entry(tile(2, 32), verdict="wrong_result"),
-        SimpleNamespace(template="", parameters={}, verdict="passed", gflops=9.0,
-                        fraction_of_openblas=0.1),
+        SimpleNamespace(
+            template="", parameters={}, verdict="passed", gflops=9.0, fraction_of_openblas=0.1
+        ),
     ]
     opt = ParameterOptimizer.from_entries(BLIS, entries, seed=0)
     assert len(opt.observations) == 3

@@ -216,7 +216,7 @@ def _run(tmp_path, replies, iterations=1, **cfg):
 @pytest.mark.slow
 def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
     params = {"kc": 128, "mc": 48}
-    m, events, reason, backend = _run(tmp_path, [_proposal(params)])
+    m, events, reason, backend = _run(tmp_path, [_proposal(params)], search="model")
     assert "iteration budget" in reason
     assert [tag for tag, _ in backend.calls] == ["proposer"]  # no coder call at all
     system = backend.calls[0][1][0].content
@@ -240,7 +240,7 @@ def test_a_parameter_proposal_is_filled_in_without_the_coder_model(tmp_path):
 @pytest.mark.slow
 def test_a_refused_set_goes_back_to_the_proposer_with_the_reason(tmp_path):
     replies = [_proposal({"mr": 8}), _proposal({"mr": 16})]
-    m, events, _, backend = _run(tmp_path, replies)
+    m, events, _, backend = _run(tmp_path, replies, search="model")
     retry = backend.calls[1][1][-1].content
     assert retry.startswith("Refused: with mr 8 or 16")
     # the second answer was refused too: the Verifier vetoes it with every reason
@@ -253,7 +253,7 @@ def test_a_refused_set_goes_back_to_the_proposer_with_the_reason(tmp_path):
 @pytest.mark.slow
 def test_a_set_measured_before_is_not_measured_again(tmp_path):
     replies = [_proposal({"kc": 128}), _proposal({"kc": 128}), _proposal({"kc": 128})]
-    m, events, _, backend = _run(tmp_path, replies, iterations=2)
+    m, events, _, backend = _run(tmp_path, replies, iterations=2, search="model")
     second = [msgs for tag, msgs in backend.calls][1:]
     assert "kc=128 -> " in second[0][-1].content  # iteration 2's prompt lists it
     assert re.match(r"Refused: that exact set was measured in iteration 1", second[1][-1].content)
@@ -264,7 +264,7 @@ def test_a_set_measured_before_is_not_measured_again(tmp_path):
 @pytest.mark.slow
 def test_changes_apply_to_the_best_set_and_an_empty_change_is_refused(tmp_path):
     replies = [_proposal({"kc": 128}), _proposal({}), _proposal({"mc": 48})]
-    m, events, _, backend = _run(tmp_path, replies, iterations=2)
+    m, events, _, backend = _run(tmp_path, replies, iterations=2, search="model")
     assert backend.calls[2][1][-1].content.startswith("Refused: `changes` is empty")
     params = [e.data["parameters"] for e in events if e.kind is Kind.CHECK_RESULT and e.iteration]
     assert [(p["kc"], p["mc"]) for p in params] == [(128, 96), (128, 48)]

@@ -54,6 +54,8 @@ class Kind(StrEnum):
     ITERATION_FINISHED = "iteration_finished"
     ERROR = "error"
     SESSION_FINISHED = "session_finished"
+    HINT = "hint"
+    CONFIRMATION = "confirmation"
 
 
 LIVE_ONLY = frozenset({Kind.TOKEN, Kind.CHECK_PROGRESS})
@@ -263,7 +265,7 @@ class Proposal(Payload):
     code). `chunks` are the knowledge chunks the Proposer was shown (id, source, score, kind,
     page). Kinds this version does not know keep their fields in `extra`."""
 
-    OMIT_NONE = frozenset({"changes", "formulation", "region"})
+    OMIT_NONE = frozenset({"changes", "formulation", "region", "proposed_by"})
     title: str = ""
     kind: str = "code"
     idea: str = ""
@@ -274,6 +276,9 @@ class Proposal(Payload):
     region: str | None = None
     """The region of the best kernel a code proposal edits (`core.edits`), as named."""
     chunks: tuple[Mapping[str, Any], ...] = ()
+    proposed_by: str | None = None
+    """Who chose a parameter set: "model" (the Proposer) or "optimizer" (`core.optimizer`,
+    when the model's set was a repeat or invalid, or in an optimizer-only run)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(self.chunks))
@@ -440,6 +445,55 @@ class SessionFinished(Payload):
     best_gflops: float | None = None
     best_title: str = ""
     tokens: int = 0
+
+
+@payload(Kind.HINT)
+@dataclass(frozen=True)
+class HintGiven(Payload):
+    """A human's hint for the next proposals (`core.hints`): typed in the TUI or read from
+    the session's hints file (then `line` is its line number there)."""
+
+    text: str = ""
+    source: str = "tui"
+    line: int = 0
+
+
+@payload(Kind.CONFIRMATION)
+@dataclass(frozen=True)
+class Confirmed(Payload):
+    """Whether kernel `number` beat the best (kernel `against`) beyond noise
+    (`kernels.confirm`): `outcome` faster, within noise, slower or failed; `ratio` its speed
+    over the best's with the 95% interval [`low`, `high`] from `rounds` interleaved rounds
+    (0 rounds: decided from one check, the first kernel or a margin no noise explains). Only
+    a "faster" confirmation makes a kernel the session's best."""
+
+    number: int = 0
+    against: int | None = None
+    outcome: str = "within noise"
+    ratio: float | None = None
+    low: float | None = None
+    high: float | None = None
+    rounds: int = 0
+    candidate_gflops: float | None = None
+    best_gflops: float | None = None
+    detail: str = ""
+    seconds: float = 0.0
+    ratios: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ratios", tuple(self.ratios))
+
+    @property
+    def faster(self) -> bool:
+        return self.outcome == "faster"
+
+    def interval(self) -> str:
+        """`1.12x [1.05, 1.19]`, `1.12x` without an interval, '' without a ratio."""
+        if self.ratio is None:
+            return ""
+        if self.low is None or self.high is None:
+            return f"{self.ratio:.2f}x"
+        return f"{self.ratio:.2f}x [{self.low:.2f}, {self.high:.2f}]"
 
 
 # --------------------------------------------------------------------------- the event

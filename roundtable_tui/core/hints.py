@@ -54,6 +54,12 @@ class Hints:
         self._queue: deque[str] = deque()
         self._lock = threading.Lock()
 
+    def follow(self, session_dir: Path, recorded_from_file: int = 0) -> None:
+        """Reads `session_dir`'s hints file from now on, skipping the lines a session's
+        events already recorded (the Manager calls this with its session)."""
+        self.path = session_dir / HINTS_FILE
+        self._lines_read = recorded_from_file
+
     def put(self, text: str) -> bool:
         """Queues a typed hint (from any thread); False when it is empty."""
         text = clean(text)

@@ -560,8 +560,9 @@ class Manager:
             )
             data = got.to_dict()
             data.pop("interval", None)
-            self._record(it, Confirmed.from_data({**data, "number": new.number,
-                                                  "against": best.number}))
+            self._record(
+                it, Confirmed.from_data({**data, "number": new.number, "against": best.number})
+            )
 
     def _record(self, it: int, c: Confirmed) -> None:
         self.emit(Event.of(c, Agent.TESTER, it))

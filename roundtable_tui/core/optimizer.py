@@ -158,7 +158,8 @@ class ParameterOptimizer:
         for values, reason in self._tpe(k * 2, base_values):
             if add(values, reason, "tpe"):
                 return out
-        for change in self.family.neighbours(base_values, [o.parameters for o in self.observations]):
+        measured = [o.parameters for o in self.observations]
+        for change in self.family.neighbours(base_values, measured):
             values = self._valid({**base_values, **change})
             if values and add(values, "one step from the best set", "neighbour"):
                 return out
@@ -213,7 +214,8 @@ class ParameterOptimizer:
         lanes = nr.multiple_of or 8
 
         def span(p: Any) -> list[int]:
-            lo, hi, step = int(p.min or 1), int(p.max or lo), int(p.multiple_of or 1)
+            lo, step = int(p.min or 1), int(p.multiple_of or 1)
+            hi = int(p.max if p.max is not None else lo)
             return list(range(lo + (-lo) % step, hi + 1, step))
 
         shapes = []

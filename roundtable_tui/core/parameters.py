@@ -23,7 +23,11 @@ class ParameterSpace:
         self.family = family
 
     def base(self, state: SessionState) -> dict[str, Any]:
-        """The family's best measured set so far (its defaults before any passed)."""
+        """The family's best measured set so far: the session's best when it is one of the
+        family's sets, else the fastest (its defaults before any passed)."""
+        best = state.best
+        if best is not None and best.template == self.family.id and best.parameters:
+            return dict(best.parameters)
         mine = [
             e for e in state.leaderboard() if e.template == self.family.id and e.passed and e.gflops
         ]

@@ -138,6 +138,8 @@ def proposer_messages(
     family: Family | None = None,
     strategy: str = "mixed",
     tried: list[str] | None = None,
+    candidates: list[str] | None = None,
+    hints: list[str] | None = None,
     best_parameters: str = "",
     untried: list[str] | None = None,
     regions: list[str] | None = None,
@@ -145,8 +147,18 @@ def proposer_messages(
     parts = [f"Current best: {best}"]
     if regions:
         parts.append("Regions of the best kernel a code change edits: " + ", ".join(regions))
+    if hints:
+        parts.append(
+            "Hints from the human supervising this search (follow them):\n"
+            + "\n".join(f"- {h}" for h in hints)
+        )
     if best_parameters:
         parts.append(f"Best parameter set: {best_parameters}")
+    if candidates:
+        parts.append(
+            "The optimizer's candidates (valid, not measured yet; pick one with its change, "
+            "or propose another valid change): " + "; ".join(candidates)
+        )
     if untried:
         parts.append(
             "Valid changes of the best set not measured yet (pick one, or another valid "

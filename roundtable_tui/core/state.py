@@ -14,7 +14,9 @@ from typing import Any
 
 from roundtable_tui.core.events import (
     CheckFinished,
+    Confirmed,
     Event,
+    HintGiven,
     IterationFinished,
     IterationStarted,
     KernelWritten,
@@ -54,6 +56,10 @@ class Entry:
     template: str = ""
     """The template family the kernel was filled in from ('' for free-form code)."""
     parameters: dict[str, Any] = field(default_factory=dict)
+    proposed_by: str = ""
+    """Who chose a parameter set: model or optimizer ('' for other kernels)."""
+    confirmation: Confirmed | None = None
+    """The comparison with the best it met (None: not compared, e.g. clearly slower)."""
 
     @property
     def passed(self) -> bool:
@@ -82,12 +88,25 @@ class SessionState:
     since_improvement: int = 0
     baselines: dict[str, float] = field(default_factory=dict)
     """GFLOPS of each baseline (naive, rayon, openblas) from the latest check."""
+    hints: list[str] = field(default_factory=list)
+    """A human's hints, oldest first (the latest few reach the Proposer)."""
+    hint_file_lines: int = 0
+    """Lines of the session's hints file already recorded as hints."""
     _proposal: Proposal = field(default_factory=Proposal)
     _kernels: dict[int, str] = field(default_factory=dict)
+    _bests: list[tuple[int, int]] = field(default_factory=list)
+    """(iteration, kernel number) of every confirmation that made a kernel the best."""
 
     @property
     def best(self) -> Entry | None:
-        """The fastest passed kernel, or None."""
+        """The session's best: the last kernel confirmed faster than the best before it
+        (`kernels.confirm`); in a session without confirmations (recorded before them), the
+        fastest passed kernel."""
+        if self._bests:
+            number = self._bests[-1][1]
+            for e in reversed(self.entries):
+                if e.number == number and e.passed:
+                    return e
         passed = [e for e in self.entries if e.passed and e.gflops]
         return max(passed, key=lambda e: e.gflops or 0.0) if passed else None
 
@@ -119,6 +138,7 @@ class SessionState:
                 return  # a stray restart of a finished iteration changes nothing
             # an iteration a kill interrupted runs again: what it left is replaced by the rerun
             self.entries = [e for e in self.entries if e.iteration != ev.iteration]
+            self._bests = [b for b in self._bests if b[0] != ev.iteration]
             self.iteration = max(self.iteration, ev.iteration)
         elif isinstance(p, Message):
             if ev.agent is not None:
@@ -152,6 +172,7 @@ class SessionState:
                     code=self._kernels.get(p.number, str(p.extra.get("code", ""))),
                     template=p.template or "",
                     parameters=dict(p.parameters or {}),
+                    proposed_by=self._proposal.proposed_by or "" if p.template else "",
                 )
             )
             for name, b in p.baselines.items():
@@ -161,6 +182,17 @@ class SessionState:
             self.since_improvement = p.since_improvement
             if ev.iteration == 0:
                 self.seeded = True
+        elif isinstance(p, HintGiven):
+            self.hints.append(p.text)
+            if p.source == "file":
+                self.hint_file_lines = max(self.hint_file_lines, p.line)
+        elif isinstance(p, Confirmed):
+            for e in reversed(self.entries):
+                if e.number == p.number and e.iteration == ev.iteration:
+                    e.confirmation = p
+                    break
+            if p.faster:
+                self._bests.append((ev.iteration, p.number))
         elif isinstance(p, SessionResumed):
             self.finished = ""
         elif isinstance(p, SessionFinished):

@@ -159,8 +159,9 @@ def confirm(
     """Times `candidate` against `best` (kernel sources) in `rounds` ABBA alternations.
 
     Each round checks both kernels on the same fresh inputs (one seed per round, drawn from
-    `seed` or at random) at `shape` (the problem's benchmark shape by default); builds are cached by the checker,
-    so only the first round compiles. Raises `sandbox.Cancelled` when `cancel` is set."""
+    `seed` or at random) at `shape` (the problem's benchmark shape by default); builds are
+    cached by the checker, so only the first round compiles. Raises `sandbox.Cancelled`
+    when `cancel` is set."""
     say = progress or (lambda _text: None)
     t0 = time.monotonic()
     master = np.random.default_rng(seed if seed is not None else secrets.randbits(63))

@@ -1,0 +1,172 @@
+"""The search in the loop: the optimizer fills an iteration whose model proposal repeats a
+measured set (no veto, no second generation), an optimizer-only run asks no model, the
+Proposer is shown the optimizer's candidates and the human's hints, who proposed each set is
+recorded, and the best changes only by a confirmation. Real checks at a small shape."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from roundtable_tui.core.events import (
+    CheckFinished,
+    Confirmed,
+    Event,
+    HintGiven,
+    Kind,
+    Proposal,
+)
+from roundtable_tui.core.hints import HINTS_FILE, Hints
+from roundtable_tui.core.manager import Manager, RunConfig
+from roundtable_tui.core.review import AutoPolicy
+from roundtable_tui.core.session import Session
+from roundtable_tui.core.state import SessionState
+from roundtable_tui.llm.scripted import ScriptedBackend
+
+from .scripted import SGEMM, SMALL
+
+
+def said(changes: dict) -> dict:
+    return {
+        "tag": "proposer",
+        "text": json.dumps({"kind": "parameters", "changes": changes, "idea": "retune"}),
+    }
+
+
+def run(tmp_path, replies, iterations=1, session=None, hints=None, **cfg):
+    backend = ScriptedBackend(replies)
+    session = session or Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
+    events: list[Event] = []
+    m = Manager(
+        session,
+        backend,
+        SGEMM,
+        AutoPolicy(),
+        RunConfig(iterations=iterations, check=SMALL, strategy="parameters", **cfg),
+        on_event=events.append,
+        machine={"cores": 2, "simd": "AVX2"},
+        hints=hints,
+    )
+    reason = m.run(threading.Event())
+    session.close()
+    return m, events, reason, backend
+
+
+def of(events, kind, iteration=None):
+    return [e for e in events if e.kind is kind and (iteration is None or e.iteration == iteration)]
+
+
+@pytest.mark.slow
+def test_a_repeated_set_is_filled_by_the_optimizer_not_vetoed(tmp_path):
+    m, events, reason, backend = run(
+        tmp_path, [said({"kc": 128}), said({"kc": 128})], iterations=2, confirm_rounds=0
+    )
+    assert "iteration budget" in reason
+    # one generation per iteration: the refusal does not go back to the model
+    assert [tag for tag, _ in backend.calls] == ["proposer", "proposer"]
+    first, second = (of(events, Kind.PROPOSAL, i)[0].payload for i in (1, 2))
+    assert first.proposed_by == "model" and second.proposed_by == "optimizer"
+    assert "refused" in second.rationale and "measured in iteration 1" in second.rationale
+    assert not [v for v in of(events, Kind.VERIFICATION) if not v.data["ok"]]
+    checks = [e.payload for e in of(events, Kind.CHECK_RESULT) if e.iteration]
+    assert len(checks) == 2 and checks[0].parameters != checks[1].parameters
+    assert [e.proposed_by for e in m.state.entries if e.template] == ["model", "optimizer"]
+    # the second prompt showed the optimizer's candidates
+    prompt = backend.calls[1][1][-1].content
+    assert "The optimizer's candidates" in prompt
+
+
+@pytest.mark.slow
+def test_an_optimizer_only_run_asks_no_model(tmp_path):
+    m, events, reason, backend = run(
+        tmp_path, [], iterations=2, search="optimizer", confirm_rounds=0
+    )
+    assert "iteration budget" in reason and backend.calls == []
+    proposals = [e.payload for e in of(events, Kind.PROPOSAL) if e.iteration]
+    assert [p.proposed_by for p in proposals] == ["optimizer", "optimizer"]
+    assert all(p.idea for p in proposals)  # the optimizer's reason
+    params = [e.payload.parameters for e in of(events, Kind.CHECK_RESULT) if e.iteration]
+    assert len(params) == 2 and params[0] != params[1]
+
+
+@pytest.mark.slow
+def test_hints_from_the_file_reach_the_prompt_once_and_survive_a_resume(tmp_path):
+    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
+    (session.path / HINTS_FILE).write_text("try 4x24 tiles\n")
+    typed = Hints()
+    typed.put("stop tuning kc")
+    m, events, _, backend = run(
+        tmp_path, [said({"mc": 48})], session=session, hints=typed, confirm_rounds=0
+    )
+    got = [e.payload for e in of(events, Kind.HINT)]
+    assert got == [HintGiven("stop tuning kc", "tui", 0), HintGiven("try 4x24 tiles", "file", 1)]
+    prompt = backend.calls[0][1][-1].content
+    assert "Hints from the human" in prompt and "try 4x24 tiles" in prompt
+    # a resume does not record the file's line again, but the prompt still shows it
+    reopened = Session.open(session.path)
+    m2, events2, _, backend2 = run(
+        tmp_path, [said({"mc": 64})], iterations=2, session=reopened, confirm_rounds=0
+    )
+    assert of(events2, Kind.HINT) == []
+    assert "try 4x24 tiles" in backend2.calls[0][1][-1].content
+    assert m2.state.hints == ["stop tuning kc", "try 4x24 tiles"]
+
+
+@pytest.mark.slow
+def test_the_best_changes_only_by_confirmation(tmp_path, monkeypatch):
+    from roundtable_tui.core import manager
+    from roundtable_tui.kernels import confirm
+
+    # every kernel is compared in rounds (whatever the machine's speeds are today)
+    monkeypatch.setattr(manager, "CLEAR_MARGIN", float("inf"))
+    monkeypatch.setattr(confirm, "WORTH_MARGIN", 1.0)
+    m, events, _, _ = run(
+        tmp_path, [said({"kc": 128}), said({"kc": 136})], iterations=2, confirm_rounds=2
+    )
+    confirmations = [e.payload for e in of(events, Kind.CONFIRMATION)]
+    assert [c.number for c in confirmations] == [0, 1, 2]
+    # the seed is the first best, with nothing to compare it with
+    assert confirmations[0].faster and confirmations[0].against is None
+    best = 0
+    for c in confirmations[1:]:
+        assert c.against == best and c.rounds == 2 and len(c.ratios) == 2
+        assert c.outcome in ("faster", "within noise", "slower")
+        assert c.low is None or c.low <= c.ratio <= c.high
+        if c.faster:
+            assert c.low > 1.0
+            best = c.number
+    assert m.state.best.number == best
+    improved = [e.payload.improved for e in of(events, Kind.ITERATION_FINISHED) if e.iteration]
+    assert improved == [c.faster for c in confirmations[1:]]
+
+
+def test_the_fold_takes_the_confirmed_best_not_the_highest_figure():
+    def check(number, gflops):
+        return Event.of(
+            CheckFinished(
+                number=number,
+                verdict="passed",
+                gflops=gflops,
+                template="sgemm/blis",
+                parameters={"kc": number},
+            ),
+            iteration=number,
+        )
+
+    events = [
+        Event.of(Proposal("a", "parameters", proposed_by="optimizer"), iteration=1),
+        check(1, 40.0),
+        Event.of(Confirmed(1, None, "faster"), iteration=1),
+        check(2, 44.0),  # a higher single figure...
+        Event.of(
+            Confirmed(2, 1, "within noise", ratio=1.04, low=0.9, high=1.2, rounds=4), iteration=2
+        ),  # ...that did not survive the comparison
+    ]
+    s = SessionState.of(events)
+    assert s.best.number == 1
+    assert s.entries[0].proposed_by == "optimizer"
+    assert s.entries[1].confirmation.interval() == "1.04x [0.90, 1.20]"
+    # a session recorded before confirmations keeps the old rule
+    assert SessionState.of([check(1, 40.0), check(2, 44.0)]).best.number == 2
