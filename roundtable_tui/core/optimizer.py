@@ -12,8 +12,9 @@ the live session did.
 
 How it searches (a budget of ~10 measurements leaves no room for random start-up trials):
 
-1. register tile shapes first: the untried MR x NR shapes that fit the machine's vector
-   registers, best FMA-per-load ratio first, each on the best set so far;
+1. the template's defaults (derived for this machine) when nothing is measured, then the
+   untried MR x NR register tiles the template lists for the machine (`Family.tile_shapes`),
+   each with its blocking re-derived, until three tile shapes are measured;
 2. then Optuna's TPE sampler (multivariate, constant liar so a batch of asks spreads out)
    over every parameter, told each measured set's score; a candidate takes TPE's value for
    one parameter of the best set (`MAX_CHANGES`): TPE picks the direction, the step stays
@@ -148,6 +149,10 @@ class ParameterOptimizer:
             out.append(Candidate(values, changes, reason, source))
             return len(out) >= k
 
+        if not self.observations and add(
+            dict(self.family.defaults), "the template's defaults for this machine", "tile"
+        ):
+            return out
         tiles_measured = {
             (o.parameters.get("mr"), o.parameters.get("nr")) for o in self.observations
         }
