@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -172,7 +173,8 @@ def parse_proposal(text: str) -> Proposal:
     changes = obj.get("changes") if isinstance(obj.get("changes"), dict) else None
     idea = str(obj.get("idea") or "").strip()
     # a parameter set is named by the manager after what it changes
-    title = str(obj.get("title") or ("parameters" if kind == "parameters" else "")).strip()
+    named = {"parameters": "parameters", "formulation": "formulation"}.get(kind, "")
+    title = str(obj.get("title") or named).strip()
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
     formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
@@ -287,41 +289,28 @@ class Verifier:
                 parameters=dict(proposal.parameters),
                 detail=f"valid parameters for template {family.id}",
             )
-        if proposal.kind != "formulation" or proposal.formulation is None:
+        if proposal.kind != "formulation":
             return Verification(
                 ok=True,
                 stage=Stage.PROPOSAL,
                 kind=proposal.kind,
                 detail="no algebraic formulation to verify; the static gate will check the code",
             )
-        from roundtable_tui.core.formulation import FormulationError, describe, parse_formulation
-        from roundtable_tui.core.formulation import verify as verify_scheme
+        from roundtable_tui.core import scheme_coder
 
-        try:
-            scheme = parse_formulation(dict(proposal.formulation))
-        except FormulationError as exc:
-            return Verification(
-                ok=False,
-                stage=Stage.PROPOSAL,
-                kind="formulation",
-                detail=f"unreadable scheme: {exc}",
-                title=proposal.title,
-            )
-        result = verify_scheme(scheme)
-        if result.ok:
-            return Verification(
-                ok=True,
-                stage=Stage.PROPOSAL,
-                kind="formulation",
-                detail=f"verified symbolically: {describe(scheme)}",
-            )
+        # bounded parsing, a proof with non-commuting blocks, or a one-line veto naming the
+        # C block that differs and what it computes instead
+        proof = scheme_coder.prove(proposal.formulation, proposal.parameters)
         return Verification(
-            ok=False,
+            ok=proof.ok,
             stage=Stage.PROPOSAL,
             kind="formulation",
-            failing_entry=result.failing_entry,
-            detail=f"the scheme is not the block product: {result.detail}",
-            title=proposal.title,
+            detail=proof.detail,
+            parameters=proof.parameters if proof.ok else None,
+            failing_entry=proof.failing_entry,
+            title=None if proof.ok else proposal.title,
+            scheme=proof.scheme,
+            equations=proof.equations or None,
         )
 
     def check_code(
@@ -493,6 +482,15 @@ class Tester:
         self.checker, self.options = checker, options
 
     def test(
-        self, code: str, problem: Problem, cancel: threading.Event, progress: Callable[[str], None]
+        self,
+        code: str,
+        problem: Problem,
+        cancel: threading.Event,
+        progress: Callable[[str], None],
+        scheme: Mapping[str, Any] | None = None,
     ) -> CheckResult:
-        return self.checker.check(code, problem, self.options, cancel, progress)
+        """`scheme`: the accounting of a kernel roundtable built from a verified formulation
+        (Options.scheme, mult_fraction, error_growth; see core.scheme_coder.check_options),
+        given by the Manager, never taken from the kernel."""
+        options = dataclasses.replace(self.options, **scheme) if scheme else self.options
+        return self.checker.check(code, problem, options, cancel, progress)

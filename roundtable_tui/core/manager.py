@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from roundtable_tui.core import edits
+from roundtable_tui.core import edits, scheme_coder
 from roundtable_tui.core.agents import (
     AgentError,
     Coder,
@@ -194,6 +194,9 @@ class Manager:
             self.writers["code"] = edits.EditWriter(problem, self.machine, grammar, self.coder)
         if self.family is not None:
             self.writers["parameters"] = TemplateCoder(self.family)
+        if problem.name == "sgemm":
+            # a verified formulation becomes a kernel without a model (core/scheme_coder.py)
+            self.writers["formulation"] = scheme_coder.SchemeCoder(self._inner_set)
         self.tester = Tester(self.checker, config.check)
         self._lock = threading.Lock()
         self._started = 0.0
@@ -699,7 +702,8 @@ class Manager:
                 outcome = Outcome.REJECTED_BY_REVIEWER
                 break
             self._at(Agent.TESTER, "test")
-            result = self._test(code, it, number, proposal, attempt, cancel, origin)
+            scheme = self._scheme_accounting(verification, origin)
+            result = self._test(code, it, number, proposal, attempt, cancel, origin, scheme)
             outcome, gflops = Outcome.parse(result.verdict), result.gflops
             if result.verdict not in REPAIRABLE or last or not writer.repairable:
                 break
@@ -852,6 +856,32 @@ class Manager:
         numbers = [int(p.stem) for p in kernels.glob("*.rs") if p.stem.isdigit()]
         return max(numbers, default=0) + 1
 
+    def _inner_set(self) -> dict[str, Any]:
+        """The best sgemm/blis parameter set: a formulation's block products run under it."""
+        space = self.space
+        if space is not None and space.family.id == scheme_coder.schemes.INNER:
+            return space.base(self.state)
+        return {}
+
+    def _scheme_accounting(
+        self, verification: Verification, origin: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The checker's accounting for a kernel the template writer built from the scheme
+        the Verifier proved (None for any other kernel, and once a reviewer edited it)."""
+        if (
+            origin.get("template") != scheme_coder.FAMILY
+            or not verification.ok
+            or not verification.scheme
+        ):
+            return None
+        shape = self.cfg.check.shape or self.problem.shape()
+        return scheme_coder.check_options(
+            verification.scheme,
+            str(verification.scheme.get("name", "scheme")),
+            dict(verification.parameters or {}),
+            shape,
+        )
+
     def _test(
         self,
         code: str,
@@ -861,15 +891,17 @@ class Manager:
         attempt: int,
         cancel: threading.Event,
         origin: dict[str, Any] | None = None,
+        scheme: dict[str, Any] | None = None,
     ) -> CheckResult:
-        """The Tester's check of kernel `number`, recorded and remembered."""
+        """The Tester's check of kernel `number`, recorded and remembered (`scheme`: the
+        accounting of a kernel built from a verified formulation)."""
         self.emit(Event.of(AgentStarted(), Agent.TESTER, it))
         self.emit(Event.of(CheckStarted(number), Agent.TESTER, it))
 
         def progress(phase: str) -> None:
             self.emit(Event.of(CheckProgress(phase), Agent.TESTER, it))
 
-        result = self.tester.test(code, self.problem, cancel, progress)
+        result = self.tester.test(code, self.problem, cancel, progress, scheme)
         data = result.to_dict()
         data.update(
             {

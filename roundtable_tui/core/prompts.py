@@ -56,6 +56,8 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
             "kind": {"type": "string", "enum": kinds},
             # only what changes from the best set: a few tokens instead of the whole set
             "changes": family.schema(complete=False),
+            # kind code: the region of the best kernel the change edits (core/edits.py)
+            "region": {"type": "string"},
             "idea": {"type": "string"},
         },
         # no title: the manager names a parameter set by what it changes (fewer tokens)

@@ -85,10 +85,11 @@ def _scheme(v: dict) -> str:
     """A verified (or vetoed) formulation as equations, with the proof's verdict."""
     verdict = "proved: every C block equals the block product" if v.get("ok") else "vetoed"
     lines = [str(x) for x in v.get("equations") or []]
-    if v.get("levels") is not None:
+    how = v.get("parameters") or {}
+    if v.get("ok") and how.get("levels") is not None:
         lines.append(
-            f"applied for up to {v['levels']} level(s) while blocks stay at least "
-            f"{v.get('cutoff', '?')} on a side (template sgemm/strassen, no model)"
+            f"applied for up to {how['levels']} level(s) while blocks stay at least "
+            f"{how.get('cutoff', '?')} on a side (template sgemm/strassen, no model)"
         )
     return "\n".join([verdict, *lines])
 
