@@ -705,15 +705,10 @@ def prompt_line(facts: dict[str, object]) -> str:
         parts.append(
             f"{lanes} f32 lanes per {name + ' ' if name else ''}vector, {vregs} vector registers"
         )
-    sizes = [(k, facts.get(k)) for k in ("l1d", "l2", "l3")]
-    if all(isinstance(v, int) and v > 0 for _, v in sizes):
-        parts.append(
-            ", ".join(
-                f"{k.upper() if k != 'l1d' else 'L1d'} {_size(int(v))}"  # type: ignore[arg-type]
-                for k, v in sizes
-            )
-            + " per core"
-        )
+    sizes = {name: facts.get(key) for key, name in (("l1d", "L1d"), ("l2", "L2"), ("l3", "L3"))}
+    if all(isinstance(v, int) and v > 0 for v in sizes.values()):
+        shown = ", ".join(f"{name} {_size(v)}" for name, v in sizes.items() if isinstance(v, int))
+        parts.append(f"{shown} per core")
     parts.append(f"built with {facts.get('rustflags') or '-C target-cpu=native'}")
     return "; ".join(parts)
 

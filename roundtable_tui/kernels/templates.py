@@ -423,7 +423,7 @@ def _parse(path: Path, spec: dict[str, Any], source: str, machine: Machine | Non
             choices=tuple(p.get("choices", {}).items()),
         )
         if p["type"] == "int":
-            ladder = {int(_value(v, facts)) for v in p.get("suggest", ())} | {defaults[name]}
+            ladder = {int(_value(v, facts)) for v in p.get("suggest", ())} | {int(defaults[name])}
             suggest = tuple(sorted(v for v in ladder if param.check(v) is None))
             param = dataclasses.replace(param, suggest=suggest if p.get("suggest") else ())
         params.append(param)
