@@ -193,7 +193,7 @@ def test_error_after_some_tokens_in_a_200_stream(serve):
         _sse(
             h,
             [
-                _token("{\"title\": "),
+                _token('{"title": '),
                 b'data: {"error": {"message": "slot 0 was cancelled: server shutting down", '
                 b'"type": "server_error", "code": 503}}',
             ],
@@ -215,7 +215,7 @@ def test_event_error_then_data(serve):
 
 def test_dropped_connection_mid_stream(serve):
     def reply(h):
-        _sse(h, [_token("{\"ti"), _token("tle\"")], done=False)
+        _sse(h, [_token('{"ti'), _token('tle"')], done=False)
         h.close_connection = True
 
     with pytest.raises(BackendUnreachable) as info:

@@ -88,8 +88,9 @@ def test_overflow_retries_once_with_fewer_notes(tmp_path):
     assert len(backend.prompts) == 2 and backend.prompts[1] < backend.prompts[0]
     assert backend.prompts[1] <= 9000
     errors = [e for e in events if e.kind is Kind.ERROR]
-    assert any(LLAMA_MESSAGE in e.data["message"] and "once more" in e.data["message"]
-               for e in errors)
+    assert any(
+        LLAMA_MESSAGE in e.data["message"] and "once more" in e.data["message"] for e in errors
+    )
     assert [e.data.get("verdict") for e in events if e.kind is Kind.ITERATION_FINISHED][-1] == (
         "vetoed"
     )
@@ -116,8 +117,16 @@ def test_case_11_end_to_end(tmp_path, llama_server, mode, monkeypatch, capsys): 
     settings.cache_clear()
     try:
         code = main(
-            ["run", "--auto", "--model", llama_server(mode), "--iterations", "1",
-             "--no-knowledge", "--json"]
+            [
+                "run",
+                "--auto",
+                "--model",
+                llama_server(mode),
+                "--iterations",
+                "1",
+                "--no-knowledge",
+                "--json",
+            ]
         )
     finally:
         settings.cache_clear()

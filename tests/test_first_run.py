@@ -42,7 +42,9 @@ class _Index(SimpleHTTPRequestHandler):
         parts = [p for p in self.path.split("/") if p]
         if len(parts) == 2 and parts[0] == "simple":
             name = parts[1]
-            wheels = [w for w in root.glob("*.whl") if w.name.split("-")[0] == name.replace("-", "_")]
+            wheels = [
+                w for w in root.glob("*.whl") if w.name.split("-")[0] == name.replace("-", "_")
+            ]
             if not wheels:
                 self.send_error(404)
                 return

@@ -29,8 +29,10 @@ from rich.console import Console
 pytest.importorskip("chromadb")
 pytest.importorskip("pypdf")
 
-from roundtable_tui.knowledge import KnowledgeUnavailable  # noqa: E402
-from roundtable_tui.knowledge import cli_papers  # noqa: E402
+from roundtable_tui.knowledge import (
+    KnowledgeUnavailable,  # noqa: E402
+    cli_papers,  # noqa: E402
+)
 from roundtable_tui.knowledge.memory import KnowledgeMemory, start_knowledge  # noqa: E402
 from roundtable_tui.knowledge.rebuild import attempts_of, rebuild  # noqa: E402
 from roundtable_tui.knowledge.settings import KnowledgeSettings  # noqa: E402
@@ -305,7 +307,9 @@ def test_store_directory_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     store = make_store(tmp_path, path=blocker / "db")
-    with pytest.raises(StoreError, match="cannot create the knowledge store .*ROUNDTABLE_KNOWLEDGE_PATH"):
+    with pytest.raises(
+        StoreError, match="cannot create the knowledge store .*ROUNDTABLE_KNOWLEDGE_PATH"
+    ):
         store.stats()
 
 
@@ -462,8 +466,8 @@ def test_chroma_server_path(tmp_path, chroma_server):
     with pytest.raises(KnowledgeUnavailable) as info:
         memory.context("sgemm", "pack B", 300)
     assert f"http://127.0.0.1:{port}" in str(info.value) and "\n" not in str(info.value)
-    code, text = run_cli(cli_papers.cmd_stats, store=make_store(
-        tmp_path, chroma_host="127.0.0.1", chroma_port=port
-    ))
+    code, text = run_cli(
+        cli_papers.cmd_stats, store=make_store(tmp_path, chroma_host="127.0.0.1", chroma_port=port)
+    )
     assert code == 1 and len(text.strip().splitlines()) == 1
     assert f"http://127.0.0.1:{port}" in text

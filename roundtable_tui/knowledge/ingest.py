@@ -170,8 +170,7 @@ def _read_pdf(path: Path) -> tuple[list[str], str]:
     file's name) for a file that is empty, not a PDF, encrypted, or that pypdf cannot read:
     any exception pypdf raises, a RecursionError from a deeply nested file included."""
     try:
-        from pypdf import PdfReader
-        from pypdf import PasswordType
+        from pypdf import PasswordType, PdfReader
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise IngestError("reading PDFs needs pypdf (pip install pypdf)") from exc
     try:

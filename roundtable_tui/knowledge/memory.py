@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from roundtable_tui.knowledge.settings import KnowledgeSettings
 from roundtable_tui.knowledge import KnowledgeUnavailable
 from roundtable_tui.knowledge.embedding import EmbeddingError
+from roundtable_tui.knowledge.settings import KnowledgeSettings
 from roundtable_tui.knowledge.store import ATTEMPTS, IndexReport, KnowledgeStore, StoreError
 
 log = logging.getLogger(__name__)

@@ -172,7 +172,7 @@ class OpenAICompatBackend:
             ):
                 raise _FormatRefused() from exc
             raise server_error(self.url, exc.code, _loads(detail), detail or exc.reason) from exc
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise BackendTimeout(
                 f"{self.url} did not answer within {self.timeout_s:g} s"
                 + (f" (after {len(parts)} tokens)" if parts else "")
