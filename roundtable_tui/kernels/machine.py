@@ -696,8 +696,8 @@ def describe() -> dict[str, object]:
 
 def prompt_line(facts: dict[str, object]) -> str:
     """The machine in a prompt, from `describe()`'s facts (missing ones left out): "8 f32
-    lanes per ymm vector, 16 vector registers; L1d 32 KiB, L2 512 KiB, L3 32 MiB per core;
-    built with -C target-cpu=native"."""
+    lanes per ymm vector, 16 vector registers; L1d 32 KiB, L2 512 KiB per core, L3 32 MiB
+    shared; built with -C target-cpu=native"."""
     parts = []
     lanes, vregs = facts.get("lanes"), facts.get("vregs")
     if isinstance(lanes, int) and isinstance(vregs, int):
@@ -707,8 +707,8 @@ def prompt_line(facts: dict[str, object]) -> str:
         )
     sizes = {name: facts.get(key) for key, name in (("l1d", "L1d"), ("l2", "L2"), ("l3", "L3"))}
     if all(isinstance(v, int) and v > 0 for v in sizes.values()):
-        shown = ", ".join(f"{name} {_size(v)}" for name, v in sizes.items() if isinstance(v, int))
-        parts.append(f"{shown} per core")
+        l1d, l2, l3 = (_size(v) for v in sizes.values() if isinstance(v, int))
+        parts.append(f"L1d {l1d}, L2 {l2} per core, L3 {l3} shared")
     parts.append(f"built with {facts.get('rustflags') or '-C target-cpu=native'}")
     return "; ".join(parts)
 
