@@ -5,7 +5,6 @@ And while the knowledge base indexes, the status line says how far it is."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -126,7 +125,10 @@ async def test_status_line_shows_indexing_progress(tmp_path, no_model):
     app.plan = Plan(RunSpec(model="embedded"), start=False)
     async with app.run_test(size=SIZE) as pilot:
         app.knowledge = Indexing()
-        time.sleep(0)
-        await pilot.pause(1.3)
-        status = str(app.query_one("StatusLine").render())
-        assert "3/24 files, 120 chunks" in status
+
+        def shown() -> bool:
+            return "3/24 files, 120 chunks" in str(app.query_one("StatusLine").render())
+
+        await until(pilot, shown, timeout=30)
+        app.knowledge = None  # indexing done: the status line drops it
+        await until(pilot, lambda: not shown(), timeout=30)
