@@ -77,7 +77,10 @@ def test_reasons_speak_of_the_machine_at_hand(m):
     text = " ".join(info.value.reasons)
     assert f"{m.vregs} {m.vreg} registers" in text
     assert f"{mr}x{2 * m.lanes} needs {2 * mr} accumulators" in text
-    assert "L1 data cache" in fam.describe() and f"Machine: {m.isa}" in fam.describe()
+    text = fam.describe()
+    assert "L1 data cache" in text and f"Machine: {m.isa}" in text
+    wide = f"{m.tile_rows(4)}x{4 * m.lanes}"
+    assert f"Register tiles (mr x nr) that fit this machine: {wide}," in text
 
 
 def test_register_tiles_of_an_avx2_core():

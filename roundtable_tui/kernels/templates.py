@@ -261,6 +261,9 @@ class Family:
         lines = [f"Template {self.id}: {self.summary}"]
         if self.machine is not None:
             lines.append(f"Machine: {self.machine.summary()}")
+            tiles = ", ".join(f"{mr}x{nr}" for mr, nr in self.tile_shapes())
+            if tiles:
+                lines.append(f"Register tiles (mr x nr) that fit this machine: {tiles}")
         lines += [f"- {p.describe()}" for p in self.params]
         lines += [f"- rule: {r.why}" for r in self.rules]
         return "\n".join(lines)
