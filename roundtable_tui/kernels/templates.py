@@ -289,7 +289,7 @@ def _fill(text: str, names: dict[str, Any]) -> str:
     def one(match: re.Match[str]) -> str:
         try:
             return str(_evaluate(ast.parse(match[1], mode="eval").body, names))
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError):
             return match[0]
 
     return re.sub(r"\{([^{}]+)\}", one, text)
