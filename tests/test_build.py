@@ -18,8 +18,11 @@ from roundtable_tui.kernels.build import Builder, BuildFailed
 from .conftest import KERNELS
 
 SGEMM = problems.get("sgemm")
-NAIVE = "for i in 0..m { for j in 0..n { let mut s = z; for p in 0..k { s += a[i * k + p] * b[p * n + j]; } c[i * n + j] = s; } }"
-SPIN = (KERNELS / "sgemm" / "redteam_const_eval_spin.rs")
+NAIVE = (
+    "for i in 0..m { for j in 0..n { let mut s = z; "
+    "for p in 0..k { s += a[i * k + p] * b[p * n + j]; } c[i * n + j] = s; } }"
+)
+SPIN = KERNELS / "sgemm" / "redteam_const_eval_spin.rs"
 
 
 def static_kernel(mib: int) -> str:

@@ -100,7 +100,7 @@ def test_forged_report_is_refused_without_the_static_refusal(checker, quick):
 def test_background_work_after_return_is_not_counted_as_done(checker, quick):
     """A kernel that returns at once and leaves the work to a detached rayon job (here via
     the #25860 hole, refusal off) is stopped between calls: its output is unfinished."""
-    src = (KERNELS / "matmul_forward" / "redteam_hole_background_writer.rs")
+    src = KERNELS / "matmul_forward" / "redteam_hole_background_writer.rs"
     if not src.exists():
         return
     r = checker.check(src.read_text(), "matmul_forward", quick(refuse_soundness_holes=False))

@@ -9,7 +9,6 @@ import numpy as np
 from roundtable_tui.kernels import inputs, problems
 from roundtable_tui.kernels.verdict import CheckResult, Stats, Verdict
 
-
 SGEMM = problems.get("sgemm")
 
 
@@ -47,7 +46,9 @@ def test_canaries_are_never_nan_and_tails_are_poison():
     assert np.isfinite(c).all()
     assert len(np.unique(c.view(np.uint32))) > 99_000
     call = inputs.make_call(SGEMM, (5, 6, 7), rng, label="t", slack=9)
-    assert all(not np.isfinite(a[a.size - 9 :]).all() or np.abs(a[-9:]).max() > 1e37 for a in call.inputs)
+    assert all(
+        not np.isfinite(a[a.size - 9 :]).all() or np.abs(a[-9:]).max() > 1e37 for a in call.inputs
+    )
     assert np.isnan(call.outputs[0][:30]).all() and np.isfinite(call.outputs[0][30:]).all()
 
 

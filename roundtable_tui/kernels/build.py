@@ -385,7 +385,9 @@ class Builder:
             cmd, env = self._cargo("rustc", "--release", "-p", "candidate", "--lib", *cross)
             cmd += ["--", "--emit", f"asm={out / 'candidate.s'}", "-C", "codegen-units=1"]
             limits = self.limits
-            returncode, stderr, limit = run_guarded(cmd, self.root, env, limits, self.root / "target")
+            returncode, stderr, limit = run_guarded(
+                cmd, self.root, env, limits, self.root / "target"
+            )
             if limit:
                 self._remove_partial()
                 raise BuildFailed(limit_message(limit, limits), _tail_lines(stderr, 20), limit)

@@ -302,14 +302,14 @@ class Checker:
             for kind, options in (("short-K", short), ("long-K", long)):
                 dims = pick(options)
                 other = str(rng.choice(dists))
-                cases.append(Case(f"{d}-{kind}", dims, bool(rng.random() < 0.5), slack(), (d, other)))
+                cases.append(
+                    Case(f"{d}-{kind}", dims, bool(rng.random() < 0.5), slack(), (d, other))
+                )
         mid = [d for d in shapes if 8 <= d[red] <= 260] or shapes
         for kind in inputs.SPECIALS:
             for n in range(2):
                 dims = pick(mid if n else shapes)
-                cases.append(
-                    Case(f"{kind}-{n}", dims, bool(n % 2), slack(), ("normal",), (kind,))
-                )
+                cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), ("normal",), (kind,)))
         for n in range(2):
             if len(problem.dims) == 3:
                 dims = tuple(int(x) for x in rng.integers(1, 160, size=3))
@@ -324,7 +324,9 @@ class Checker:
         base = cases[len(shapes) // 2]
         cases.append(Case(f"repeat-{base.label}", base.dims, base.bias, base.slack, base.dists))
         for n in range(3):  # a training step's next call: the same buffers, a little changed
-            cases.append(Case(f"update{n}-{base.label}", base.dims, base.bias, base.slack, update=True))
+            cases.append(
+                Case(f"update{n}-{base.label}", base.dims, base.bias, base.slack, update=True)
+            )
         cases.append(Case(f"garbage-c-{base.label}", base.dims, True, slack(), garbage=True))
         if problem.has_bias:
             cases.append(Case(f"nobias-{base.label}", base.dims, False, slack()))
@@ -603,10 +605,17 @@ class Checker:
         )
         if charge:
             cpu_detail += f"; {charge * 1e3:.2f} ms charged to every timed call"
-        result.checks.append(Check("timing owned by the parent", True, (
-            f"the parent's clock around every call; per-call overhead {overhead * 1e6:.0f} µs "
-            f"({overhead / kernel.median_s:.2%} of the median call); {cpu_detail}"
-        )))
+        result.checks.append(
+            Check(
+                "timing owned by the parent",
+                True,
+                (
+                    "the parent's clock around every call; per-call overhead "
+                    f"{overhead * 1e6:.0f} µs ({overhead / kernel.median_s:.2%} of the median "
+                    f"call); {cpu_detail}"
+                ),
+            )
+        )
         flops = problem.flops(shape)
         result.gflops = flops / kernel.median_s / 1e9
         result.median_s, result.mad_s, result.ci95_s = kernel.median_s, kernel.mad_s, kernel.ci95_s

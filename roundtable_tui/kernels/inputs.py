@@ -384,12 +384,12 @@ def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
         else:
             put("p", int(rng.integers(rows)), int(rng.integers(k)), value)
     elif kind == "zero_times_nan":
-        # P[i, l] = 0 where Q[l, j] = NaN: 0·NaN is NaN, so skipping zeros is wrong
+        # P[i, r] = 0 where Q[r, j] = NaN: 0·NaN is NaN, so skipping zeros is wrong
         if pr.p_src is None or pr.q_src is None:
             return
-        i, l, j = int(rng.integers(rows)), int(rng.integers(k)), int(rng.integers(cols))
-        put("p", i, l, 0.0)
-        put("q", l, j, np.nan)
+        i, r, j = int(rng.integers(rows)), int(rng.integers(k)), int(rng.integers(cols))
+        put("p", i, r, 0.0)
+        put("q", r, j, np.nan)
     elif kind == "subnormal":
         # all of P subnormal (against a large Q): flushing them to zero loses every product;
         # all of it, because the bound's norm-wise term follows the largest rows
@@ -404,8 +404,8 @@ def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
         if pr.p_src is None:
             return
         i = int(rng.integers(rows))
-        for l in range(k):
-            put("p", i, l, float(rng.choice([0.0, -0.0])))
+        for r in range(k):
+            put("p", i, r, float(rng.choice([0.0, -0.0])))
 
 
 # ----------------------------------------------------------------------------- products
@@ -580,8 +580,7 @@ def _compare(
             why = f"should be {reference[r, c]:.7e} (never written, or not a number)"
         else:
             why = (
-                f"should be {reference[r, c]:.7e} (error {err[r, c]:.3e} > bound "
-                f"{bound[r, c]:.3e})"
+                f"should be {reference[r, c]:.7e} (error {err[r, c]:.3e} > bound {bound[r, c]:.3e})"
             )
         return (f"{call.describe()}: {name}[{i},{j}] = {g} but {why}", 0.0, 0.0, 0.0)
     ok = finite & ~fed
@@ -604,7 +603,9 @@ class Worst:
         self.abs_err = max(self.abs_err, err)
 
 
-def check_guards(call: Call, after_in: list[np.ndarray | None], after_out, after_bits) -> str | None:
+def check_guards(
+    call: Call, after_in: list[np.ndarray | None], after_out, after_bits
+) -> str | None:
     """Inputs unchanged (bit for bit, tails included) and output canaries intact."""
     for n, (mine, theirs) in enumerate(zip(call.inputs, after_in, strict=True)):
         if mine is not None and not np.array_equal(mine.view(np.uint32), theirs.view(np.uint32)):
@@ -621,7 +622,9 @@ def check_guards(call: Call, after_in: list[np.ndarray | None], after_out, after
             continue
         used = call.used_out[n]
         if not np.array_equal(mine[used:].view(np.uint32), theirs[used:].view(np.uint32)):
-            where = used + int(np.argmax(mine[used:].view(np.uint32) != theirs[used:].view(np.uint32)))
+            where = used + int(
+                np.argmax(mine[used:].view(np.uint32) != theirs[used:].view(np.uint32))
+            )
             name = layout(call.problem, call.dims)[1][n].name
             return (
                 f"{call.describe()}: the kernel wrote element {where} of `{name}`, past the "

@@ -377,7 +377,9 @@ def soundness_hole_patterns(tokens: list[Token]) -> list[Finding]:
             elif tok.text in (")", "]", ">", ">>") and depth > 0:
                 depth -= 2 if tok.text == ">>" else 1
                 depth = max(depth, 0)
-            elif depth == 0 and (tok.text in _TYPE_END or tok.kind == "ident" and tok.text == "where"):
+            elif depth == 0 and (
+                tok.text in _TYPE_END or tok.kind == "ident" and tok.text == "where"
+            ):
                 break
             if tok.kind == "lifetime" and tok.text not in (outer, "_") and t.line not in lines:
                 lines.add(t.line)

@@ -476,7 +476,7 @@ class Server:
         ]
         msg = guard(call, views[:n_in], views[n_in : n_in + n_out], views[-1])
         outs = [None if v is None else v.copy() for v in views[n_in : n_in + n_out]]
-        del views, flat
+        del views
         return timing, msg, outs
 
     def close(self) -> RunOutcome:
