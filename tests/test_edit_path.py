@@ -185,3 +185,20 @@ def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):
     assert reviewed.data["edited"] and reviewed.data["code"].endswith("// reviewed\n")
     (result,) = [e for e in events if e.kind is Kind.CHECK_RESULT and e.iteration == 1]
     assert result.data["author"] == "human" and "region" not in result.data
+
+
+def test_with_a_grammar_the_coder_asks_the_backend_for_constrained_replies():
+    seen: list = []
+
+    class Capturing(ScriptedBackend):
+        def complete(self, messages, **kwargs):
+            seen.append(kwargs.get("grammar"))
+            return super().complete(messages, **kwargs)
+
+    backend = Capturing([{"tag": "coder", "text": APPLIES}])
+    talk = Talk(backend, lambda _e: None, Agent.CODER, 1)
+    attempt = edits.EditCoder(SGEMM, MACHINE, edits.GRAMMAR).write(
+        talk, threading.Event(), PROPOSAL, best(), []
+    )
+    assert attempt.code is not None
+    assert seen == [edits.GRAMMAR]

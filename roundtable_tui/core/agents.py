@@ -53,6 +53,7 @@ class Talk:
         max_tokens: int,
         json_schema: dict[str, Any] | None = None,
         temperature: float = 0.3,
+        grammar: str | None = None,
     ) -> Completion:
         self.emit(Event.of(AgentStarted(), self.agent, self.iteration))
 
@@ -67,6 +68,7 @@ class Talk:
             on_token=token,
             cancel=cancel,
             tag=str(self.agent),
+            **({"grammar": grammar} if grammar else {}),
         )
         self.emit(
             Event.of(

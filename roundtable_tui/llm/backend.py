@@ -104,9 +104,11 @@ class Backend(Protocol):
         on_token: TokenSink | None = None,
         cancel: threading.Event | None = None,
         tag: str = "",
+        grammar: str | None = None,
     ) -> Completion:
         """Generates a reply; with `json_schema` the reply is constrained to match it.
-        `tag` names the caller (the agent) for recording and replay.
+        `tag` names the caller (the agent) for recording and replay. `grammar` is a GBNF
+        grammar the reply must follow (llama.cpp backends; others may ignore it).
 
         Raises `GenerationCancelled` when `cancel` is set, `ContextOverflow` when the prompt
         (plus `max_tokens`) does not fit the context window, `ServerError` for any other

@@ -107,10 +107,15 @@ class LlamaCppBackend:
         on_token: TokenSink | None = None,
         cancel: threading.Event | None = None,
         tag: str = "",
+        grammar: str | None = None,
     ) -> Completion:
         kwargs: dict[str, Any] = {}
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        if grammar is not None:
+            from llama_cpp import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
         with self._lock:  # one generation at a time on one model
             start = time.monotonic()
             chat: Any = [{"role": m.role, "content": m.content} for m in messages]

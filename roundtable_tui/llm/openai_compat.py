@@ -68,6 +68,7 @@ class OpenAICompatBackend:
         on_token: TokenSink | None = None,
         cancel: threading.Event | None = None,
         tag: str = "",
+        grammar: str | None = None,
     ) -> Completion:
         body: dict[str, Any] = {
             "model": self.model,
@@ -81,6 +82,8 @@ class OpenAICompatBackend:
             body["stop"] = stop
         if json_schema is not None:
             body["response_format"] = self._schema_format(json_schema, tag)
+        if grammar is not None:
+            body["grammar"] = grammar  # llama.cpp's server honours it; others ignore it
         try:
             return self._stream(body, on_token, cancel)
         except _FormatRefused:

@@ -78,6 +78,7 @@ class ScriptedBackend:
         on_token: TokenSink | None = None,
         cancel: threading.Event | None = None,
         tag: str = "",
+        grammar: str | None = None,
     ) -> Completion:
         self.calls.append((tag, list(messages)))
         queue = self.queues.get(tag)
