@@ -237,3 +237,16 @@ def test_the_grammar_is_valid_gbnf():
     llama_cpp = pytest.importorskip("llama_cpp")
     grammar = llama_cpp.LlamaGrammar.from_string(edits.GRAMMAR, verbose=False)
     assert grammar is not None
+
+
+def test_every_kernel_on_record_has_regions_to_edit():
+    """Kernels the loop kept (example sessions, bench/best) parse into regions, markers or not."""
+    files = sorted(
+        [
+            *PROJECT_ROOT.glob("sessions/examples/*/kernels/*.rs"),
+            *PROJECT_ROOT.glob("bench/best/*.rs"),
+        ]
+    )
+    assert len(files) > 20
+    for path in files:
+        assert edits.regions(path.read_text()), path
