@@ -179,6 +179,8 @@ def test_unterminated_string_is_a_clear_rejection():
         "struct Holder<'b>(&'b ());\nfn w<'a, 'b, T>(_h: &'a Holder<'b>, v: &'b T) -> &'a T { v }",
         "fn w<'a, 'b, T>(_o: &'a Option<&'b ()>, v: &'b T) -> &'a T { v }",
         "fn w<'a, 'b, T>(_o: &'a mut &'b mut (), v: &'b T) -> &'a T { v }",
+        "struct Longer<'a, 'b: 'a>(std::marker::PhantomData<(&'a (), &'b ())>);",
+        "fn w<'a, 'b, T>(v: &'b T) -> &'a T where 'b: 'a { v }",
     ],
 )
 def test_soundness_hole_pattern_is_refused_by_name(prelude):
@@ -197,6 +199,7 @@ def test_soundness_hole_pattern_is_refused_by_name(prelude):
         "fn g<'a>(x: &'a [&'a [f32]]) -> usize { x.len() }",
         "fn h(v: &[f32]) -> f32 { v.iter().filter(|&&x| x > 0.0).sum() }",
         "const NAMES: &'static [&'static str] = &[\"a\"];",
+        "fn s<T: ?Sized + 'static>(x: &T) -> usize { 'outer: loop { break 'outer 0; } }",
     ],
 )
 def test_ordinary_lifetimes_are_not_mistaken_for_the_hole(prelude):

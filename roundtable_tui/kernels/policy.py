@@ -352,8 +352,10 @@ def soundness_hole_patterns(tokens: list[Token]) -> list[Finding]:
     hence reads and writes at any address from code without `unsafe`. Refused here: a
     reference with a named lifetime whose referent type names another lifetime — the nested
     reference itself (`&'a &'b ()`, `&'static &'b T`, `&'a mut &'b mut T`) and its relatives
-    through slices, tuples and generics (`&'a [&'b T]`, `&'a (&'b (), T)`, `&'a Wrapper<'b>`).
-    Kernels never need these; `&'a &'a T` and elided lifetimes stay allowed."""
+    through slices, tuples and generics (`&'a [&'b T]`, `&'a (&'b (), T)`, `&'a Wrapper<'b>`),
+    and the bound declared outright (`struct Longer<'a, 'b: 'a>`, `where 'b: 'a`).
+    Kernels never need these; `&'a &'a T`, `T: 'static`, loop labels and elided lifetimes stay
+    allowed."""
     flat: list[Token] = []
     for t in tokens:  # `&&` is two references
         if t.kind == "punct" and t.text == "&&":
@@ -395,6 +397,28 @@ def soundness_hole_patterns(tokens: list[Token]) -> list[Finding]:
                 )
                 break
             j += 1
+    # an explicit outlives bound between two lifetimes (`'b: 'a` on a struct, fn or impl):
+    # the same implied bound, declared instead of implied (the fn-pointer coercion drops it)
+    for i, t in enumerate(flat[:-2]):
+        nxt, after = flat[i + 1], flat[i + 2]
+        if (
+            t.kind == "lifetime"
+            and nxt.text == ":"
+            and after.kind == "lifetime"
+            and after.text != t.text
+            and t.line not in lines
+        ):
+            lines.add(t.line)
+            found.append(
+                Finding(
+                    t.line,
+                    "soundness_hole",
+                    f"an outlives bound between lifetimes ('{t.text}: '{after.text}): with a "
+                    "fn-pointer coercion it is the rustc soundness hole rust-lang/rust#25860, "
+                    "which lets safe code read and write any memory; kernels do not need "
+                    "lifetime bounds",
+                )
+            )
     return found
 
 
