@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from roundtable_tui.config import settings
 from roundtable_tui.kernels import machine, peak, problems
 from roundtable_tui.kernels.checker import Options
@@ -162,3 +164,23 @@ def test_cancel_stops_a_hanging_kernel_quickly(checker, quick):
 def test_sandbox_reports_its_protections(checker, quick):
     r = checker.check(naive("sgemm"), "sgemm", quick(shape={"m": 8, "n": 8, "k": 8}))
     assert "memory=" in r.flags["sandbox"] and "cpu=" in r.flags["sandbox"]
+
+
+HOLES = sorted(
+    p for p in KERNELS.glob("*/*.rs") if "25860" in "".join(p.read_text().splitlines()[:4])
+)
+# its cheat only moves an in-process timer: under the parent's clock it runs at its true speed
+TRUE_SPEED_ONLY = {"redteam_hole_timer_nudge"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", HOLES, ids=[f"{p.parent.name}/{p.stem}" for p in HOLES])
+def test_soundness_hole_kernels_without_the_static_refusal(path, checker, quick):
+    """Defence in depth: every kernel that uses #25860 is refused by name, and with that
+    refusal off the parent still never passes it on a forged figure or unfinished work."""
+    source = path.read_text()
+    problem = path.parent.name
+    assert checker.check(source, problem, quick()).verdict is Verdict.REJECTED
+    r = checker.check(source, problem, quick(refuse_soundness_holes=False))
+    if path.stem not in TRUE_SPEED_ONLY:
+        assert r.verdict is not Verdict.PASSED, r.reason
