@@ -42,7 +42,7 @@ def _snippet(text: str, limit: int = 240) -> str:
 
 
 def _fail(console: Console, exc: BaseException) -> int:
-    console.print(f"[red]error:[/] {escape(str(exc))}")
+    console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)  # one line, unwrapped
     return EXIT_FAILED
 
 
@@ -107,7 +107,7 @@ def cmd_index(
     for source in report.changed:
         console.print(f"  {escape(source)}")
     for error in report.errors:
-        console.print(f"  [yellow]skipped:[/] {escape(error)}")
+        console.print(f"  [yellow]skipped:[/] {escape(error)}", soft_wrap=True)
     if rebuild:
         console.print(
             f"attempts: {rebuilt.attempts} recorded again from {rebuilt.sessions} sessions"
