@@ -45,6 +45,9 @@ LINES_CHECKED = 16
 """Random whole rows and columns of every output compared element by element per timed call."""
 SKETCHES = 2
 """Random-vector (Freivalds) checks of every row per timed call."""
+FULL_CHECKS = 2
+"""Timed calls compared in full (every element), drawn uniformly from all of a check's timed
+calls by reservoir sampling; the warm-up call is compared in full as well."""
 OVERHEAD_PROBES = 9
 """Empty exchanges timed to measure the parent's per-call overhead."""
 
@@ -380,13 +383,12 @@ class Checker:
     ) -> str | None:
         """Fresh inputs on every call (random distribution per matrix), the parent's clock,
         every call verified after it returned: guard zones and inputs bit for bit, random rows,
-        columns and sketches, and every element of the warm-up call and of one secret timed
-        call against a float64 reference."""
+        columns and sketches, and every element of the warm-up call and of FULL_CHECKS timed
+        calls drawn in secret against a float64 reference."""
         shape = "x".join(map(str, dims))
         run.running = f"the call at shape {shape}"
         run.overheads = [server.noop() for _ in range(OVERHEAD_PROBES)]
         warmup = 1
-        full_at = {0, int(rng.integers(warmup, warmup + opt.min_samples))}
         spent, call_no = 0.0, 0
         budget = opt.bench_budget_ms / 1e3
 
@@ -397,6 +399,8 @@ class Checker:
 
         prev: inputs.Call | None = None
         deferred: list[tuple[str, inputs.Call, list]] = []
+        kept: list[tuple[str, inputs.Call, list]] = []  # a uniform sample of the timed calls
+        timed_seen = 0
         in_slots, out_slots, _ = inputs.layout(problem, dims)
         pool = inputs.Pool(rng, max(s.length for s in (*in_slots, *out_slots)))
         while len(run.samples) < opt.max_samples and not (enough() and spent >= budget):
@@ -428,18 +432,25 @@ class Checker:
                     run.bench_worst.merge(worst.abs_err, worst.bound, worst.ratio)
                 if msg:
                     return f"{when} {msg} at the benchmark shape"
-                if call_no in full_at:
+                if call_no < warmup:
                     deferred.append((when, call, outs))
+                else:  # reservoir sampling: every timed call equally likely to be kept
+                    timed_seen += 1
+                    if len(kept) < FULL_CHECKS:
+                        kept.append((when, call, outs))
+                    elif (slot := int(rng.integers(timed_seen))) < FULL_CHECKS:
+                        kept[slot] = (when, call, outs)
                 if call_no >= warmup:
                     run.samples.append(timing.wall_s)
                     run.cpu_timed_s += timing.cpu_s
                     spent += timing.wall_s
                 call_no += 1
         run.calls = call_no
-        # every element of the warm-up call and of one secret timed call, after the timed
-        # calls (so the parent's BLAS may use every core without slowing a timed call)
+        # every element of the warm-up call and of FULL_CHECKS timed calls drawn uniformly
+        # (in secret) from all of them, after the timed calls (so the parent's BLAS may use
+        # every core without slowing a timed call)
         with threadpool_limits(self.cfg.n_threads):
-            for when, call, outs in deferred:
+            for when, call, outs in deferred + kept:
                 msg, worst = inputs.check_full(call, outs, run.error_growth)
                 run.full_checked += 1
                 run.bench_worst.merge(worst.abs_err, worst.bound, worst.ratio)
