@@ -110,7 +110,7 @@ class _Server:
                 pass
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.rfile_body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 reply(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -315,3 +315,30 @@ def test_llama_cpp_other_failure_keeps_its_words():
     err = generation_error(RuntimeError("llama_decode returned -3"), Path("/m/model.gguf"))
     assert type(err) is LLMError
     assert "llama_decode returned -3" in str(err) and "model.gguf" in str(err)
+
+
+def test_empty_stream_then_the_servers_words_without_streaming(serve):
+    """llama-cpp-python's server refuses an overlong prompt with an empty 200 stream, and
+    says why only when not streaming: the backend asks once more without streaming."""
+    message = "This model's maximum context length is 2048 tokens. However, you requested 9000"
+    seen: list[bool] = []
+
+    def reply(h):
+        body = json.loads(h.rfile_body)
+        seen.append(bool(body.get("stream")))
+        if body.get("stream"):
+            _sse(h, [], done=False)
+            return
+        data = json.dumps(
+            {"error": {"message": message, "code": "context_length_exceeded"}}
+        ).encode()
+        h.send_response(400)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    with pytest.raises(ContextOverflow) as info:
+        _ask(serve(reply))
+    assert seen == [True, False]
+    assert message in str(info.value)

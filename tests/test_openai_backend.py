@@ -129,3 +129,30 @@ def test_bad_specs_explain_the_form(spec):
 
 def test_spec_adds_v1():
     assert parse_spec("openai:http://h:8080#m") == ("http://h:8080/v1", "m")
+
+
+@pytest.mark.slow
+def test_real_server_context_overflow_is_typed(server):
+    """llama-cpp-python's server (n_ctx 2048) refusing a longer prompt: ContextOverflow in
+    its own words, not "not JSON"."""
+    from roundtable_tui.llm.backend import ContextOverflow
+
+    backend = OpenAICompatBackend(f"openai:{server}#qwen-small")
+    long_prompt = "pack the panels of B into L2 " * 1500  # ~9000 tokens
+    with pytest.raises(ContextOverflow) as info:
+        backend.complete([Message("user", long_prompt)], max_tokens=16)
+    assert info.value.detail and info.value.detail in str(info.value)
+
+
+@pytest.mark.slow
+def test_embedded_backend_context_overflow_is_typed():
+    """The embedded backend (llama-cpp-python in this process) with a prompt longer than its
+    context: ContextOverflow with llama.cpp's figures."""
+    from roundtable_tui.llm import models
+    from roundtable_tui.llm.backend import ContextOverflow
+    from roundtable_tui.llm.llama_cpp import LlamaCppBackend
+
+    backend = LlamaCppBackend(models.fetch("small"), n_ctx=512)
+    with pytest.raises(ContextOverflow) as info:
+        backend.complete([Message("user", "pack B into panels " * 400)], max_tokens=8)
+    assert info.value.n_ctx == 512 and info.value.prompt_tokens > 512

@@ -30,6 +30,10 @@ class _FormatRefused(Exception):
     """The server rejected OpenAI's json_schema response format."""
 
 
+class _EmptyStream(BackendUnreachable):
+    """The stream ended with nothing in it: no token, no finish reason, no [DONE]."""
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """`openai:http://host:8080/v1#qwen2.5-coder` → (base URL, model name)."""
     body = spec.removeprefix("openai:")
@@ -85,12 +89,19 @@ class OpenAICompatBackend:
         if grammar is not None:
             body["grammar"] = grammar  # llama.cpp's server honours it; others ignore it
         try:
-            return self._stream(body, on_token, cancel)
-        except _FormatRefused:
-            # llama-cpp-python's server knows only {"type": "json_object", "schema": …}
-            self.schema_style = "json_object"
-            body["response_format"] = self._schema_format(json_schema or {}, tag)
-            return self._stream(body, on_token, cancel)
+            try:
+                return self._stream(body, on_token, cancel)
+            except _FormatRefused:
+                # llama-cpp-python's server knows only {"type": "json_object", "schema": …}
+                self.schema_style = "json_object"
+                body["response_format"] = self._schema_format(json_schema or {}, tag)
+                return self._stream(body, on_token, cancel)
+        except _EmptyStream:
+            # llama-cpp-python's server answers a request it refuses (a prompt too long for
+            # its context) with an empty 200 stream, and with the error only when not
+            # streaming: ask once more without streaming to hear its own words
+            plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+            return self._stream({**plain, "stream": False}, on_token, cancel)
 
     def _schema_format(self, schema: dict[str, Any], tag: str) -> dict[str, Any]:
         if self.schema_style == "json_object":
@@ -195,7 +206,7 @@ class OpenAICompatBackend:
         except OSError as exc:
             raise BackendUnreachable(f"cannot reach {self.url}: {exc}") from exc
         if not done and not finish:
-            raise BackendUnreachable(
+            raise (_EmptyStream if not parts and body.get("stream") else BackendUnreachable)(
                 f"the stream from {self.url} ended after {len(parts)} tokens without a finish "
                 "reason or [DONE] (the server dropped the connection?)"
             )
