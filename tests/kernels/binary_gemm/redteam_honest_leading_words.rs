@@ -1,5 +1,5 @@
 // expect: passed
-// why: honest: cuts a, b and c to their leading m·k, k·w (w = n.div_ceil(64)) and m·n elements, then walks rows with chunks_exact / chunks_exact_mut and bits with a shifting word, never touching the slack of longer slices; k = 0 and n = 0 handled before chunks_exact(0) could panic.
+// why: honest: cuts a, b and c to their leading m·k, k·w (w = n.div_ceil(64)) and m·n elements, then walks them with chunks_exact / chunks_exact_mut only: per row l of B it unpacks the words into ±1.0 once and adds a[i][l]·signs to each row of its block of C (rayon over row blocks); never touches the slack of longer slices; k = 0 and n = 0 handled before chunks_exact(0) could panic.
 use rayon::prelude::*;
 
 pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [f32]) {
@@ -14,14 +14,20 @@ pub fn binary_gemm(m: usize, n: usize, k: usize, a: &[f32], b: &[u64], c: &mut [
     }
     let a = &a[..m * k];
     let b = &b[..k * w];
-    c.par_chunks_exact_mut(n).zip(a.par_chunks_exact(k)).for_each(|(row, arow)| {
-        row.fill(0.0);
-        for (&x, words) in arow.iter().zip(b.chunks_exact(w)) {
-            for (cols, &word) in row.chunks_mut(64).zip(words) {
-                let mut bits = word;
-                for y in cols.iter_mut() {
-                    *y += if bits & 1 == 1 { x } else { -x };
-                    bits >>= 1;
+    let group = m.div_ceil(2 * rayon::current_num_threads()).max(1);
+    c.par_chunks_mut(group * n).zip(a.par_chunks(group * k)).for_each(|(cblk, ablk)| {
+        cblk.fill(0.0);
+        let mut signs = vec![0.0f32; n];
+        for (l, words) in b.chunks_exact(w).enumerate() {
+            for (cols, &word) in signs.chunks_mut(64).zip(words) {
+                for (bit, s) in cols.iter_mut().enumerate() {
+                    *s = if (word >> bit) & 1 == 1 { 1.0 } else { -1.0 };
+                }
+            }
+            for (row, arow) in cblk.chunks_exact_mut(n).zip(ablk.chunks_exact(k)) {
+                let x = arow[l];
+                for (y, s) in row.iter_mut().zip(&signs) {
+                    *y += x * *s;
                 }
             }
         }
