@@ -181,12 +181,16 @@ def test_unterminated_string_is_a_clear_rejection():
         "fn w<'a, 'b, T>(_o: &'a mut &'b mut (), v: &'b T) -> &'a T { v }",
         "struct Longer<'a, 'b: 'a>(std::marker::PhantomData<(&'a (), &'b ())>);",
         "fn w<'a, 'b, T>(v: &'b T) -> &'a T where 'b: 'a { v }",
+        "trait Object<U> { type Output; }\n"
+        "impl<T: ?Sized, U> Object<U> for T { type Output = U; }\n"
+        "fn pass<T: ?Sized, U>(x: <T as Object<U>>::Output) -> U { x }\n"
+        "fn cast<T, U>(x: T) -> U { pass::<dyn Object<U, Output = T>, U>(x) }",
     ],
 )
 def test_soundness_hole_pattern_is_refused_by_name(prelude):
     result = gate("", prelude)
     assert "soundness_hole" in rules(result)
-    assert "rust-lang/rust#25860" in result.reason
+    assert "rust-lang/rust#25860" in result.reason or "rust-lang/rust#57893" in result.reason
     off = policy.gate(f"{prelude}\n{SIG} {{}}\n", SGEMM, soundness_holes=False)
     assert "soundness_hole" not in rules(off)
 
@@ -200,6 +204,8 @@ def test_soundness_hole_pattern_is_refused_by_name(prelude):
         "fn h(v: &[f32]) -> f32 { v.iter().filter(|&&x| x > 0.0).sum() }",
         "const NAMES: &'static [&'static str] = &[\"a\"];",
         "fn s<T: ?Sized + 'static>(x: &T) -> usize { 'outer: loop { break 'outer 0; } }",
+        "fn it(v: &[f32]) -> Box<dyn Iterator<Item = f32> + '_> { Box::new(v.iter().copied()) }",
+        "trait Tile { fn run(&self); }\nimpl<T: Copy> Tile for [T; 4] { fn run(&self) {} }",
     ],
 )
 def test_ordinary_lifetimes_are_not_mistaken_for_the_hole(prelude):

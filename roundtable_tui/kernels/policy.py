@@ -422,6 +422,75 @@ def soundness_hole_patterns(tokens: list[Token]) -> list[Finding]:
     return found
 
 
+def _angle_end(tokens: list[Token], i: int) -> int:
+    """Index of the `>` closing the `<` at `i` (`>>` closes two)."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        t = tokens[j].text
+        if t == "<":
+            depth += 1
+        elif t in (">", ">>"):
+            depth -= 2 if t == ">>" else 1
+            if depth <= 0:
+                return j
+    return len(tokens) - 1
+
+
+def dyn_projection_patterns(tokens: list[Token]) -> list[Finding]:
+    """rust-lang/rust#57893 (open since 2019): a blanket impl of a trait with an associated
+    type (`impl<T: ?Sized, U> Object<U> for T { type Output = U; }`) projected through
+    `dyn Object<U, Output = T>` makes a safe transmute between any two types. Refused: a
+    `dyn Trait<…, Name = …>` binding of a trait the file also implements for a bare type
+    parameter."""
+    blanket: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        if t.text != "impl" or i + 1 >= len(tokens) or tokens[i + 1].text != "<":
+            continue
+        end = _angle_end(tokens, i + 1)
+        params = {
+            tokens[j].text
+            for j in range(i + 2, end)
+            if tokens[j].kind == "ident" and tokens[j - 1].text in ("<", ",")
+        }
+        trait = ""
+        j = end + 1
+        while j < len(tokens) and tokens[j].text not in ("for", "{", ";"):
+            if tokens[j].kind == "ident" and not trait:
+                trait = tokens[j].text
+            if tokens[j].kind == "ident" and tokens[j - 1].text == "::":
+                trait = tokens[j].text
+            if tokens[j].text == "<":
+                j = _angle_end(tokens, j)
+            j += 1
+        if (
+            trait
+            and j + 2 < len(tokens)
+            and tokens[j].text == "for"
+            and tokens[j + 1].text in params
+            and tokens[j + 2].text in ("{", "where")
+        ):
+            blanket[trait] = t.line
+    found = []
+    for i, t in enumerate(tokens):
+        if t.text != "dyn" or i + 2 >= len(tokens):
+            continue
+        name = tokens[i + 1].text
+        if name in blanket and tokens[i + 2].text == "<":
+            end = _angle_end(tokens, i + 2)
+            if any(tokens[j].text == "=" for j in range(i + 3, end)):
+                found.append(
+                    Finding(
+                        t.line,
+                        "soundness_hole",
+                        f"`dyn {name}<… = …>` projects an associated type of a trait the file "
+                        f"implements for every type (line {blanket[name]}): the rustc "
+                        "soundness hole rust-lang/rust#57893, a safe transmute between any "
+                        "two types",
+                    )
+                )
+    return found
+
+
 def gate(
     source: str, problem: Problem, allow_unsafe: bool = False, soundness_holes: bool = True
 ) -> GateResult:
@@ -479,6 +548,7 @@ def gate(
         result.violations.append(sig)
     if soundness_holes:
         result.violations += soundness_hole_patterns(tokens)
+        result.violations += dyn_projection_patterns(tokens)
 
     names = {t.text for t in tokens if t.kind == "ident"}
     for rule, words, message in _NOTE_RULES:
