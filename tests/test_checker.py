@@ -167,7 +167,9 @@ def test_sandbox_reports_its_protections(checker, quick):
 
 
 HOLES = sorted(
-    p for p in KERNELS.glob("*/*.rs") if "25860" in "".join(p.read_text().splitlines()[:4])
+    p
+    for p in KERNELS.glob("*/*.rs")
+    if any(hole in "".join(p.read_text().splitlines()[:4]) for hole in ("25860", "57893"))
 )
 # its cheat only moves an in-process timer: under the parent's clock it runs at its true speed
 TRUE_SPEED_ONLY = {"redteam_hole_timer_nudge"}
@@ -176,7 +178,8 @@ TRUE_SPEED_ONLY = {"redteam_hole_timer_nudge"}
 @pytest.mark.slow
 @pytest.mark.parametrize("path", HOLES, ids=[f"{p.parent.name}/{p.stem}" for p in HOLES])
 def test_soundness_hole_kernels_without_the_static_refusal(path, checker, quick):
-    """Defence in depth: every kernel that uses #25860 is refused by name, and with that
+    """Defence in depth: every kernel that uses a rustc soundness hole (#25860, #57893) is
+    refused by name, and with that
     refusal off the parent still never passes it on a forged figure or unfinished work."""
     source = path.read_text()
     problem = path.parent.name
