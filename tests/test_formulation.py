@@ -489,3 +489,20 @@ def test_equations_show_the_scheme_line_by_line():
     assert "C22 = M1 - M2 + M3 + M6" in lines
     assert len(lines) == 7 + 4
     assert equations(parse_formulation(winograd()))[0] == "S1 = A21 + A22"
+
+
+def test_the_crossover_note_reports_measured_ratios_and_only_clear_wins(tmp_path):
+    from roundtable_tui.core.formulation import crossover_note
+
+    def note(rows):
+        path = tmp_path / "sweep.json"
+        path.write_text(json.dumps({"machine": "m", "date": "d", "rows": rows}))
+        return crossover_note(str(path))
+
+    row = {"variant": "strassen", "levels": 1, "gflops": 1.0}
+    lost = note([{**row, "shape": 1024, "ratio": 0.7}, {**row, "shape": 4096, "ratio": 1.05}])
+    assert "strassen x1: 0.70x/1.05x (at 1024³/4096³)" in lost and "No formulation beat" in lost
+    won = note([{**row, "shape": 1024, "ratio": 0.7}, {**row, "shape": 4096, "ratio": 1.2}])
+    assert "paid from 4096³ up" in won
+    assert crossover_note(str(tmp_path / "missing.json")) == ""
+    assert note([{"shape": 1}]) == ""

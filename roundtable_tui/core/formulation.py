@@ -979,6 +979,8 @@ def equations(f: Formulation) -> list[str]:
     return lines
 
 
+WIN_RATIO = 1.10
+"""Effective speed over the plain kernel (same run) that counts as a formulation paying."""
 CROSSOVER_FILE = "bench/formulation_sweep.json"
 """Where bench/formulation_sweep.py records its side-by-side figures (repository-relative)."""
 
@@ -998,15 +1000,28 @@ def crossover_note(path: str | None = None) -> str:
         rows = [r for r in data["rows"] if r["levels"] > 0]
     except (OSError, ValueError, KeyError, TypeError):
         return ""
+    # a win must clear the noise of a shared host: 10% over the plain kernel in the same run
     wins = sorted(
-        {(r["shape"], r["variant"], r["levels"]) for r in rows if float(r["ratio"]) > 1.02}
+        {(r["shape"], r["variant"], r["levels"]) for r in rows if float(r["ratio"]) >= WIN_RATIO}
     )
     best = max(rows, key=lambda r: float(r["ratio"]), default=None)
     if best is None:
         return ""
-    measured = ", ".join(
-        f"{r['variant']} x{r['levels']} at {r['shape']}³: {float(r['ratio']):.2f}x"
-        for r in sorted(rows, key=lambda r: (r["shape"], r["variant"], r["levels"]))
+    # compact (it goes into every Proposer prompt): one group per variant and level count
+    shapes = sorted({r["shape"] for r in rows})
+    groups: dict[tuple[str, int], dict[int, float]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["levels"]), {})[r["shape"]] = float(r["ratio"])
+    at = "/".join(f"{x}³" for x in shapes)
+    measured = (
+        "; ".join(
+            f"{variant} x{levels}: "
+            + "/".join(f"{ratios[x]:.2f}x" if x in ratios else "-" for x in shapes)
+            for (variant, levels), ratios in sorted(
+                groups.items(), key=lambda g: (g[0][1], g[0][0])
+            )
+        )
+        + f" (at {at})"
     )
     if wins:
         smallest = wins[0][0]
