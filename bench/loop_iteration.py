@@ -18,12 +18,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from roundtable_tui.config import settings
 from roundtable_tui.core.events import Event, Kind
-from roundtable_tui.core.manager import Manager, RunConfig
 from roundtable_tui.core.review import AutoPolicy
-from roundtable_tui.core.session import Session
+from roundtable_tui.core.run import RunSpec, prepare
 from roundtable_tui.kernels import problems
-from roundtable_tui.llm.factory import open_backend
 
 
 def split(events: list[Event]) -> list[dict[str, float]]:
@@ -62,27 +61,28 @@ def main() -> int:
     )
     args = ap.parse_args()
     if args.session:
-        from roundtable_tui.config import settings
         from roundtable_tui.core.session import find, read_events
 
         events = list(read_events(find(settings().sessions_dir, args.session)))
         report(split(events), f"session {args.session}", args.problem, args.model)
         return 0
-    backend = open_backend(args.model)
-    problem = problems.get(args.problem)
-    events = []
+    events: list[Event] = []
     with tempfile.TemporaryDirectory() as tmp:
-        session = Session.create(Path(tmp), {"problem": problem.name, "model": args.model})
-        manager = Manager(
-            session,
-            backend,
-            problem,
-            AutoPolicy(),
-            RunConfig(iterations=args.iterations, strategy=args.strategy),
-            on_event=events.append,
+        # the same run setup as `roundtable run --auto`, in a throwaway sessions directory
+        cfg = settings().model_copy(update={"sessions_dir": Path(tmp)})
+        spec = RunSpec(
+            problem=args.problem,
+            model=args.model,
+            iterations=args.iterations,
+            strategy=args.strategy,
+            knowledge=False,
         )
-        reason = manager.run(threading.Event())
-        session.close()
+        run = prepare(spec, AutoPolicy(), on_event=events.append, cfg=cfg)
+        backend = run.backend
+        try:
+            reason = run.manager.run(threading.Event())
+        finally:
+            run.close()
     for ev in events:
         if ev.kind is Kind.CHECK_RESULT and ev.iteration:
             d = ev.data

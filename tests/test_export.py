@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from roundtable_tui import cli
+from roundtable_tui.core.record import winner
 from roundtable_tui.core.state import Entry, SessionState
-from roundtable_tui.outputs.export import ExportError, export, winner
+from roundtable_tui.outputs.export import ExportError, export
 
 from .conftest import KERNELS
 from .sessions import Attempt, copy_example, make_session, naive

@@ -12,10 +12,10 @@ import pytest
 
 from roundtable_tui import cli
 from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.record import load
 from roundtable_tui.core.session import Session
 from roundtable_tui.kernels import machine, problems
 from roundtable_tui.outputs import report
-from roundtable_tui.outputs.export import load
 
 from .sessions import Attempt, check_data, copy_example, make_session, naive
 
@@ -64,7 +64,7 @@ def test_report_of_the_example_session(tmp_path):
     ]
     winner = board[0][1]
     assert winner[6] == "31.7" and winner[8] == "18%" and winner[9] == "14%"
-    assert "must be public" in board[2][1][10]
+    assert "must be public" in board[2][1][11]  # after "vs best (95% CI)"
     # the winner's source in full, highlighted by pygments with inline styles
     kernel = (path / "kernels" / "002.rs").read_text()
     assert winner_source(page).strip() == kernel.strip()

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from roundtable_tui.core.events import SCHEMA_VERSION, Agent, Event, Kind
+from roundtable_tui.core.record import summarize
 from roundtable_tui.core.session import (
     Session,
     SessionError,
     find,
     list_sessions,
     read_events,
-    summarize,
 )
 
 

@@ -11,6 +11,7 @@ import pytest
 from roundtable_tui.config import settings
 from roundtable_tui.core.events import Kind
 from roundtable_tui.core.review import ReviewRequest
+from roundtable_tui.core.run import RunSpec
 from roundtable_tui.core.session import read_events
 from roundtable_tui.llm.scripted import ScriptedBackend
 from roundtable_tui.tui.app import Plan, RoundtableApp
@@ -31,7 +32,7 @@ def make_app(tmp_path, replies, **plan) -> tuple[RoundtableApp, ScriptedBackend]
     backend = ScriptedBackend(replies)
     cfg = settings().model_copy(update={"sessions_dir": tmp_path})
     app = RoundtableApp(
-        Plan(model="scripted", start=True, **plan),
+        Plan(RunSpec(model="scripted", **plan), start=True),
         cfg,
         backend_factory=lambda _m: backend,
         check_options=SMALL,
@@ -126,7 +127,8 @@ async def test_resume_continues_a_saved_session(tmp_path):
     backend = ScriptedBackend([proposal("two"), coder()])
     cfg = settings().model_copy(update={"sessions_dir": tmp_path})
     again = RoundtableApp(
-        Plan(model="scripted", resume=path, iterations=1),
+        # resume means what it means on the command line: iterations is the session's total
+        Plan(RunSpec(model="scripted", resume=str(path), iterations=2)),
         cfg,
         backend_factory=lambda _m: backend,
         check_options=SMALL,
@@ -380,7 +382,7 @@ async def test_new_session_form_runs_the_parameter_path(tmp_path):
         )
         await pilot.press("a")
         await until(pilot, lambda: app.state.finished)
-    assert app.plan.strategy == "parameters"
+    assert app.plan.spec.strategy == "parameters"
     assert [tag for tag, _ in backend.calls] == ["proposer"]
     _, events = session_events(tmp_path)
     result = [e for e in events if e.kind is Kind.CHECK_RESULT][-1].data

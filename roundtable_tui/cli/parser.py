@@ -9,8 +9,53 @@ from roundtable_tui.cli.kernels import cmd_bench, cmd_check, cmd_problems, cmd_t
 from roundtable_tui.cli.run import cmd_run, cmd_tui
 from roundtable_tui.cli.sessions import cmd_replay, cmd_report, cmd_sessions
 from roundtable_tui.cli.setup import cmd_doctor, cmd_model, cmd_papers
+from roundtable_tui.core.prompts import STRATEGIES
 from roundtable_tui.kernels import problems
 from roundtable_tui.kernels.verdict import VERDICT_HELP, Verdict
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a run, the same for `run --auto` and `tui` (`core.run.RunSpec`)."""
+    p.add_argument("--problem", "-p", choices=list(problems.PROBLEMS), help="default sgemm")
+    p.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
+    p.add_argument(
+        "--iterations",
+        "-n",
+        type=int,
+        help="the session's iterations in total (default: 5 for a new session, 5 more than "
+        "a resumed one has finished)",
+    )
+    p.add_argument("--minutes", type=float, help="stop after this many minutes")
+    p.add_argument("--max-tokens", type=int, help="stop after this many model tokens")
+    p.add_argument("--patience", type=int, help="stop after N iterations without improvement")
+    p.add_argument("--repairs", type=int, help="repairs per kernel (2)")
+    p.add_argument("--session", help="name of a new session, or an existing one to continue")
+    p.add_argument("--resume", metavar="ID", help="continue a saved session")
+    p.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
+    p.add_argument(
+        "--strategy",
+        choices=list(STRATEGIES),
+        default="mixed",
+        help="mixed (default): the Proposer tunes the problem's template or proposes free-form "
+        "code; parameters: template only; code: free-form only",
+    )
+    p.add_argument(
+        "--search",
+        choices=["both", "model", "optimizer"],
+        default="both",
+        help="who picks template parameter sets: both (default: the model's set when it is new "
+        "and valid, else the optimizer's), model (the Proposer alone), optimizer (no model)",
+    )
+    p.add_argument(
+        "--confirm-rounds",
+        type=int,
+        help="interleaved rounds that decide whether a kernel beats the best (4; 0: one check)",
+    )
+    p.add_argument(
+        "--no-knowledge",
+        action="store_true",
+        help="run without the knowledge base (papers and past attempts)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,18 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_doctor)
 
-    tui = sub.add_parser("tui", help="the supervised session (the default command)")
-    tui.add_argument("--problem", "-p", choices=list(problems.PROBLEMS))
-    tui.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
-    tui.add_argument("--iterations", "-n", type=int, help="iterations (default 5)")
-    tui.add_argument("--minutes", type=float, help="stop after this many minutes")
-    tui.add_argument("--resume", metavar="ID", help="continue a saved session")
-    tui.add_argument("--start", action="store_true", help="start a new session at once")
-    tui.add_argument(
-        "--strategy",
-        choices=["mixed", "parameters", "code"],
-        help="mixed (default), parameters (template only), code (free-form only)",
+    tui = sub.add_parser(
+        "tui",
+        help="the supervised session (the default command)",
+        description="The roundtable in a terminal UI; every kernel waits for your review. "
+        "It takes the options of `roundtable run` and offers them in its new-session form (n).",
     )
+    _run_options(tui)
+    tui.add_argument("--start", action="store_true", help="start a new session at once")
     tui.set_defaults(func=cmd_tui)
 
     te = sub.add_parser(
@@ -126,30 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--auto", action="store_true", help="approve kernels by policy (required)")
-    r.add_argument("--problem", "-p", choices=list(problems.PROBLEMS), help="default sgemm")
-    r.add_argument("--model", "-m", help="embedded (default), small, PATH.gguf, openai:URL#MODEL")
-    r.add_argument("--iterations", "-n", type=int, default=5, help="iterations in total (5)")
-    r.add_argument("--minutes", type=float, help="stop after this many minutes")
-    r.add_argument("--max-tokens", type=int, help="stop after this many model tokens")
-    r.add_argument("--patience", type=int, help="stop after N iterations without improvement")
-    r.add_argument("--repairs", type=int, default=2, help="repairs per kernel (2)")
-    r.add_argument("--session", help="name of a new session, or an existing one to continue")
-    r.add_argument("--resume", metavar="ID", help="continue a saved session")
-    r.add_argument("--allow-unsafe", action="store_true", help="let kernels use unsafe")
-    r.add_argument(
-        "--strategy",
-        choices=["mixed", "parameters", "code"],
-        default="mixed",
-        help="mixed (default): the Proposer tunes the problem's template or proposes free-form "
-        "code; parameters: template only; code: free-form only",
-    )
+    _run_options(r)
     r.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     r.add_argument("--timeout", type=float, help="wall-clock limit of one kernel run (s)")
-    r.add_argument(
-        "--no-knowledge",
-        action="store_true",
-        help="run without the knowledge base (papers and past attempts)",
-    )
     r.add_argument(
         "--record",
         metavar="FILE",

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 
 from roundtable_tui.cli.common import (
@@ -20,95 +19,84 @@ from roundtable_tui.cli.common import (
     err,
     out,
 )
-from roundtable_tui.kernels import problems
+
+if TYPE_CHECKING:
+    from roundtable_tui.core.run import RunSpec
 
 
-def _machine_meta(problem: problems.Problem, model: str) -> dict:
-    from roundtable_tui.kernels import machine
+def spec_from(args: argparse.Namespace) -> RunSpec:
+    """The run specification of `run`/`tui` flags (unset flags stay None: the run setup's
+    defaults, the same for both commands)."""
+    from roundtable_tui.core.run import RunSpec
 
-    return {
-        "problem": problem.name,
-        "model": model,
-        "machine": machine.describe(),
-        "shape": problem.default_shape,
-    }
+    record = getattr(args, "record", None)
+    try:
+        return RunSpec(
+            problem=getattr(args, "problem", None),
+            model=getattr(args, "model", None),
+            iterations=getattr(args, "iterations", None),
+            minutes=getattr(args, "minutes", None),
+            max_tokens=getattr(args, "max_tokens", None),
+            patience=getattr(args, "patience", None),
+            repairs=2 if getattr(args, "repairs", None) is None else args.repairs,
+            allow_unsafe=bool(getattr(args, "allow_unsafe", False)),
+            strategy=getattr(args, "strategy", None) or "mixed",
+            search=getattr(args, "search", None) or "both",
+            confirm_rounds=getattr(args, "confirm_rounds", None),
+            session=getattr(args, "session", None),
+            resume=getattr(args, "resume", None),
+            knowledge=not getattr(args, "no_knowledge", False),
+            record=Path(record) if record else None,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from roundtable_tui.cli.headless import AutoProgress, entry_json, leaderboard_table
-    from roundtable_tui.core.manager import Manager, RunConfig
     from roundtable_tui.core.review import AutoPolicy
-    from roundtable_tui.core.session import Session, SessionError, find, read_meta
-    from roundtable_tui.kernels.checker import Options
+    from roundtable_tui.core.run import prepare
     from roundtable_tui.llm.backend import LLMError
-    from roundtable_tui.llm.factory import open_backend
 
     if not args.auto:
         raise UsageError(
             "`roundtable run` is headless: pass --auto (the supervised session is `roundtable tui`)"
         )
-    cfg = _settings_from(args)
-    root = cfg.sessions_dir
-    ident = args.resume or args.session
-    existing = None
-    if ident:
-        try:
-            existing = find(root, ident)
-        except SessionError:
-            if args.resume:
-                raise
-    if existing is not None:
-        meta = read_meta(existing)
-        problem = problems.get(str(meta["problem"]))
-        model = args.model or str(meta.get("model", cfg.model))
-    else:
-        problem = problems.get(args.problem or "sgemm")
-        model = args.model or cfg.model
     quiet = args.json
     console = err if quiet else out
-    from roundtable_tui.core.session import check_writable
-
-    # before the model loads: a session that cannot be written fails in one line, at once
-    check_writable(existing if existing is not None else root)
-    with err.status(f"loading model {model}…") if err.is_terminal and not quiet else nullcontext():
-        try:
-            backend = open_backend(model)
-        except LLMError as exc:
-            raise UsageError(str(exc)) from None
-    if args.record:
-        from roundtable_tui.llm.scripted import RecordingBackend
-
-        backend = RecordingBackend(backend, Path(args.record))
-    if existing is not None:
-        session = Session.open(existing)
-    else:
-        session = Session.create(root, _machine_meta(problem, model), args.session)
-    console.print(f"session {session.id} · {problem.name} · {backend.name}")
-    run_cfg = RunConfig(
-        iterations=args.iterations,
-        minutes=args.minutes,
-        max_tokens=args.max_tokens,
-        patience=args.patience,
-        repairs=args.repairs,
-        allow_unsafe=args.allow_unsafe,
-        strategy=args.strategy,
-        check=Options(allow_unsafe=args.allow_unsafe),
-    )
-    cancel = threading.Event()
     progress = AutoProgress(console, quiet=quiet)
-    from roundtable_tui.kernels.checker import Checker
+    spinner = err.status("preparing…") if err.is_terminal and not quiet else None
 
-    knowledge = None if args.no_knowledge else _open_knowledge(backend, console, quiet)
-    manager = Manager(
-        session,
-        backend,
-        problem,
-        AutoPolicy(),
-        run_cfg,
-        Checker(cfg),
-        on_event=progress,
-        knowledge=knowledge,
-    )
+    def knowledge_ready(knowledge, report) -> None:
+        for line in knowledge.drain_notices() if hasattr(knowledge, "drain_notices") else []:
+            if not quiet or line.startswith("knowledge unavailable"):
+                err.print(f"[yellow]{escape(line)}[/]")
+
+    def status(text: str) -> None:
+        if spinner is not None:
+            spinner.update(text)
+        elif "unavailable" in text:
+            err.print(f"[yellow]{escape(text)}[/]")
+
+    if spinner is not None:
+        spinner.start()
+    try:
+        run = prepare(
+            spec_from(args),
+            AutoPolicy(),
+            on_event=progress,
+            cfg=_settings_from(args),
+            status=status,
+            on_knowledge=knowledge_ready,
+        )
+    except LLMError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        if spinner is not None:
+            spinner.stop()
+    session, manager = run.session, run.manager
+    console.print(f"session {session.id} · {run.problem.name} · {run.backend.name}")
+    cancel = threading.Event()
     result: dict[str, str] = {}
     finished = threading.Event()
 
@@ -132,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             while not finished.wait(0.2):
                 pass
-    session.close()
+    run.close()
     reason = result.get("reason", "error: the manager stopped unexpectedly")
     state = manager.state
     if args.json:
@@ -142,8 +130,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 {
                     "session": session.id,
                     "path": str(session.path),
-                    "problem": problem.name,
-                    "model": backend.name,
+                    "problem": run.problem.name,
+                    "model": run.backend.name,
                     "reason": reason,
                     "iterations": state.finished_iterations,
                     "tokens": state.tokens,
@@ -160,20 +148,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ERROR if reason.startswith("error") else EXIT_OK
 
 
-def _open_knowledge(backend, console: Console, quiet: bool):
-    """The knowledge base for the Proposer: papers/ indexed in the background (the session
-    starts at once; knowledge joins when ready). Never raises: a store that cannot be used
-    gives one line here and an error event in the session, and the run goes on without it."""
-    from roundtable_tui.knowledge.memory import start_knowledge
-
-    def done(knowledge, report) -> None:
-        for line in knowledge.drain_notices():
-            if not quiet or line.startswith("knowledge unavailable"):
-                err.print(f"[yellow]{escape(line)}[/]")
-
-    return start_knowledge(backend.count_tokens, on_done=done)
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     from roundtable_tui.config import settings
     from roundtable_tui.core.session import find
@@ -183,18 +157,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise UsageError(f"the TUI needs textual ({exc}); run `make setup`") from None
     cfg = settings()
+    spec = spec_from(args)
+    if spec.resume:
+        find(cfg.sessions_dir, spec.resume)  # an unknown session: one line here, not in the app
     plan = Plan(
-        problem=getattr(args, "problem", None) or "sgemm",
-        model=getattr(args, "model", None) or cfg.model,
-        iterations=getattr(args, "iterations", None) or 5,
-        minutes=getattr(args, "minutes", None),
-        start=bool(getattr(args, "start", False)),
-        strategy=getattr(args, "strategy", None) or "mixed",
+        spec, replay=getattr(args, "replay_path", None), start=bool(getattr(args, "start", False))
     )
-    if getattr(args, "resume", None):
-        plan.resume = find(cfg.sessions_dir, args.resume)
-    if getattr(args, "replay_path", None):
-        plan.replay = args.replay_path
     RoundtableApp(plan, cfg).run()
     return EXIT_OK
-

@@ -6,6 +6,7 @@ import argparse
 import json
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
@@ -13,61 +14,85 @@ from rich.table import Table
 from roundtable_tui.cli.common import EXIT_OK, UsageError, _fmt, err, out
 from roundtable_tui.cli.run import cmd_tui
 
+if TYPE_CHECKING:
+    from roundtable_tui.core.record import SessionRecord
+
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from roundtable_tui.cli.headless import print_transcript
     from roundtable_tui.config import settings
-    from roundtable_tui.core.session import find, read_events, read_meta
+    from roundtable_tui.core.record import load
+    from roundtable_tui.core.session import find
 
     path = find(settings().sessions_dir, args.session)
-    read_meta(path)  # a damaged meta.json is refused here as by every other command
-    events = list(read_events(path))
+    record = load(path)  # a damaged meta.json or event is refused here as by every command
     if not args.headless and not args.rebench:
         args.replay_path = path
         return cmd_tui(args)
     if args.headless:
-        print_transcript(out, events)
+        print_transcript(out, record.events)
     if args.rebench:
-        return _rebench(path, events)
+        return _rebench(record)
     return EXIT_OK
 
 
-def _rebench(path: Path, events: list) -> int:
-    from roundtable_tui.core.events import Kind
+def _rebench(record: SessionRecord) -> int:
+    """Every checked kernel of the session checked again here, old and new figures; then
+    the session's best against the fastest other kernel here, by the rule that made it the
+    best (`kernels.confirm`: interleaved rounds, a bootstrap interval of the speed ratio)."""
+    from roundtable_tui.core.session import SessionError
+    from roundtable_tui.kernels import confirm
     from roundtable_tui.kernels.checker import Checker, Options
 
     checker = Checker()
-    t = Table(title=f"re-checked on this machine: {path.name}", header_style="bold")
+    t = Table(title=f"re-checked on this machine: {record.id}", header_style="bold")
     for col in ("#", "title", "recorded", "now", "GFLOPS then", "GFLOPS now", "of OpenBLAS now"):
         t.add_column(col)
-    kernels = {e.data.get("number"): e for e in events if e.kind is Kind.KERNEL}
-    edits = {
-        e.data.get("number"): e.data.get("code")
-        for e in events
-        if e.kind is Kind.REVIEW and e.data.get("code")
-    }
-    for ev in events:
-        if ev.kind is not Kind.CHECK_RESULT:
+    best = record.state.best
+    rivals: list[tuple[float, int, str]] = []
+    best_code = ""
+    for entry in record.state.entries:
+        check = record.check_of(entry)
+        if not check or entry.number is None:
             continue
-        number = ev.data.get("number")
-        code = edits.get(number) or (
-            kernels[number].data.get("code") if number in kernels else None
-        )
-        if not code:
+        try:
+            code = record.source_of(entry)
+        except SessionError as exc:
+            err.print(f"[yellow]skipping: {escape(str(exc))}[/]")
             continue
-        allow = ev.data.get("flags", {}).get("allow_unsafe") == "True"
-        with err.status(f"re-checking kernel {number}…") if err.is_terminal else nullcontext():
-            now = checker.check(code, ev.data["problem"], Options(allow_unsafe=allow))
+        allow = str(check.get("flags", {}).get("allow_unsafe")) == "True"
+        with (
+            err.status(f"re-checking kernel {entry.number}…") if err.is_terminal else nullcontext()
+        ):
+            now = checker.check(code, record.problem, Options(allow_unsafe=allow))
+        if best is not None and entry is best:
+            best_code = code
+        elif now.passed and now.fraction_of_openblas and not allow:
+            rivals.append((now.fraction_of_openblas, entry.number, code))
         t.add_row(
-            str(number),
-            str(ev.data.get("title", ""))[:40],
-            str(ev.data.get("verdict")),
+            str(entry.number),
+            entry.title[:40],
+            str(entry.verdict),
             str(now.verdict),
-            _fmt(ev.data.get("gflops"), ".1f"),
+            _fmt(entry.gflops, ".1f"),
             _fmt(now.gflops, ".1f"),
             _fmt(now.fraction_of_openblas and now.fraction_of_openblas * 100, ".0f", "%"),
         )
     out.print(t)
+    if best is not None and best_code and rivals:
+        _, number, code = max(rivals)
+        with err.status(f"kernel {number} against the best…") if err.is_terminal else nullcontext():
+            got = confirm.confirm(checker, record.problem, code, best_code)
+        verdict = {
+            "faster": f"kernel {number} beats the recorded best here",
+            "slower": "the recorded best holds here",
+            "within noise": "the recorded best and it are within noise here",
+            "failed": "no verdict",
+        }[str(got.outcome)]
+        out.print(
+            f"best (kernel {best.number}) against the fastest other kernel now ({number}): "
+            f"{escape(got.describe())} — {verdict}"
+        )
     return EXIT_OK
 
 
@@ -76,7 +101,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     from roundtable_tui.cli.headless import leaderboard_table
     from roundtable_tui.config import settings
-    from roundtable_tui.core.session import SessionError, find, list_sessions, summarize
+    from roundtable_tui.core.record import load
+    from roundtable_tui.core.session import SessionError, find, list_sessions
 
     root = settings().sessions_dir
     if args.action == "list":
@@ -86,7 +112,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         rows = []
         for path in list_sessions(root):
             try:
-                s = summarize(path)
+                s = load(path).summary()
             except SessionError as exc:
                 err.print(f"[yellow]skipping: {exc}[/]")
                 continue
@@ -109,14 +135,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         raise UsageError(f"which session? `roundtable sessions {args.action} ID`")
     if args.action == "export":
         return _export(find(root, args.session), args)
-    from roundtable_tui.core.session import read_events, read_meta
-    from roundtable_tui.core.state import SessionState
-
-    path = find(root, args.session)
-    meta = read_meta(path)
-    state = SessionState.of(list(read_events(path)))
+    record = load(find(root, args.session))
+    state, meta = record.state, record.meta
     out.print(
-        f"[bold]{path.name}[/] · {meta.get('problem')} · {meta.get('model')} · "
+        f"[bold]{record.id}[/] · {record.problem_name} · {record.model} · "
         f"{state.finished_iterations} iterations · {state.tokens} tokens · "
         f"{state.finished or 'not finished'}"
     )
@@ -170,4 +192,3 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.open:
         webbrowser.open(target.resolve().as_uri())
     return EXIT_OK
-

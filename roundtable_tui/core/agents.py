@@ -60,6 +60,8 @@ class Talk:
         def token(piece: str) -> None:
             self.emit(Event.of(Token(piece), self.agent, self.iteration))
 
+        # only when set: not every backend takes a grammar
+        extra: dict[str, Any] = {"grammar": grammar} if grammar else {}
         done = self.backend.complete(
             messages,
             max_tokens=max_tokens,
@@ -68,7 +70,7 @@ class Talk:
             on_token=token,
             cancel=cancel,
             tag=str(self.agent),
-            **({"grammar": grammar} if grammar else {}),
+            **extra,
         )
         self.emit(
             Event.of(
@@ -144,6 +146,10 @@ def _paren_depth(value: Any) -> int:
     return deepest
 
 
+PROPOSAL_KINDS = ("code", "parameters", "formulation")
+"""The kinds a model may name; anything else is read as "code"."""
+
+
 def parse_proposal(text: str) -> Proposal:
     """The model's JSON proposal, as it is (not completed); raises AgentError with what is
     wrong. Replies longer than MAX_REPLY_CHARS, nested deeper than MAX_JSON_DEPTH or with
@@ -170,9 +176,11 @@ def parse_proposal(text: str) -> Proposal:
         raise AgentError(
             f"the proposal has parentheses nested {parens} deep (limit {MAX_PAREN_DEPTH})"
         )
-    kind = obj.get("kind") if obj.get("kind") in ("code", "parameters", "formulation") else "code"
-    params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
-    changes = obj.get("changes") if isinstance(obj.get("changes"), dict) else None
+    raw_kind = obj.get("kind")
+    kind = raw_kind if isinstance(raw_kind, str) and raw_kind in PROPOSAL_KINDS else "code"
+    raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    changes: dict[str, Any] | None = raw_changes if isinstance(raw_changes, dict) else None
     idea = str(obj.get("idea") or "").strip()
     # a parameter set is named by the manager after what it changes
     named = {"parameters": "parameters", "formulation": "formulation"}.get(kind, "")
@@ -180,7 +188,8 @@ def parse_proposal(text: str) -> Proposal:
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
     formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
-    region = obj.get("region") if isinstance(obj.get("region"), str) else ""
+    raw_region = obj.get("region")
+    region = raw_region if isinstance(raw_region, str) else ""
     return Proposal(
         title=title[:80],
         kind=kind,
@@ -351,7 +360,7 @@ def extract_code(text: str, fn_name: str) -> str | None:
     if len(text) > 20 * MAX_REPLY_CHARS:
         return None
     blocks = [b.strip() for b in _FENCE.findall(text)]
-    with_fn = [b for b in blocks if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", b)]
+    with_fn = [str(b) for b in blocks if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", b)]
     if with_fn:
         return max(with_fn, key=len) + "\n"
     if re.search(rf"\bfn\s+{re.escape(fn_name)}\b", text):

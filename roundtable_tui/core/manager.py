@@ -76,7 +76,7 @@ from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
 from roundtable_tui.core.session import Session, SessionError
 from roundtable_tui.core.state import SessionState
 from roundtable_tui.kernels import confirm as confirmation
-from roundtable_tui.kernels import problems, templates
+from roundtable_tui.kernels import problems, schemes, templates
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
@@ -859,7 +859,7 @@ class Manager:
     def _inner_set(self) -> dict[str, Any]:
         """The best sgemm/blis parameter set: a formulation's block products run under it."""
         space = self.space
-        if space is not None and space.family.id == scheme_coder.schemes.INNER:
+        if space is not None and space.family.id == schemes.INNER:
             return space.base(self.state)
         return {}
 

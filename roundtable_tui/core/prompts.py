@@ -41,11 +41,11 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
     parameter set (suggested values as enums), so a parameter proposal is always
     well-formed; the strategy narrows `kind`."""
     if family is None or strategy == "code":
-        schema = json.loads(json.dumps(PROPOSAL_SCHEMA))
-        schema["properties"]["formulation"] = formulation_schema()
+        free: dict[str, Any] = json.loads(json.dumps(PROPOSAL_SCHEMA))  # a deep copy
+        free["properties"]["formulation"] = formulation_schema()
         if family is not None:
-            schema["properties"]["kind"]["enum"] = ["code", "formulation"]
-        return schema
+            free["properties"]["kind"]["enum"] = ["code", "formulation"]
+        return free
     kinds = ["parameters"] if strategy == "parameters" else ["parameters", "code"]
     if strategy == "mixed" and formulations_for(family.problem):
         kinds.append("formulation")

@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roundtable_tui.core.events import SCHEMA_VERSION, Event, Kind
+from roundtable_tui.core.events import SCHEMA_VERSION, Event
 
 META = "meta.json"
 EVENTS = "events.jsonl"
 KERNELS = "kernels"
+
+
+def kernel_file(session_dir: Path, number: int) -> Path:
+    """Where kernel `number` of the session at `session_dir` is kept: kernels/NNN.rs."""
+    return session_dir / KERNELS / f"{number:03d}.rs"
 
 
 class SessionError(Exception):
@@ -194,7 +199,7 @@ class Session:
     def write_kernel(self, number: int, source: str) -> Path:
         """Writes kernels/NNN.rs atomically; raises SessionWriteError (no temporary file
         left) when it cannot."""
-        path = self.path / KERNELS / f"{number:03d}.rs"
+        path = kernel_file(self.path, number)
         try:
             _atomic_write(path, source)
         except SessionWriteError as exc:
@@ -377,45 +382,6 @@ def read_events(path: Path, repair: bool = False) -> Iterator[Event]:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SessionError(f"{file}:{number}: not a valid event ({exc})") from None
-
-
-@dataclass
-class SessionSummary:
-    id: str
-    path: Path
-    problem: str
-    model: str
-    created: float
-    iterations: int
-    best_gflops: float | None
-    best_title: str
-    finished: str
-
-
-def summarize(path: Path) -> SessionSummary:
-    meta = read_meta(path)
-    best: tuple[float, str] | None = None
-    iterations, finished = 0, ""
-    for ev in read_events(path):
-        if ev.kind is Kind.ITERATION_FINISHED:
-            iterations = max(iterations, ev.iteration)
-        if ev.kind is Kind.CHECK_RESULT and ev.data.get("verdict") == "passed":
-            g = ev.data.get("gflops") or 0.0
-            if best is None or g > best[0]:
-                best = (g, ev.data.get("title", ""))
-        if ev.kind is Kind.SESSION_FINISHED:
-            finished = ev.data.get("reason", "")
-    return SessionSummary(
-        id=path.name,
-        path=path,
-        problem=str(meta.get("problem", "?")),
-        model=str(meta.get("model", "?")),
-        created=float(meta.get("created", 0)),
-        iterations=iterations,
-        best_gflops=best[0] if best else None,
-        best_title=best[1] if best else "",
-        finished=finished,
-    )
 
 
 def find(root: Path, ident: str) -> Path:

@@ -61,6 +61,9 @@ class Entry:
     confirmation: Confirmed | None = None
     """The comparison with the best it met (None: not compared, e.g. clearly slower)."""
 
+    def __post_init__(self) -> None:
+        self.verdict = Outcome.parse(self.verdict)
+
     @property
     def passed(self) -> bool:
         return self.verdict is Outcome.PASSED

@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from roundtable_tui.config import Settings, settings
-from roundtable_tui.core.events import Event, Kind
-from roundtable_tui.core.session import KERNELS, read_events, read_meta
-from roundtable_tui.core.state import Entry, SessionState
-from roundtable_tui.kernels import problems
+from roundtable_tui.core.record import SessionRecord, load, winner
+from roundtable_tui.core.state import Entry
 from roundtable_tui.kernels.problems import Problem
 
 DEFAULT_RUSTFLAGS = "-C target-cpu=native"
@@ -39,64 +37,6 @@ class ExportError(Exception):
 
 
 # ----------------------------------------------------------------------------- the session
-
-
-@dataclass
-class Loaded:
-    """A saved session read once: what the report and the export both need."""
-
-    path: Path
-    meta: dict[str, Any]
-    events: list[Event]
-    state: SessionState
-
-    @property
-    def id(self) -> str:
-        return self.path.name
-
-    @property
-    def problem(self) -> Problem:
-        name = str(self.meta.get("problem") or self.state.problem)
-        try:
-            return problems.get(name)
-        except ValueError as exc:
-            raise ExportError(f"{self.path}: {exc}") from None
-
-    def check_of(self, entry: Entry) -> dict[str, Any]:
-        """The recorded check_result of a leaderboard entry ({} if it has none)."""
-        for ev in self.events:
-            if (
-                ev.kind is Kind.CHECK_RESULT
-                and ev.iteration == entry.iteration
-                and int(ev.data.get("number", -1)) == entry.number
-            ):
-                return ev.data
-        return {}
-
-    def source_of(self, entry: Entry) -> str:
-        """The kernel as it was checked (an inline edit included)."""
-        if entry.code:
-            return entry.code
-        file = self.path / KERNELS / f"{entry.number:03d}.rs"
-        try:
-            return file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ExportError(f"kernel {entry.number} is not recorded ({file}: {exc})") from None
-
-
-def load(path: Path) -> Loaded:
-    """Reads a session; a missing or corrupt one raises SessionError naming the file."""
-    meta = read_meta(path)
-    events = list(read_events(path))
-    return Loaded(path, meta, events, SessionState.of(events))
-
-
-def winner(state: SessionState) -> Entry | None:
-    """The fastest passed kernel the agents wrote; the naive starting point (iteration 0)
-    only when none of theirs passed; None when nothing passed."""
-    passed = [e for e in state.entries if e.verdict == "passed"]
-    pool = [e for e in passed if e.iteration > 0] or passed
-    return max(pool, key=lambda e: e.gflops or 0.0) if pool else None
 
 
 def one_line(text: object, limit: int = 200) -> str:
@@ -496,7 +436,7 @@ def _choose_registry(crate: Path, cfg: Settings) -> tuple[str, str]:
     return mode, text
 
 
-def cargo_toml(package: str, loaded: Loaded, rayon: bool) -> str:
+def cargo_toml(package: str, loaded: SessionRecord, rayon: bool) -> str:
     deps = 'rayon = "1"\n' if rayon else ""
     description = f"{loaded.problem.name} kernel from roundtable session {loaded.id}"
     return (
@@ -528,7 +468,7 @@ def cargo_config(rustflags: str, registry_text: str) -> str:
     return text + ("\n" + registry_text if registry_text else "")
 
 
-def lib_rs(source: str, loaded: Loaded, entry: Entry, allow_unsafe: bool) -> str:
+def lib_rs(source: str, loaded: SessionRecord, entry: Entry, allow_unsafe: bool) -> str:
     header = (
         f"// {loaded.problem.name} kernel #{entry.number} (iteration {entry.iteration}) of "
         f"roundtable session {one_line(loaded.id)}:\n"
@@ -557,7 +497,9 @@ def percent(value: object) -> str:
     return f"{value * 100:.0f}%" if isinstance(value, int | float) else "—"
 
 
-def readme(loaded: Loaded, ex: Exported, check: dict[str, Any], lib: str, rustflags: str) -> str:
+def readme(
+    loaded: SessionRecord, ex: Exported, check: dict[str, Any], lib: str, rustflags: str
+) -> str:
     problem, entry = loaded.problem, ex.entry
     shape = problem.format_shape(check.get("shape") or problem.default_shape)
     machine = loaded.meta.get("machine")

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from roundtable_tui.core.events import Kind
+from roundtable_tui.core.record import SessionRecord, load, winner
 from roundtable_tui.core.state import Entry
 from roundtable_tui.kernels.problems import Problem, Shape
-from roundtable_tui.outputs.export import Loaded, load, one_line, percent, winner
+from roundtable_tui.outputs.export import one_line, percent
 
 BASELINES = (("naive", "naive"), ("rayon", "rayon"), ("openblas", "OpenBLAS"))
 CAUGHT = {"wrong_result", "impossible"}
@@ -79,7 +80,7 @@ def _shape(value: object, problem: Problem) -> Shape | None:
     return None
 
 
-def figures(loaded: Loaded) -> Figures:
+def figures(loaded: SessionRecord) -> Figures:
     problem = loaded.problem
     checks = {
         (ev.iteration, int(ev.data.get("number", -1))): ev.data
@@ -134,7 +135,7 @@ def _no_kernel(ax: Any) -> None:
     ax.text(0.5, 0.5, "no kernel passed", transform=ax.transAxes, ha="center", color="#57606a")
 
 
-def progress_chart(loaded: Loaded, data: Figures) -> str:
+def progress_chart(loaded: SessionRecord, data: Figures) -> str:
     """Best GFLOPS so far per iteration, every kernel as a point, the anchors as lines."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -307,7 +308,7 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
-def wall_time(loaded: Loaded) -> float:
+def wall_time(loaded: SessionRecord) -> float:
     """Seconds the session ran: each run (started, or resumed) from its first event to its
     last, so the pauses between runs do not count."""
     total, start, last = 0.0, None, None
@@ -323,7 +324,7 @@ def wall_time(loaded: Loaded) -> float:
     return total
 
 
-def _proposals(loaded: Loaded) -> dict[int, dict[str, Any]]:
+def _proposals(loaded: SessionRecord) -> dict[int, dict[str, Any]]:
     """The proposal each iteration worked on (repairs share it)."""
     found: dict[int, dict[str, Any]] = {}
     for ev in loaded.events:
@@ -377,7 +378,7 @@ def _verdict_class(verdict: str) -> str:
     return "v-caught" if verdict in CAUGHT else "v-failed"
 
 
-def leaderboard_html(loaded: Loaded, best: Entry | None) -> str:
+def leaderboard_html(loaded: SessionRecord, best: Entry | None) -> str:
     proposals = _proposals(loaded)
     rows = []
     for rank, e in enumerate(loaded.state.leaderboard(), start=1):
@@ -417,7 +418,7 @@ def leaderboard_html(loaded: Loaded, best: Entry | None) -> str:
     return f'<table class="board"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
 
 
-def source_html(loaded: Loaded, best: Entry | None) -> str:
+def source_html(loaded: SessionRecord, best: Entry | None) -> str:
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import RustLexer
@@ -442,7 +443,7 @@ def source_html(loaded: Loaded, best: Entry | None) -> str:
     )
 
 
-def build(loaded: Loaded, bandwidth: float | None = None, bandwidth_note: str = "") -> str:
+def build(loaded: SessionRecord, bandwidth: float | None = None, bandwidth_note: str = "") -> str:
     """The report as one HTML string. `bandwidth` (GB/s) draws the memory roof."""
     problem = loaded.problem
     meta, state = loaded.meta, loaded.state
@@ -538,7 +539,7 @@ point only when none of theirs passed).</p>
 """
 
 
-def memory_roof(loaded: Loaded) -> tuple[float | None, str]:
+def memory_roof(loaded: SessionRecord) -> tuple[float | None, str]:
     """This machine's memory bandwidth (measured once, cached) and where it comes from."""
     from roundtable_tui.kernels import machine
 

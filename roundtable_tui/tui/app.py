@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +17,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
 from roundtable_tui.config import Settings, settings
 from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.hints import Hints
 from roundtable_tui.core.review import Action, ReviewDecision
-from roundtable_tui.core.session import Session, read_events, read_meta
+from roundtable_tui.core.run import RunSpec, prepare
+from roundtable_tui.core.session import Session, SessionError, find, read_events, read_meta
 from roundtable_tui.core.state import SessionState
-from roundtable_tui.kernels import problems
-from roundtable_tui.kernels.checker import Checker, Options
+from roundtable_tui.kernels.checker import Options
 from roundtable_tui.llm.backend import Backend
 from roundtable_tui.tui.commands import RoundtableCommands
+from roundtable_tui.tui.fetch import FetchModelScreen, missing_model
 from roundtable_tui.tui.review import CloseReview, ReviewScreen, TuiReviewGate
 from roundtable_tui.tui.screens import (
     HelpScreen,
-    NewSession,
     NewSessionScreen,
     SessionChoice,
     SessionsScreen,
@@ -49,20 +50,13 @@ class EngineEvent(Message):
 
 @dataclass
 class Plan:
-    """What to do at start-up."""
+    """What to do at start-up: a run (`spec`, started at once with `start`, or when it
+    resumes a session), or a replay of a saved session."""
 
-    problem: str = "sgemm"
-    model: str = ""
-    iterations: int = 5
-    minutes: float | None = None
-    resume: Path | None = None
+    spec: RunSpec = field(default_factory=RunSpec)
     replay: Path | None = None
     start: bool = False
     """Start a new session at once (otherwise wait for `n`)."""
-    knowledge: bool = True
-    """Give the Proposer the knowledge base (and index papers/ live while running)."""
-    strategy: str = "mixed"
-    """mixed, parameters (template only) or code (free-form only)."""
 
 
 class RoundtableApp(App[None]):
@@ -74,6 +68,7 @@ class RoundtableApp(App[None]):
         Binding("s", "sessions", "sessions", id="app.sessions"),
         Binding("c", "cancel", "cancel", id="app.cancel"),
         Binding("t", "toggle_auto", "auto-approve", id="app.auto"),
+        Binding("h", "hint", "hint", id="app.hint"),
         Binding("question_mark", "help", "help", id="app.help"),
         Binding("q", "quit", "quit", id="app.quit"),
         Binding("space", "replay_toggle", "play/pause", id="replay.toggle", show=False),
@@ -92,9 +87,9 @@ class RoundtableApp(App[None]):
         super().__init__()
         self.cfg = cfg or settings()
         self.plan = plan or Plan()
-        self.plan.model = self.plan.model or self.cfg.model
+        if check_options is not None:
+            self.plan.spec = replace(self.plan.spec, check=check_options)
         self.backend_factory = backend_factory
-        self.check_options = check_options or Options()
         self.state = SessionState()
         self.gate = TuiReviewGate(self)
         self.cancel_event = threading.Event()
@@ -108,6 +103,7 @@ class RoundtableApp(App[None]):
         self._replay_speed = 4.0
         self._replay_playing = False
         self.budget = 0
+        self.hints = Hints()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -123,23 +119,47 @@ class RoundtableApp(App[None]):
             with Horizontal(id="row-bottom"):
                 yield Leaderboard(id="leaderboard")
                 yield BestChart(id="chart")
+        yield Input(
+            placeholder="hint for the next proposals, e.g. “try 4x24 tiles” (h to type, "
+            "Enter sends, Esc leaves)",
+            id="hint",
+        )
         yield StatusLine(id="status")
         yield Footer()
+
+    def action_hint(self) -> None:
+        self.query_one("#hint", Input).focus()
+
+    @on(Input.Submitted, "#hint")
+    def send_hint(self, event: Input.Submitted) -> None:
+        """A typed hint goes to the running manager (it becomes an event before the next
+        proposal)."""
+        box = event.input
+        if not self._busy():
+            self.notify("no session is running: start one (n) to steer it", severity="warning")
+            return
+        if self.hints.put(event.value):
+            self.notify(f"hint for the next proposal: {event.value.strip()[:80]}", timeout=4)
+        box.value = ""
+        self.query_one(Leaderboard).focus()
+
+    def key_escape(self) -> None:
+        if self.focused is not None and self.focused.id == "hint":
+            self.query_one(Leaderboard).focus()
 
     def pane(self, agent: Agent) -> AgentPane:
         return self.query_one(f"#pane-{agent}", AgentPane)
 
     def on_mount(self) -> None:
         self.set_interval(0.1, self._flush_tokens)
+        self.set_interval(1.0, self._knowledge_status)
         if not self.is_headless and sys.__stdin__ is not None and sys.__stdin__.isatty():
             self.set_interval(1.0, self._check_terminal)
         self._status()
         if self.plan.replay is not None:
             self.load_replay(self.plan.replay)
-        elif self.plan.resume is not None:
-            self.start_session(resume=self.plan.resume)
-        elif self.plan.start:
-            self.start_session()
+        elif self.plan.spec.resume is not None or self.plan.start:
+            self.start_session(self.plan.spec)
         else:
             self.pane(Agent.MANAGER).note(
                 "Welcome. [b]n[/b] starts a session, [b]s[/b] opens saved ones, "
@@ -152,18 +172,12 @@ class RoundtableApp(App[None]):
             self.notify("a session is running: cancel it first (c)", severity="warning")
             return
 
-        def chosen(choice: NewSession | None) -> None:
+        def chosen(choice: RunSpec | None) -> None:
             if choice:
-                self.plan = Plan(
-                    choice.problem,
-                    choice.model,
-                    choice.iterations,
-                    choice.minutes,
-                    strategy=choice.strategy,
-                )
-                self.start_session()
+                self.plan = Plan(replace(choice, check=self.plan.spec.check))
+                self.start_session(self.plan.spec)
 
-        self.push_screen(NewSessionScreen(self.plan.model), chosen)
+        self.push_screen(NewSessionScreen(self.plan.spec, self.cfg.model), chosen)
 
     def action_sessions(self) -> None:
         def chosen(choice: SessionChoice | None) -> None:
@@ -174,7 +188,9 @@ class RoundtableApp(App[None]):
             elif self._busy():
                 self.notify("a session is running: cancel it first (c)", severity="warning")
             else:
-                self.start_session(resume=choice.path)
+                # resumed from the list: its own problem and model, five more iterations
+                spec = replace(self.plan.spec, resume=str(choice.path), iterations=None)
+                self.start_session(replace(spec, problem=None, model=None, session=None))
 
         self.push_screen(SessionsScreen(self.cfg.sessions_dir), chosen)
 
@@ -188,19 +204,33 @@ class RoundtableApp(App[None]):
             pane.remove_children()
         self.query_one(Leaderboard).clear()
 
-    def start_session(self, resume: Path | None = None) -> None:
+    def start_session(self, spec: RunSpec) -> None:
+        """Starts (or, with `spec.resume`, continues) a session in the manager's thread."""
         self._reset_view()
         self._replay = []
         self.cancel_event = threading.Event()
-        if resume is not None:
-            meta = read_meta(resume)
-            self.plan.problem = str(meta.get("problem", self.plan.problem))
-            self.plan.model = str(meta.get("model", self.plan.model))
-            for ev in read_events(resume):
-                self._apply(ev, live=False)
+        if spec.resume is not None:
+            try:
+                path = find(self.cfg.sessions_dir, spec.resume)
+                for ev in read_events(path):
+                    self._apply(ev, live=False)
+            except SessionError as exc:
+                self.notify(str(exc), title="error", severity="error", timeout=15)
+                return
             self.state.finished = ""
-        self.budget = self.plan.iterations
-        self.run_manager(resume)
+        self.budget = spec.iterations or 0
+        missing = missing_model(spec.model or self.cfg.model) if spec.resume is None else None
+        if missing is not None:  # offer the fetch in place rather than fail in the worker
+
+            def fetched(ok: bool | None) -> None:
+                if ok:
+                    self.run_manager(spec)
+                else:
+                    self._set_phase(f"model {missing} not installed")
+
+            self.push_screen(FetchModelScreen(missing), fetched)
+            return
+        self.run_manager(spec)
 
     @work(
         thread=True,
@@ -209,83 +239,37 @@ class RoundtableApp(App[None]):
         group="manager",
         description="roundtable session",
     )
-    def run_manager(self, resume: Path | None) -> None:
-        from roundtable_tui.core.manager import Manager, RunConfig
-        from roundtable_tui.kernels import machine
+    def run_manager(self, spec: RunSpec) -> None:
+        """The run setup (`core.run.prepare`) and the manager's loop, off the UI thread."""
 
-        plan = self.plan
-        problem = problems.get(plan.problem)
-        self.call_from_thread(self._set_phase, f"loading model {plan.model}…")
-        if self.backend_factory is not None:
-            backend = self.backend_factory(plan.model)
-        else:
-            from roundtable_tui.llm.factory import open_backend
+        def papers(report: object) -> None:
+            self.call_from_thread(self.notify, f"papers indexed: {report}", timeout=4)
 
-            backend = open_backend(plan.model)
-        self.model_name = backend.name
-        if resume is not None:
-            session = Session.open(resume)
-        else:
-            session = Session.create(
-                self.cfg.sessions_dir,
-                {
-                    "problem": problem.name,
-                    "model": plan.model,
-                    "machine": machine.describe(),
-                    "shape": problem.default_shape,
-                },
-            )
-        self.session = session
-        self.gate.kernels_dir = session.path / "kernels"
-        iterations = plan.iterations
-        if resume is not None:
-            iterations = max(iterations, self.state.finished_iterations + plan.iterations)
-        self.budget = iterations
-        knowledge, watcher = self._knowledge(backend) if plan.knowledge else (None, None)
-        manager = Manager(
-            session,
-            backend,
-            problem,
+        def knowledge_ready(knowledge: Any, report: object) -> None:
+            for line in knowledge.drain_notices() if hasattr(knowledge, "drain_notices") else []:
+                self.call_from_thread(self.notify, line, severity="warning", timeout=10)
+
+        self.hints = Hints()  # this session's typed hints (the Input puts, the manager drains)
+        run = prepare(
+            spec,
             self.gate,
-            RunConfig(
-                iterations=iterations,
-                minutes=plan.minutes,
-                strategy=plan.strategy,
-                check=self.check_options,
-            ),
-            Checker(self.cfg),
             on_event=lambda ev: self.post_message(EngineEvent(ev)),
-            knowledge=knowledge,  # type: ignore[arg-type]
+            cfg=self.cfg,
+            status=lambda text: self.call_from_thread(self._set_phase, text),
+            backend_factory=self.backend_factory,
+            on_papers_indexed=papers,
+            on_knowledge=knowledge_ready,
+            hints=self.hints,
         )
+        self.model_name = run.backend.name
+        self.knowledge = run.manager.knowledge  # its `progress` shows in the status line
+        self.session = run.session
+        self.gate.kernels_dir = run.session.path / "kernels"
+        self.budget = run.iterations
         try:
-            manager.run(self.cancel_event)
+            run.manager.run(self.cancel_event)
         finally:
-            session.close()
-            if watcher is not None:
-                watcher.stop()
-
-    def _knowledge(self, backend: Backend) -> tuple[Any, Any]:
-        """The knowledge base, indexed incrementally, with papers/ watched while the session
-        runs (new or changed notes are indexed in the background). None if it cannot load."""
-        self.call_from_thread(self._set_phase, "indexing papers/…")
-        try:
-            from roundtable_tui.knowledge.memory import open_knowledge
-            from roundtable_tui.knowledge.watcher import PapersWatcher
-
-            knowledge = open_knowledge(backend.count_tokens)
-            knowledge.store.index()
-
-            def changed(report: object) -> None:
-                self.call_from_thread(self.notify, f"papers indexed: {report}", timeout=4)
-
-            watcher = PapersWatcher(knowledge.store, on_change=changed, initial_index=False)
-            watcher.start()
-            return knowledge, watcher
-        except Exception as exc:  # run without knowledge rather than not at all
-            self.call_from_thread(
-                self.notify, f"knowledge base unavailable: {exc}", severity="warning", timeout=10
-            )
-            return None, None
+            run.close()
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
@@ -347,10 +331,30 @@ class RoundtableApp(App[None]):
                 self.tokens_per_s = float(d["tokens_per_s"])
         elif ev.kind is Kind.PROPOSAL and agent is Agent.PROPOSER:
             chunks = ", ".join(str(c.get("source") or c.get("id")) for c in d.get("chunks", []))
+            by = d.get("proposed_by")
             pane.note(
-                f"→ [b]{escape(str(d.get('title')))}[/b] ({d.get('kind')})"
+                f"→ [b]{escape(str(d.get('title')))}[/b] ({d.get('kind')}"
+                + (f", proposed by the {by}" if by else "")
+                + ")"
+                + (f"\n{escape(str(d.get('idea')))}" if by == "optimizer" else "")
+                + (f"\n{escape(str(d.get('rationale')))}" if d.get("rationale") else "")
                 + (f"\nknowledge: {escape(chunks)}" if chunks else "")
             )
+        elif ev.kind is Kind.HINT:
+            self.pane(Agent.MANAGER).note(
+                f"[b]hint[/b] ({d.get('source')}): {escape(str(d.get('text')))}"
+            )
+        elif ev.kind is Kind.CONFIRMATION:
+            p = ev.payload
+            colour = "green" if p.faster else "yellow"
+            against = f" against kernel {p.against}" if p.against is not None else ""
+            interval = f" {p.interval()}" if p.interval() else ""
+            rounds = f", {p.rounds} rounds" if p.rounds else ""
+            self.pane(Agent.TESTER).note(
+                f"kernel {p.number}{against}: [{colour}]{p.outcome}[/{colour}]{interval}"
+                f"{rounds}" + (f"\n{escape(p.detail)}" if p.detail else "")
+            )
+            self.query_one(Leaderboard).refresh_from(self.state)
         elif ev.kind is Kind.VERIFICATION:
             mark = "[green]✓[/green]" if d.get("ok") else "[red]✗[/red]"
             pane.note(f"{mark} {escape(str(d.get('detail', '')))}")
@@ -405,6 +409,14 @@ class RoundtableApp(App[None]):
         except NoMatches:  # shutting down
             pass
 
+    def _knowledge_status(self) -> None:
+        """While the knowledge base indexes in the background, the status line says how far
+        (files, chunks, the file being read); the session runs meanwhile."""
+        progress = getattr(getattr(self, "knowledge", None), "progress", "")
+        if progress or getattr(self, "_indexing_shown", False):
+            self._indexing_shown = bool(progress)
+            self._status()
+
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
         self._status()
@@ -413,13 +425,14 @@ class RoundtableApp(App[None]):
         s = self.state
         left = max(0, self.budget - s.finished_iterations) if self.budget else 0
         parts = [
-            f"model {self.model_name or self.plan.model}",
+            f"model {self.model_name or self.plan.spec.model or self.cfg.model}",
             f"{self.tokens_per_s:.1f} tok/s",
             f"iteration {s.iteration}",
             f"{left} left" if self.budget else "",
             f"auto-approve {'ON' if self.gate.auto_approve else 'off'}",
             f"sandbox: {self.sandbox.split(' ')[0] if self.sandbox else 'limits + static gate'}",
             self.phase,
+            getattr(getattr(self, "knowledge", None), "progress", ""),
         ]
         if self._replay:
             parts.insert(

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Markdown, Select
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    Markdown,
+    Select,
+)
 
+from roundtable_tui.core.run import RunSpec
 from roundtable_tui.kernels import problems
-
-
-@dataclass
-class NewSession:
-    problem: str
-    model: str
-    iterations: int
-    minutes: float | None
-    strategy: str = "mixed"
-
 
 STRATEGY_CHOICES = [
     ("mixed: template parameters or free-form code", "mixed"),
@@ -33,45 +33,81 @@ STRATEGY_CHOICES = [
 ]
 
 
-class NewSessionScreen(ModalScreen[NewSession | None]):
+class NewSessionScreen(ModalScreen[RunSpec | None]):
+    """The new-session form: every option of `roundtable run` (a `core.run.RunSpec`)."""
+
     BINDINGS = [Binding("escape", "cancel", "cancel", id="new.cancel")]
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, spec: RunSpec, default_model: str) -> None:
         super().__init__()
-        self.model = model
+        self.spec = spec
+        self.model = spec.model or default_model
 
     def compose(self) -> ComposeResult:
+        s = self.spec
+
+        def number(value: float | None) -> str:
+            return "" if value is None else f"{value:g}"
+
         with Vertical(id="new-box"):
             yield Label("[b]New session[/b]")
             yield Label("problem")
             yield Select(
-                [(p, p) for p in problems.PROBLEMS], value="sgemm", allow_blank=False, id="problem"
+                [(p, p) for p in problems.PROBLEMS],
+                value=s.problem or "sgemm",
+                allow_blank=False,
+                id="problem",
             )
             yield Label("model: embedded, small, a .gguf path or openai:URL#MODEL")
             yield Input(self.model, id="model")
-            yield Label("iterations")
-            yield Input("5", id="iterations", type="integer")
-            yield Label("minutes (empty: no limit)")
-            yield Input("", id="minutes", type="number")
             yield Label("strategy")
-            yield Select(STRATEGY_CHOICES, value="mixed", allow_blank=False, id="strategy")
+            yield Select(STRATEGY_CHOICES, value=s.strategy, allow_blank=False, id="strategy")
+            with Horizontal(classes="new-row"):
+                yield Label("iterations")
+                yield Input(str(s.iterations or 5), id="iterations", type="integer")
+                yield Label("minutes")
+                yield Input(number(s.minutes), id="minutes", type="number", placeholder="no limit")
+            with Horizontal(classes="new-row"):
+                yield Label("repairs")
+                yield Input(str(s.repairs), id="repairs", type="integer")
+                yield Label("patience")
+                yield Input(number(s.patience), id="patience", type="integer", placeholder="none")
+            with Horizontal(classes="new-row"):
+                yield Label("max tokens")
+                yield Input(
+                    number(s.max_tokens), id="max-tokens", type="integer", placeholder="no limit"
+                )
+                yield Checkbox("allow unsafe", s.allow_unsafe, id="allow-unsafe")
             yield Button("Start", variant="primary", id="start")
             yield Footer()
+
+    def _int(self, ident: str) -> int | None:
+        value = self.query_one(ident, Input).value.strip()
+        return int(value) if value else None
 
     @on(Button.Pressed, "#start")
     @on(Input.Submitted)
     def start(self) -> None:
         minutes = self.query_one("#minutes", Input).value.strip()
-        iterations = self.query_one("#iterations", Input).value.strip() or "5"
-        self.dismiss(
-            NewSession(
+        try:
+            spec = replace(
+                self.spec,
                 problem=str(self.query_one("#problem", Select).value),
                 model=self.query_one("#model", Input).value.strip() or self.model,
-                iterations=max(1, int(iterations)),
+                iterations=max(1, self._int("#iterations") or 5),
                 minutes=float(minutes) if minutes else None,
+                repairs=max(0, self._int("#repairs") or 0),
+                patience=self._int("#patience"),
+                max_tokens=self._int("#max-tokens"),
+                allow_unsafe=self.query_one("#allow-unsafe", Checkbox).value,
                 strategy=str(self.query_one("#strategy", Select).value),
+                resume=None,
+                session=None,
             )
-        )
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.dismiss(spec)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -104,7 +140,8 @@ class SessionsScreen(ModalScreen[SessionChoice | None]):
             yield Footer()
 
     def on_mount(self) -> None:
-        from roundtable_tui.core.session import SessionError, list_sessions, summarize
+        from roundtable_tui.core.record import summarize
+        from roundtable_tui.core.session import SessionError, list_sessions
 
         table = self.query_one(DataTable)
         for col in ("id", "problem", "model", "created", "iterations", "best GFLOPS", "best"):
