@@ -18,8 +18,8 @@
 
 use rayon::prelude::*;
 
-const MR: usize = 12; // @inner mr
-const NR: usize = 32; // @inner nr
+const MR: usize = 6; // @inner mr
+const NR: usize = 16; // @inner nr
 const KC: usize = 256; // @inner kc
 const MC: usize = 96; // @inner mc
 const NC: usize = 1024; // @inner nc
