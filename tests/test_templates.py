@@ -140,7 +140,7 @@ SGEMM_GRID = [
         "mc": 3 * WIDE_MR,
         "kc": 24,
         "nc": 2 * WIDE_NR,
-        "loop_order": "ir_jr",
+        "loop_order": "jr_ir",
     },
     {
         "mr": TALL_MR,
