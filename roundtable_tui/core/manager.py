@@ -493,10 +493,13 @@ class Manager:
 
     def _from_optimizer(self, c: Candidate, refusal: str | None = None) -> Proposal:
         """The optimizer's candidate as a parameter proposal (complete and valid)."""
-        assert self.space is not None
+        assert self.space is not None and self.family is not None
         why = f"the model's set was refused: {refusal[:200]}" if refusal else ""
+        title = self.space.name(self.state, dict(c.parameters))
+        if dict(c.parameters) == self.family.defaults:  # measured once: name it plainly
+            title = f"{self.family.name}: defaults"
         return Proposal(
-            self.space.name(self.state, dict(c.parameters)),
+            title,
             "parameters",
             c.reason,
             why,
@@ -540,6 +543,9 @@ class Manager:
         elif not confirmation.worth_confirming(mine, theirs):
             detail = "clearly slower in its check; not compared further"
             self._record(it, Confirmed(new.number, outcome="slower", detail=detail, **one))
+        elif new.code.strip() == best.code.strip():
+            detail = "the same source as the best"
+            self._record(it, Confirmed(new.number, outcome="within noise", detail=detail, **one))
         else:
             self.say(
                 f"Kernel {new.number} came within {confirmation.WORTH_MARGIN:.0%} of the best "
@@ -560,6 +566,7 @@ class Manager:
                 cancel=cancel,
                 progress=progress,
                 shape=self.cfg.check.shape,
+                bench_budget_ms=min(400.0, self.cfg.check.bench_budget_ms),
             )
             data = got.to_dict()
             data.pop("interval", None)

@@ -344,6 +344,8 @@ def origin(entry: Entry, proposal: dict[str, Any]) -> str:
     params = entry.parameters or proposal.get("parameters")
     if entry.template or kind == "parameters":
         head = f"template {_e(name)}" if isinstance(name, str) and name else "template"
+        if entry.proposed_by:
+            head += f" · proposed by the {_e(entry.proposed_by)}"
         if isinstance(params, dict) and params:
             items = ", ".join(f"{_e(k)}={_e(v)}" for k, v in params.items())
             return f'{head}<br><span class="params">{items}</span>'
@@ -372,6 +374,16 @@ tr.winner td { background: #fff8c5; font-weight: 600; }
 """
 
 
+def versus(entry: Entry) -> str:
+    """HTML: the comparison with the best the kernel met (`kernels.confirm`): its outcome and
+    speed ratio with the 95% interval of interleaved rounds, or "one check"."""
+    c = entry.confirmation
+    if c is None or c.against is None:
+        return ""
+    how = f"{c.rounds} rounds" if c.rounds else "one check"
+    return f"{_e(c.outcome)} {_e(c.interval())}<br><span class=\"note\">{how}</span>"
+
+
 def _verdict_class(verdict: str) -> str:
     if verdict == "passed":
         return "v-passed"
@@ -396,6 +408,7 @@ def leaderboard_html(loaded: SessionRecord, best: Entry | None) -> str:
             f'<td class="num">{_num(e.speedup_vs_naive, ".2f", "×")}</td>'
             f'<td class="num">{percent(e.fraction_of_openblas)}</td>'
             f'<td class="num">{percent(e.fraction_of_peak)}</td>'
+            f"<td>{versus(e)}</td>"
             f'<td class="reason" title="{_e(reason)}">{_e(short)}</td></tr>'
         )
     head = "".join(
@@ -411,10 +424,11 @@ def leaderboard_html(loaded: SessionRecord, best: Entry | None) -> str:
             "vs naive",
             "of OpenBLAS",
             "of peak",
+            "vs best (95% CI)",
             "reason",
         )
     )
-    body = "\n".join(rows) or '<tr><td colspan="11">no kernels</td></tr>'
+    body = "\n".join(rows) or '<tr><td colspan="12">no kernels</td></tr>'
     return f'<table class="board"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
 
 

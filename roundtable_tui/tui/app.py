@@ -61,6 +61,9 @@ class Plan:
 
 class RoundtableApp(App[None]):
     TITLE = "roundtable"
+    AUTO_FOCUS = None
+    """Nothing focused at start: the arrow and space keys reach the app's own bindings
+    (replay stepping), not the hint box; `h` focuses the hint box."""
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {RoundtableCommands}
     BINDINGS = [

@@ -81,7 +81,7 @@ class AgentPane(VerticalScroll):
 
 
 class Leaderboard(DataTable):
-    COLUMNS = ("it", "#", "title", "verdict", "GFLOPS", "vs naive", "of OpenBLAS")
+    COLUMNS = ("it", "#", "title", "by", "verdict", "GFLOPS", "vs naive", "of OpenBLAS", "vs best")
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -91,16 +91,22 @@ class Leaderboard(DataTable):
 
     def refresh_from(self, state: SessionState) -> None:
         self.clear()
+        best = state.best
         for e in state.leaderboard():
             ok = e.verdict == "passed"
+            c = e.confirmation
+            # the comparison with the best it met: outcome and speed ratio [95% interval]
+            versus = f"{c.outcome} {c.interval()}".strip() if c and c.against is not None else "—"
             self.add_row(
                 str(e.iteration),
                 "—" if e.number is None else str(e.number),
-                escape(e.title[:40]),
+                ("★ " if e is best else "") + escape(e.title[:40]),
+                e.proposed_by or "—",
                 Text(e.verdict, style="green" if ok else "red"),
                 f"{e.gflops:.1f}" if e.gflops else "—",
                 f"{e.speedup_vs_naive:.2f}×" if e.speedup_vs_naive else "—",
                 f"{e.fraction_of_openblas:.0%}" if e.fraction_of_openblas else "—",
+                versus,
             )
 
 
