@@ -4,6 +4,7 @@ trusted side's accounting); a wrong scheme is vetoed naming the block before any
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -111,3 +112,10 @@ def test_the_mixed_schema_and_prompt_offer_formulations_for_sgemm():
     assert "formulation" not in prompts.proposal_schema(blis, "parameters")["properties"]
     role = prompts.template_role(blis, "mixed")
     assert 'kind "formulation"' in role and "7/8 of the multiplications" in role
+
+
+def test_the_formulation_schema_has_no_length_limits_that_blow_up_a_grammar():
+    from roundtable_tui.core.scheme_coder import formulation_schema
+
+    text = json.dumps(formulation_schema())
+    assert "maxLength" not in text and "maxItems" not in text

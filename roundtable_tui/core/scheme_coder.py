@@ -282,17 +282,18 @@ class SchemeCoder:
 def formulation_schema() -> dict[str, Any]:
     """JSON schema of a proposal's `formulation` (a named scheme with levels and cut-off, or a
     written one), for the Proposer's constrained reply."""
-    combo = {"type": "string", "maxLength": 80}
+    # no length or item limits: llama.cpp expands them into huge grammars that sample slowly
+    # (the parser bounds what it reads instead)
+    combo = {"type": "string"}
     return {
         "type": "object",
         "properties": {
             "use": {"type": "string", "enum": sorted(BUILTIN)},
             "levels": {"type": "integer", "enum": [1, 2]},
             "cutoff": {"type": "integer", "enum": [256, 512, 1024, 2048]},
-            "blocks": {"type": "array", "items": {"type": "integer"}, "maxItems": 3},
+            "blocks": {"type": "array", "items": {"type": "integer"}},
             "products": {
                 "type": "array",
-                "maxItems": 49,
                 "items": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "a": combo, "b": combo},
