@@ -91,7 +91,7 @@ def test_model_text_is_escaped_everywhere(tmp_path):
     assert "<script" not in page and "<img src=x" not in page
     assert html.escape(HOSTILE) in page  # the title, shown as text
     board = rows(page)
-    assert board[0][1][3] == HOSTILE and board[2][1][10] == HOSTILE
+    assert board[0][1][3] == HOSTILE and board[2][1][11] == HOSTILE
     assert winner_source(page).startswith("// </pre><script>steal()</script>\n")
 
 
