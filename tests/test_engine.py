@@ -156,7 +156,8 @@ def test_missing_code_and_wrong_signature_go_back_to_the_coder(tmp_path):
         coder(fenced(wrong)),
         coder(fenced(NAIVE)),
     ]
-    m, events, reason, backend = run(tmp_path, replies, repairs=2)
+    # the whole-file Coder's messages (the edit path's own are in test_edit_path.py)
+    m, events, reason, backend = run(tmp_path, replies, repairs=2, edits=False)
     repairs = [msgs[-1].content for tag, msgs in backend.calls if tag == "coder"][1:]
     assert "no ```rust block" in repairs[0]
     assert "wrong signature" in repairs[1]
