@@ -1,6 +1,8 @@
-//! The trusted harness: reads its orders from fd 3, runs the kernel on inputs it makes
-//! from the parent's seeds, checks every call it makes, times them, and reports on fd 4.
-//! Nothing the kernel prints reaches the parent; every report line carries the run's nonce.
+//! The trusted harness: reads its orders from fd 3 and reports on fd 4; every report line
+//! carries the run's nonce. In the kernel's process it only serves calls (`serve`, see
+//! serve.rs): the parent owns inputs, timing and checks. In the trusted process built around
+//! the naive kernel it times the baselines (`baseline`) and measures the peak (`peak`).
+//! Nothing the kernel prints reaches the parent.
 
 mod entry;
 pub mod linalg;
@@ -11,7 +13,7 @@ mod serve;
 
 pub use entry::*;
 
-use linalg::{Failure, Worst};
+use linalg::Failure;
 use problems::{Instance, Problem};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -122,28 +124,13 @@ fn check_inputs_unchanged(before: &Instance, after: &Instance) -> Result<(), Fai
     Ok(())
 }
 
-/// Runs the kernel once on a fresh instance and checks every output element.
-fn correctness_case(entry: &Entry, o: &Order, problem: Problem) -> Result<Worst, Failure> {
-    let dims = o.dims();
-    let inst = Instance::new(problem, &dims, o.num("seed", 1), o.num("bias", 1) == 1, o.num("slack", 0));
-    let mut run = inst.clone();
-    problems::call(entry, &mut run);
-    check_inputs_unchanged(&inst, &run)?;
-    let mut worst = Worst::default();
-    for pr in run.products() {
-        worst.merge(linalg::full_check(&pr)?);
-    }
-    Ok(worst)
-}
-
-/// Rows, columns and vectors checked after a benchmark call.
+/// Rows, columns and vectors checked in a baseline's self-test.
 const LINES_CHECKED: usize = 3;
 const FREIVALDS_VECTORS: usize = 2;
 
-/// Checks a benchmark call's outputs without an O(n³) reference: every element finite, a
-/// randomised check of every row, and a few whole rows and columns against f64 references.
-/// What is checked is drawn from `secret` only now, after the call: the parent never sent
-/// it anywhere the kernel can read, and it is unrelated to the seeds of the inputs.
+/// Checks a baseline call's outputs without an O(n³) reference: inputs unchanged, a
+/// randomised check of every row, and a few whole rows and columns (drawn from `secret`)
+/// against f64 references. No kernel under test runs in this process.
 fn verify_call(before: &Instance, after: &Instance, secret: u64) -> Result<(), Failure> {
     check_inputs_unchanged(before, after)?;
     for (n, pr) in after.products().iter().enumerate() {
@@ -165,65 +152,6 @@ fn verify_call(before: &Instance, after: &Instance, secret: u64) -> Result<(), F
     Ok(())
 }
 
-fn report_probes(rep: &mut Report, call_no: usize, inst: &Instance, probes: &str) {
-    for probe in probes.split(',').filter(|p| !p.is_empty()) {
-        let Some((slot, idx)) = probe.split_once(':') else { continue };
-        let (Ok(slot), Ok(idx)) = (slot.parse::<usize>(), idx.parse::<usize>()) else { continue };
-        if let Some(v) = inst.outputs.get(slot).and_then(|o| o.get(idx)) {
-            rep.line(&format!("probe {call_no} {slot} {idx} {:08x}", v.to_bits()));
-        }
-    }
-}
-
-/// The timed loop: every call gets fresh inputs and is verified.
-fn benchmark(entry: &Entry, o: &Order, problem: Problem, rep: &mut Report) -> Result<(), Failure> {
-    let dims = o.dims();
-    let seed: u64 = o.num("seed", 7);
-    let secret: u64 = o.num("secret", 0);
-    let bias = o.num("bias", 1) == 1;
-    let warmup: usize = o.num("warmup", 1);
-    let (min, max): (usize, usize) = (o.num("min", 5), o.num("max", 30));
-    let budget = o.num("budget_ms", 1500.0) / 1e3;
-    let probes = o.get("probes").unwrap_or("").to_string();
-    let probe_calls: Vec<usize> = o.get("probe_calls").unwrap_or("").split(',')
-        .filter_map(|c| c.parse().ok()).collect();
-    let mut spent = 0.0;
-    let mut samples = 0usize;
-    let mut call_no = 0usize;
-    let mut last: Option<Instance> = None;
-    // a very slow kernel gets fewer samples, never fewer than three
-    let enough = |samples: usize, spent: f64| {
-        let slow = samples > 0 && spent / samples as f64 > budget / min as f64;
-        samples >= if slow { min.min(3) } else { min }
-    };
-    while samples < max && !(enough(samples, spent) && spent >= budget) {
-        let call_seed = rng::derive(seed, call_no as u64);
-        let fresh = Instance::new(problem, &dims, call_seed, bias, 0);
-        let mut run = fresh.clone();
-        let t = Instant::now();
-        problems::call(entry, &mut run);
-        let secs = t.elapsed().as_secs_f64();
-        verify_call(&fresh, &run, rng::derive(secret, call_no as u64)).map_err(|Failure(f)| {
-            let when = if call_no < warmup { "warm-up" } else { "timed" };
-            Failure(format!("{when} call {call_no} at the benchmark shape: {f}"))
-        })?;
-        if probe_calls.contains(&call_no) {
-            report_probes(rep, call_no, &run, &probes);
-        }
-        if call_no >= warmup {
-            rep.line(&format!("sample kernel {secs:.9e}"));
-            spent += secs;
-            samples += 1;
-        }
-        last = Some(run);
-        call_no += 1;
-    }
-    if let Some(run) = last.filter(|_| !probe_calls.contains(&(call_no - 1))) {
-        report_probes(rep, call_no - 1, &run, &probes);
-    }
-    Ok(())
-}
-
 /// A trusted implementation timed on a fixed instance.
 struct Anchor {
     name: String,
@@ -233,7 +161,7 @@ struct Anchor {
 
 impl Anchor {
     fn new(problem: Problem, name: &str, dims: &[usize], seed: u64) -> Option<Anchor> {
-        let inst = Instance::new(problem, dims, rng::derive(seed, 999_999), true, 0);
+        let inst = Instance::new(problem, dims, rng::derive(seed, 999_999), true);
         let run: Box<dyn FnMut(&mut Instance)> = match problems::baseline(problem, name) {
             Some(entry) => Box::new(move |i: &mut Instance| problems::call(&entry, i)),
             None if name == "openblas" && problem == Problem::BinaryGemm && baselines::HAVE_OPENBLAS => {
@@ -309,43 +237,22 @@ pub fn main(entry: Entry) {
     let problem = Problem::of(&entry);
     rep.line(&format!("hello problem={:?} openblas={}", problem, baselines::HAVE_OPENBLAS));
     while let Some(o) = orders.next() {
-        if o.word == "serve" {
-            serve(&entry, &o, &mut orders, &mut rep);
-            break;
-        }
-        let o = &o;
-        let t = Instant::now();
         let result = match o.word.as_str() {
-            "case" => {
-                rep.line(&format!("running {}", o.get("label").unwrap_or("?")));
-                if o.dims().len() != problem.n_dims() {
-                    rep.fail("error", &format!("case {} has bad dims", o.get("label").unwrap_or("?")));
-                }
-                correctness_case(&entry, o, problem).map(|w| {
-                    rep.line(&format!("check {} ok {:.6e} {:.6e} {:.6e} {:.3}", o.get("label").unwrap_or("?"),
-                                      w.abs_err, w.bound, w.ratio, t.elapsed().as_secs_f64()));
-                })
+            "serve" => {
+                serve(&entry, &o, &mut orders, &mut rep);
+                break;
             }
-            "bench" => {
-                rep.line(&format!("running benchmark-{}", o.get("dims").unwrap_or("?").replace(',', "x")));
-                benchmark(&entry, o, problem, &mut rep)
-            }
-            "baseline" => time_baseline(problem, o, &mut rep),
+            "baseline" => time_baseline(problem, &o, &mut rep),
             "peak" => {
                 let secs = o.num("budget_ms", 80.0) / 1e3;
                 let threads = o.num("threads", 1usize);
                 rep.line(&format!("peak {threads} {:.6e}", peak::measure(threads, secs)));
                 Ok(())
             }
-            "phase" => {
-                rep.line(&format!("phase {}", o.fields.first().map_or("", |(k, _)| k.as_str())));
-                Ok(())
-            }
             _ => Ok(()),
         };
         if let Err(Failure(detail)) = result {
-            let label = o.get("label").map(|l| format!("{l}: ")).unwrap_or_default();
-            rep.fail("wrong_result", &format!("{label}{detail}"));
+            rep.fail("wrong_result", &detail);
         }
     }
     rep.line("done");

@@ -14,16 +14,6 @@ pub enum Problem {
 }
 
 impl Problem {
-    pub fn parse(name: &str) -> Option<Problem> {
-        Some(match name {
-            "sgemm" => Problem::Sgemm,
-            "matmul_forward" => Problem::MatmulForward,
-            "matmul_backward" => Problem::MatmulBackward,
-            "binary_gemm" => Problem::BinaryGemm,
-            _ => return None,
-        })
-    }
-
     pub fn of(entry: &Entry) -> Problem {
         match entry {
             Entry::Sgemm(_) => Problem::Sgemm,
@@ -32,16 +22,9 @@ impl Problem {
             Entry::BinaryGemm(_) => Problem::BinaryGemm,
         }
     }
-
-    pub fn n_dims(self) -> usize {
-        match self {
-            Problem::Sgemm | Problem::BinaryGemm => 3,
-            Problem::MatmulForward | Problem::MatmulBackward => 4,
-        }
-    }
 }
 
-/// Stream numbers of an instance's buffers (mirrored in the Python parent).
+/// Stream numbers of an instance's buffers.
 pub const STREAM_INPUT: u64 = 0;
 pub const STREAM_BITS: u64 = 10;
 pub const STREAM_PRIOR: u64 = 20;
@@ -107,10 +90,10 @@ pub struct Instance {
     pub priors: Vec<Vec<f32>>,
 }
 
-fn random_bits(stream: u64, rows: usize, n: usize, slack: usize) -> Vec<u64> {
+fn random_bits(stream: u64, rows: usize, n: usize) -> Vec<u64> {
     let w = n.div_ceil(64);
     let tail_mask = if n % 64 == 0 { u64::MAX } else { (1u64 << (n % 64)) - 1 };
-    let mut bits: Vec<u64> = (0..rows * w + slack).map(|i| rng::word(stream, i)).collect();
+    let mut bits: Vec<u64> = (0..rows * w).map(|i| rng::word(stream, i)).collect();
     for r in 0..rows {
         bits[r * w + w - 1] &= tail_mask;
     }
@@ -122,24 +105,23 @@ fn dense(data: &[f32], rs: usize, cs: usize) -> View<'_> {
 }
 
 impl Instance {
-    /// Every buffer is `slack` elements longer than the shape needs.
-    pub fn new(problem: Problem, dims: &[usize], seed: u64, has_bias: bool, slack: usize) -> Instance {
+    pub fn new(problem: Problem, dims: &[usize], seed: u64, has_bias: bool) -> Instance {
         let lay = layout(problem, dims);
         let present = |s: &Slot| !s.optional || has_bias;
         let inputs = lay.inputs.iter().enumerate().map(|(i, s)| {
-            let mut v = vec![0.0f32; if present(s) { s.len + slack } else { 0 }];
+            let mut v = vec![0.0f32; if present(s) { s.len } else { 0 }];
             rng::fill(rng::derive(seed, STREAM_INPUT + i as u64), &mut v);
             v
         }).collect();
         let outputs: Vec<Vec<f32>> = lay.outputs.iter().enumerate().map(|(o, s)| {
-            let mut v = vec![f32::NAN; if present(s) { s.len + slack } else { 0 }];
+            let mut v = vec![f32::NAN; if present(s) { s.len } else { 0 }];
             if s.accumulate {
                 rng::fill(rng::derive(seed, STREAM_PRIOR + o as u64), &mut v);
             }
             v
         }).collect();
         let bits = match lay.bits {
-            Some(_) => random_bits(rng::derive(seed, STREAM_BITS), dims[2], dims[1], slack),
+            Some(_) => random_bits(rng::derive(seed, STREAM_BITS), dims[2], dims[1]),
             None => Vec::new(),
         };
         Instance { problem, dims: dims.to_vec(), has_bias, inputs, bits, priors: outputs.clone(), outputs }

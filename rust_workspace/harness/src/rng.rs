@@ -1,6 +1,6 @@
-//! Counter-based generator shared, bit for bit, with the Python parent
-//! (roundtable_tui/kernels/inputs.py): element `idx` of stream `s` is
-//! `splitmix64(s + (idx + 1) · GOLDEN)`, so the parent can regenerate any row it probes.
+//! Counter-based generator of the trusted baselines' inputs and self-test lines: element
+//! `idx` of stream `s` is `splitmix64(s + (idx + 1) · GOLDEN)`. Kernel calls never use it
+//! (the parent makes their inputs; see roundtable_tui/kernels/inputs.py).
 
 pub const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
