@@ -35,10 +35,6 @@ ETA = 2.0**-147
 ALIGN = 64
 """Every buffer starts on a 64-byte boundary of the shared memory."""
 
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
 # distributions of finite inputs; each matrix of a call draws one
 TIMED_DISTRIBUTIONS = ("uniform", "normal", "positive", "integers", "scaled", "mixed", "away")
 """For timed calls: no subnormal products, nothing that changes the speed of honest code."""
@@ -49,27 +45,6 @@ SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero")
 
 
 # ----------------------------------------------------------------------------- generator
-# The seed-derivation used by the trusted baselines' inputs (harness/src/rng.rs): kept so the
-# parent can give the baselines seeds. Kernel calls never use it: their inputs come from
-# numpy's generator below and never exist as a seed in the kernel's process.
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64, copy=True)
-        z = (z ^ (z >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        return z ^ (z >> np.uint64(31))
-
-
-def _one(x: int) -> int:
-    return int(splitmix64(np.array([x & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0])
-
-
-def derive(seed: int, index: int) -> int:
-    """Sub-seed `index` of `seed`, as harness/src/rng.rs derives it."""
-    mixed = _one(((index + 1) * int(GOLDEN)) & 0xFFFFFFFFFFFFFFFF)
-    return _one(seed ^ mixed)
-
-
 def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
     """`n` finite f32 values from distribution `dist` (one of CASE_DISTRIBUTIONS)."""
     f32 = np.float32
