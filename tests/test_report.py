@@ -128,7 +128,7 @@ def test_failures_caught_confabulations_and_templates(tmp_path):
         "4": "build_failed",
         "5": "passed",
     }
-    assert board["1"][1][10] == "C[3,5] is 0.0" and board["1"][1][6] == "—"
+    assert board["1"][1][11] == "C[3,5] is 0.0" and board["1"][1][6] == "—"
     assert page.count('class="v-caught"') == 2 + 2  # the two rows, and the legend's two names
     assert "1 wrong_result" in page and "3 passed" in page
     assert "naive 10.0 · rayon 18.0 · OpenBLAS 100.0 · machine peak 200.0" in page
