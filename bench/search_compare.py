@@ -40,7 +40,7 @@ def one(args: argparse.Namespace, mode: str, n: int) -> dict:
         iterations=args.iterations,
         strategy="parameters",
         session=name,
-        knowledge=mode != "optimizer",
+        knowledge=mode != "optimizer" and not args.no_knowledge,
         search=mode,
         confirm_rounds=args.confirm_rounds,
     )
@@ -99,6 +99,7 @@ def main() -> int:
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--confirm-rounds", type=int, default=None)
     ap.add_argument("--final", type=int, default=3, help="checks of each best with OpenBLAS")
+    ap.add_argument("--no-knowledge", action="store_true", help="no knowledge base")
     ap.add_argument("--out", default=None, help="append one JSON line per run to this file")
     args = ap.parse_args()
     rows = []
