@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
@@ -59,11 +60,12 @@ class Plan:
     """Start a new session at once (otherwise wait for `n`)."""
 
 
+class _MainScreen(Screen[None]):
+    AUTO_FOCUS = ""
+
+
 class RoundtableApp(App[None]):
     TITLE = "roundtable"
-    AUTO_FOCUS = None
-    """Nothing focused at start: the arrow and space keys reach the app's own bindings
-    (replay stepping), not the hint box; `h` focuses the hint box."""
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {RoundtableCommands}
     BINDINGS = [
@@ -107,6 +109,12 @@ class RoundtableApp(App[None]):
         self._replay_playing = False
         self.budget = 0
         self.hints = Hints()
+
+    def get_default_screen(self) -> Screen:
+        """The main screen starts with nothing focused, so the arrow and space keys reach the
+        app's own bindings (replay stepping), not the hint box (`h` focuses it); the modal
+        screens keep the app's auto-focus (the reason box takes the typed reason)."""
+        return _MainScreen(id="_default")
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
