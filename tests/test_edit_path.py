@@ -202,3 +202,44 @@ def test_with_a_grammar_the_coder_asks_the_backend_for_constrained_replies():
     )
     assert attempt.code is not None
     assert seen == [edits.GRAMMAR]
+
+
+def test_a_recorded_model_reply_rewrites_the_region_and_its_build_error_goes_back():
+    """The embedded model's real reply (bench/edit_reliability.py): the micro_kernel region
+    rewritten in one fenced block, cut at the token limit, so the helper it calls is gone."""
+    from pathlib import Path
+
+    recorded = ScriptedBackend.from_file(
+        Path(__file__).parent / "data" / "recorded_edit_sgemm.jsonl"
+    )
+    fix = {
+        "tag": "coder",
+        "text": "<<<<<<< SEARCH\n    acc_sum\n}\n=======\n    acc_sum\n}\n\n"
+        "#[inline(always)]\n"
+        "fn rank1(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {\n"
+        "    for i in 0..MR {\n        for j in 0..NR {\n"
+        "            acc[i][j] = a[i].mul_add(b[j], acc[i][j]);\n        }\n    }\n}\n"
+        ">>>>>>> REPLACE\n",
+    }
+    recorded.queues["coder"].append(fix)
+    code = next(f for f in templates.families("sgemm") if f.name == "blis").instantiate({})
+    talk = Talk(recorded, lambda _e: None, Agent.CODER, 1)
+    writer = edits.EditCoder(SGEMM, MACHINE)
+    proposal = {
+        "title": "two accumulator sets",
+        "idea": "even and odd k steps",
+        "region": "micro_kernel",
+    }
+    first = writer.write(talk, threading.Event(), proposal, code, [])
+    assert first.code is not None and first.applied is not None
+    assert first.applied.matches == ["whole"]
+    assert edits.check(code, first.code, "micro_kernel", SGEMM)["ok"]
+    result = Checker().check(first.code, SGEMM, SMALL, threading.Event())
+    assert str(result.verdict) == "build_failed" and "rank1" in result.compiler_output
+    second = writer.repair_failure(
+        talk, threading.Event(), "build_failed", result.reason, result.compiler_output
+    )
+    sent = recorded.calls[-1][1][-1].content
+    assert "rank1" in sent and "acc_even" in sent  # the error and the region as it now reads
+    assert second.code is not None and "fn rank1(" in second.code
+    assert edits.check(code, second.code, "micro_kernel", SGEMM)["ok"]
