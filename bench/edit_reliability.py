@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from roundtable_tui.config import PROJECT_ROOT
 from roundtable_tui.core import edits
@@ -139,17 +140,26 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="build and check the edits that apply")
     ap.add_argument("--max-tokens", type=int, default=700)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--limit", type=int, default=0, help="only the first N requests")
+    ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (embedded)")
     args = ap.parse_args()
 
     problem = problems.get(args.problem)
     source = best_template_kernel(args.problem)
     machine = machine_info.describe()
-    backend = open_backend(args.model)
+    if args.threads and not args.model.startswith(("openai:", "scripted:")):
+        from roundtable_tui.llm import models
+        from roundtable_tui.llm.llama_cpp import LlamaCppBackend
+
+        backend: Any = LlamaCppBackend(models.resolve(args.model), n_threads=args.threads)
+    else:
+        backend = open_backend(args.model)
     checker = Checker()
     # every correctness case, then a short benchmark at the default shape (no baselines)
     quick = Options(baselines=False, bench_budget_ms=300, min_samples=3, max_samples=5)
     rows = []
-    for region_name, title, idea in REQUESTS[args.problem]:
+    requests = REQUESTS[args.problem][: args.limit or None]
+    for region_name, title, idea in requests:
         region = edits.find_region(source, region_name)
         msgs = edits.edit_messages(
             preamble(problem, machine), {"title": title, "idea": idea}, source, region, []
