@@ -4,7 +4,6 @@ strict about meaning."""
 
 import copy
 import json
-import time
 from fractions import Fraction
 
 import pytest
@@ -130,12 +129,10 @@ def test_unused_products_are_reported_but_not_wrong():
     assert "M8 unused" in describe(parse_formulation(scheme))
 
 
-def test_verifying_a_2x2_scheme_is_fast():
-    verify(parse_formulation(naive()))  # sympy's first-call set-up is not the measure
-    start = time.perf_counter()
-    for build in (strassen, winograd):
+def test_the_builtin_2x2_schemes_verify():
+    # how long a proof takes is a benchmark's business, not a test's
+    for build in (naive, strassen, winograd):
         assert verify(parse_formulation(build())).ok
-    assert time.perf_counter() - start < 1.0
 
 
 # ----------------------------------------------------------------------------------------------

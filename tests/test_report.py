@@ -6,7 +6,6 @@ import base64
 import html
 import json
 import re
-import time
 
 import pytest
 
@@ -186,10 +185,9 @@ def test_memory_bandwidth_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "bandwidth.json").read_text()) == {machine.cpu_model(): 12.5}
 
 
-def test_memory_bandwidth_measurement_is_cheap_and_plausible():
-    start = time.monotonic()
+def test_memory_bandwidth_measurement_is_plausible():
+    # a plausibility range, not a speed target (how long it takes is a benchmark's business)
     gbs = machine.measure_bandwidth()
-    assert time.monotonic() - start < 3.0  # about half a second; slack for a busy machine
     assert 0.5 < gbs < 2000
 
 
