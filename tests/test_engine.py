@@ -269,7 +269,7 @@ def test_resume_continues_where_it_stopped(tmp_path):
         ("Sure! I propose tiling.", "not JSON"),
         ('{"title": "Tile", "idea": "tile the lo', "truncated"),
         ('{"title": "Tile", "idea": }', "malformed JSON"),
-        ('{"title": "", "idea": "x"}', "lacks a title"),
+        ('{"title": "", "idea": " "}', "lacks a title"),
         ("[1, 2]", "not JSON"),
     ],
 )
@@ -278,6 +278,20 @@ def test_parse_proposal_errors(text, fragment):
 
     with pytest.raises(AgentError, match=fragment):
         parse_proposal(text)
+
+
+def test_a_code_proposal_in_the_template_schema_is_named_by_its_idea():
+    # the mixed strategy's template schema asks no title (fewer tokens), also for kind code
+    from roundtable_tui.core.agents import parse_proposal
+    from roundtable_tui.core.prompts import proposal_schema
+    from roundtable_tui.kernels import templates
+
+    family = templates.family("sgemm/blis")
+    assert "title" not in proposal_schema(family, "mixed")["properties"]
+    reply = '{"kind": "code", "changes": {}, "region": "micro_kernel", '
+    reply += '"idea": "Unroll k by 4 with two accumulator sets. It hides FMA latency."}'
+    p = parse_proposal(reply)
+    assert p.kind == "code" and p.title == "Unroll k by 4 with two accumulator sets"
 
 
 def test_parse_proposal_tolerates_prose_around_json_and_unknown_kinds():

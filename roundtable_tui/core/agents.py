@@ -184,7 +184,8 @@ def parse_proposal(text: str) -> Proposal:
     idea = str(obj.get("idea") or "").strip()
     # a parameter set is named by the manager after what it changes
     named = {"parameters": "parameters", "formulation": "formulation"}.get(kind, "")
-    title = str(obj.get("title") or named).strip()
+    # the template schema (mixed strategy) asks no title: a code change is named by its idea
+    title = str(obj.get("title") or named or idea.split(".")[0]).strip()
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
     formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
