@@ -107,6 +107,9 @@ def test_doctor_lists_protections():
     items = {i["name"]: i for i in json.loads(r.stdout)}
     assert items["cargo"]["ok"]
     assert "sandbox: limits" in items and "sandbox: static gate" in items
+    # the table prints details as text: "#[path]" is not eaten as a markup tag
+    table = roundtable("doctor")
+    assert "#[path]" in table.stdout
 
 
 def test_problems_lists_the_exact_signatures():

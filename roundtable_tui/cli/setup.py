@@ -6,6 +6,7 @@ import argparse
 import json
 
 from rich.table import Table
+from rich.text import Text
 
 from roundtable_tui.cli.common import EXIT_FAILED, EXIT_OK, UsageError, err, out
 
@@ -23,9 +24,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         t.add_column()
         for i in items:
             mark = "[green]✓[/]" if i.ok else "[yellow]![/]"
-            t.add_row(
-                mark, i.name, i.detail + (f"\n[dim]→ {i.fix}[/]" if not i.ok and i.fix else "")
-            )
+            # names and details are plain text (e.g. "#[path]"), never markup
+            detail = Text(i.detail)
+            if not i.ok and i.fix:
+                detail.append(f"\n→ {i.fix}", style="dim")
+            t.add_row(mark, Text(i.name), detail)
         out.print(t)
     required = {"python", "cargo", "rustc", "sandbox"}
     return EXIT_OK if all(i.ok for i in items if i.name in required) else EXIT_FAILED
