@@ -503,3 +503,22 @@ def test_the_crossover_note_reports_measured_ratios_and_only_clear_wins(tmp_path
     assert "paid from 4096³ up" in won
     assert crossover_note(str(tmp_path / "missing.json")) == ""
     assert note([{"shape": 1}]) == ""
+
+
+def test_a_scheme_named_only_in_the_idea_is_applied_and_proved():
+    # the embedded model's own words in sessions/examples/formulation-sgemm-embedded
+    from roundtable_tui.core.scheme_coder import named_in_text, prove
+
+    idea = "Apply Strassen's 2x2x2 scheme with 7 products for 1 level above size 1024, e.g. {"
+    assert named_in_text(idea) == {"use": "strassen", "levels": 1, "cutoff": 1024}
+    proof = prove(None, None, idea)
+    assert proof.ok and (proof.levels, proof.cutoff) == (1, 1024)
+    assert "7 products instead of 8" in proof.detail
+    assert named_in_text("use Winograd's variant, 2 levels, cutoff 512") == {
+        "use": "winograd",
+        "levels": 2,
+        "cutoff": 512,
+    }
+    # prose that names no scheme is still a one-line veto, never an exception
+    assert named_in_text("tile the loops better") is None
+    assert not prove(None, None, "tile the loops better").ok

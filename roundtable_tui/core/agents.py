@@ -312,7 +312,7 @@ class Verifier:
 
         # bounded parsing, a proof with non-commuting blocks, or a one-line veto naming the
         # C block that differs and what it computes instead
-        proof = scheme_coder.prove(proposal.formulation, proposal.parameters)
+        proof = scheme_coder.prove(proposal.formulation, proposal.parameters, proposal.idea)
         return Verification(
             ok=proof.ok,
             stage=Stage.PROPOSAL,

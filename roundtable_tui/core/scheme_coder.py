@@ -17,6 +17,7 @@ the `sgemm/strassen` template over the current best `sgemm/blis` parameter set.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,12 +73,36 @@ def _int(value: Any, default: int, low: int, high: int, what: str) -> int:
     return value
 
 
+def named_in_text(text: str) -> dict[str, Any] | None:
+    """A named built-in scheme applied as the prose of a proposal says ("Apply Strassen's
+    2x2x2 scheme for 1 level above size 1024"): {"use", "levels"?, "cutoff"?}, or None when
+    the text names no built-in scheme. Small models often write the proposal this way instead
+    of filling the `formulation` field; only the name, levels and cut-off are read."""
+    words = text[:2000].lower()
+    name = next((k for k in BUILTIN if k in words), None)
+    if name is None:
+        return None
+    found: dict[str, Any] = {"use": name}
+    levels = re.search(r"(\d+)\s*(?:recursion\s+)?levels?\b", words)
+    cutoff = re.search(r"(?:above|over|cut-?off(?:\s+of)?|>=?)\s*(?:size\s*)?(\d+)", words)
+    if levels:
+        found["levels"] = int(levels.group(1))
+    if cutoff:
+        found["cutoff"] = int(cutoff.group(1))
+    return found
+
+
 def prove(
-    formulation: Mapping[str, Any] | None, parameters: Mapping[str, Any] | None = None
+    formulation: Mapping[str, Any] | None,
+    parameters: Mapping[str, Any] | None = None,
+    idea: str = "",
 ) -> Proof:
     """Read and prove a proposal's `formulation` (never raises: a problem is a veto whose
-    detail is one line). `parameters` may carry levels and cutoff too."""
+    detail is one line). `parameters` may carry levels and cutoff too; without a
+    formulation, a built-in scheme the `idea` names is applied (see `named_in_text`)."""
     if not isinstance(formulation, Mapping) or not formulation:
+        formulation = named_in_text(idea)
+    if not formulation:
         return Proof(False, 'no formulation: give a block scheme or {"use": "strassen"}')
     given = {str(k).strip().lower(): v for k, v in formulation.items()}
     extra = {str(k).strip().lower(): v for k, v in (parameters or {}).items()}
