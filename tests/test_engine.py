@@ -294,6 +294,20 @@ def test_a_code_proposal_in_the_template_schema_is_named_by_its_idea():
     assert p.kind == "code" and p.title == "Unroll k by 4 with two accumulator sets"
 
 
+def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
+    # the small model's reply in a real run: a long formulation cut off at the token limit
+    from roundtable_tui.core.agents import parse_proposal
+
+    reply = (
+        '{"kind": "parameters", "changes": {"mr": 6, "nr": 16}, "idea": "a 6x16 tile, '
+        'then \\"pack\\", {B}", "formulation": {"blocks": [2, 2, 2], "products": '
+        '[{"name": "M1", "a": "A11 + A22", "b": "B1'
+    )
+    p = parse_proposal(reply)
+    assert (p.kind, p.changes, p.formulation) == ("parameters", {"mr": 6, "nr": 16}, None)
+    assert p.idea == 'a 6x16 tile, then "pack", {B}'
+
+
 def test_parse_proposal_tolerates_prose_around_json_and_unknown_kinds():
     from roundtable_tui.core.agents import parse_proposal
 

@@ -150,6 +150,39 @@ PROPOSAL_KINDS = ("code", "parameters", "formulation")
 """The kinds a model may name; anything else is read as "code"."""
 
 
+def _complete_members(body: str) -> dict[str, Any] | None:
+    """The top-level members of a JSON object that was cut off (a reply that reached the
+    token limit inside its last member), or None when not even one member is whole. Only
+    commas at depth 1, outside strings, are cut points."""
+    cuts: list[int] = []
+    depth, in_string, escaped = 0, False, False
+    for i, ch in enumerate(body):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            cuts.append(i)
+    if depth <= 0 and not in_string:
+        return None  # closed, so not cut off: malformed, and said so
+    for cut in reversed(cuts):
+        try:
+            obj = json.loads(body[:cut] + "}")
+        except json.JSONDecodeError:
+            continue
+        return obj if isinstance(obj, dict) and obj else None
+    return None
+
+
 def parse_proposal(text: str) -> Proposal:
     """The model's JSON proposal, as it is (not completed); raises AgentError with what is
     wrong. Replies longer than MAX_REPLY_CHARS, nested deeper than MAX_JSON_DEPTH or with
@@ -168,7 +201,10 @@ def parse_proposal(text: str) -> Proposal:
     try:
         obj = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise AgentError(f"the proposal is malformed JSON ({exc.msg})") from None
+        # a reply cut at the token limit: keep the members that were written whole
+        obj = _complete_members(text[start:])
+        if obj is None:
+            raise AgentError(f"the proposal is malformed JSON ({exc.msg})") from None
     if not isinstance(obj, dict):
         raise AgentError("the proposal is not a JSON object")
     parens = _paren_depth(obj)
