@@ -119,3 +119,15 @@ def test_the_formulation_schema_has_no_length_limits_that_blow_up_a_grammar():
 
     text = json.dumps(formulation_schema())
     assert "maxLength" not in text and "maxItems" not in text
+
+
+def test_the_mixed_template_schema_offers_only_named_schemes():
+    # a written scheme under a grammar samples slowly and outgrows a small model's reply
+    from roundtable_tui.core.prompts import proposal_schema
+    from roundtable_tui.kernels import templates
+
+    family = templates.family("sgemm/blis")
+    mixed = proposal_schema(family, "mixed")["properties"]["formulation"]["properties"]
+    assert set(mixed) == {"use", "levels", "cutoff"}
+    code = proposal_schema(family, "code")["properties"]["formulation"]["properties"]
+    assert {"blocks", "products", "c"} <= set(code)

@@ -64,8 +64,9 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
         "required": ["kind", "changes", "idea"],
     }
     if "formulation" in kinds:
-        # a block scheme (or a named one with levels and cut-off), proved before any code
-        schema["properties"]["formulation"] = formulation_schema()
+        # a named scheme with levels and cut-off, proved before any code (a written block
+        # scheme: --strategy code, whose schema has the whole form)
+        schema["properties"]["formulation"] = formulation_schema(named_only=True)
     return schema
 
 
@@ -118,7 +119,7 @@ def template_role(family: Family, strategy: str) -> str:
         "the best set, guided by the results; never repeat a set already measured. Answer in "
         "JSON; the idea is one short sentence on why the change should be faster.\n"
         + family.describe()
-        + (f"\n{prompt_text(family.problem)}" if strategy == "mixed" else "")
+        + (f"\n{prompt_text(family.problem, written=False)}" if strategy == "mixed" else "")
     )
 
 

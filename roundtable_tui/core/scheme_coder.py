@@ -229,20 +229,26 @@ class SchemeWriter:
         return code, {**params, "inner": inner}
 
 
-def prompt_text(problem: str) -> str:
-    """What the Proposer is told about formulations (sgemm only has the template)."""
+def prompt_text(problem: str, written: bool = True) -> str:
+    """What the Proposer is told about formulations (sgemm only has the template); without
+    `written`, only the named form its schema allows (see `formulation_schema`)."""
     if problem != "sgemm":
         return ""
     note = crossover_note()
+    own = (
+        ', or write one: "formulation": {"blocks": [2, 2, 2], "products": [{"name": "M1", '
+        '"a": "A11 + A22", "b": "B11 + B22"}, ...], "c": {"C11": "M1 + M4 - M5 + M7", ...}, '
+        '"levels": 1, "cutoff": 512}'
+        if written
+        else ""
+    )
     return (
         'A proposal of kind "formulation" applies a Strassen-like block scheme; roundtable '
         "proves it (blocks do not commute) and builds the kernel itself from the template "
-        f"{FAMILY} over the best packed kernel, so write no code. Either name a known scheme: "
+        f"{FAMILY} over the best packed kernel, so write no code. Name a known scheme: "
         '"formulation": {"use": "strassen" or "winograd", "levels": 1 or 2, "cutoff": the '
-        "smallest block side, e.g. 512}, or write one: "
-        '"formulation": {"blocks": [2, 2, 2], "products": [{"name": "M1", "a": "A11 + A22", '
-        '"b": "B11 + B22"}, ...], "c": {"C11": "M1 + M4 - M5 + M7", ...}, "levels": 1, '
-        '"cutoff": 512}. A product multiplies a combination of A blocks by a combination of '
+        f"smallest block side, e.g. 512}}{own}. A product multiplies a combination of A "
+        "blocks by a combination of "
         "B blocks; each C block combines products. Strassen and Winograd use 7 products for "
         "2x2x2 blocks (the schoolbook needs 8): each level does 7/8 of the multiplications "
         "and multiplies the error bound by 3 (Strassen) or 4.5 (Winograd). Known counts: "
@@ -304,18 +310,25 @@ class SchemeCoder:
         return None
 
 
-def formulation_schema() -> dict[str, Any]:
+def formulation_schema(named_only: bool = False) -> dict[str, Any]:
     """JSON schema of a proposal's `formulation` (a named scheme with levels and cut-off, or a
-    written one), for the Proposer's constrained reply."""
+    written one), for the Proposer's constrained reply. `named_only` keeps just the named
+    form: the template schema of the mixed strategy uses it, because a written scheme under
+    a grammar samples slowly and a small model's attempt outgrows the reply's token limit."""
     # no length or item limits: llama.cpp expands them into huge grammars that sample slowly
     # (the parser bounds what it reads instead)
+    named: dict[str, Any] = {
+        "use": {"type": "string", "enum": sorted(BUILTIN)},
+        "levels": {"type": "integer", "enum": [1, 2]},
+        "cutoff": {"type": "integer", "enum": [256, 512, 1024, 2048]},
+    }
+    if named_only:
+        return {"type": "object", "properties": named}
     combo = {"type": "string"}
     return {
         "type": "object",
         "properties": {
-            "use": {"type": "string", "enum": sorted(BUILTIN)},
-            "levels": {"type": "integer", "enum": [1, 2]},
-            "cutoff": {"type": "integer", "enum": [256, 512, 1024, 2048]},
+            **named,
             "blocks": {"type": "array", "items": {"type": "integer"}},
             "products": {
                 "type": "array",
