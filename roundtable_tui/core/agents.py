@@ -103,11 +103,14 @@ MAX_PAREN_DEPTH = 16
 """Deepest parentheses in a proposal's strings (a block expression needs 2 or 3)."""
 
 
-def _json_depth(text: str) -> int:
-    """Nesting depth of [] and {} outside strings, without recursion."""
+def _scan_json(text: str) -> tuple[int, bool, list[int]]:
+    """One pass over JSON text without recursion: the deepest nesting of [] and {} outside
+    strings, whether the text ends inside an open object, array or string (a reply cut
+    off), and the positions of the commas between top-level members."""
     depth = deepest = 0
     in_string = escaped = False
-    for ch in text:
+    commas: list[int] = []
+    for i, ch in enumerate(text):
         if in_string:
             if escaped:
                 escaped = False
@@ -122,7 +125,14 @@ def _json_depth(text: str) -> int:
             deepest = max(deepest, depth)
         elif ch in "]}":
             depth -= 1
-    return deepest
+        elif ch == "," and depth == 1:
+            commas.append(i)
+    return deepest, depth > 0 or in_string, commas
+
+
+def _json_depth(text: str) -> int:
+    """Nesting depth of [] and {} outside strings, without recursion."""
+    return _scan_json(text)[0]
 
 
 def _paren_depth(value: Any) -> int:
@@ -152,29 +162,12 @@ PROPOSAL_KINDS = ("code", "parameters", "formulation")
 
 def _complete_members(body: str) -> dict[str, Any] | None:
     """The top-level members of a JSON object that was cut off (a reply that reached the
-    token limit inside its last member), or None when not even one member is whole. Only
-    commas at depth 1, outside strings, are cut points."""
-    cuts: list[int] = []
-    depth, in_string, escaped = 0, False, False
-    for i, ch in enumerate(body):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-        elif ch == "," and depth == 1:
-            cuts.append(i)
-    if depth <= 0 and not in_string:
-        return None  # closed, so not cut off: malformed, and said so
-    for cut in reversed(cuts):
+    token limit inside its last member), or None when the object is closed (malformed, not
+    cut off) or not even one member is whole."""
+    _, cut_off, commas = _scan_json(body)
+    if not cut_off:
+        return None
+    for cut in reversed(commas):
         try:
             obj = json.loads(body[:cut] + "}")
         except json.JSONDecodeError:
