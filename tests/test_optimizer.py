@@ -12,6 +12,9 @@ from roundtable_tui.core.optimizer import Candidate, ParameterOptimizer
 from roundtable_tui.kernels import templates
 
 BLIS = templates.family("sgemm/blis")
+# three register tiles this machine's rules accept, other than the defaults' (AVX2 gives 2x32,
+# 4x24, 10x8; AVX-512 and NEON others), so the tests hold on any ISA
+T1, T2, T3 = [s for s in BLIS.tile_shapes() if s != (BLIS.defaults["mr"], BLIS.defaults["nr"])][:3]
 
 
 def entry(parameters, gflops=None, fraction=None, verdict="passed", template=BLIS.id):
@@ -30,9 +33,9 @@ def tile(mr: int, nr: int) -> dict:
 
 
 def landscape(values) -> float:
-    """A made-up speed surface with one peak (4x24 tiles, kc 384, mc 144, blocks)."""
+    """A made-up speed surface with one peak (T1 tiles, kc 384, mc 144, blocks)."""
     score = 1.0
-    score -= 0.04 * abs(int(values["mr"]) - 4) + 0.004 * abs(int(values["nr"]) - 24)
+    score -= 0.04 * abs(int(values["mr"]) - T1[0]) + 0.004 * abs(int(values["nr"]) - T1[1])
     score -= 0.0005 * abs(int(values["kc"]) - 384) + 0.0008 * abs(int(values["mc"]) - 144)
     score -= 0.2 * (values["parallel"] != "blocks") + 0.05 * (values["unroll_k"] != 1)
     return max(score, 0.01)
@@ -55,7 +58,7 @@ def test_suggestions_are_valid_unmeasured_and_have_reasons():
 
 def test_register_tile_shapes_lead_until_three_are_measured():
     d = BLIS.defaults
-    shapes = [(4, 24), (5, 13), (2, 32), (10, 8)]
+    shapes = [T1, (5, 13), T2, T3]
     shapes = [s for s in shapes if s != (d["mr"], d["nr"])]
     opt = ParameterOptimizer(BLIS, seed=0, tile_shapes=shapes)
     opt.tell(d, 0.3)
@@ -101,9 +104,9 @@ def test_same_observations_and_seed_give_the_same_suggestions():
         opt = ParameterOptimizer(BLIS, seed=7)
         for values, score in [
             (BLIS.defaults, 0.30),
-            (tile(4, 24), 0.55),
-            (tile(2, 32), 0.45),
-            (tile(10, 8), None),
+            (tile(*T1), 0.55),
+            (tile(*T2), 0.45),
+            (tile(*T3), None),
         ]:
             opt.tell(BLIS.validate(values), score)
         return [c.parameters for c in opt.suggest(k=3)]
@@ -126,15 +129,15 @@ def test_measured_and_failed_sets_are_never_suggested_again():
 def test_from_entries_tells_the_family_sets_with_same_run_fractions():
     entries = [
         entry({}, gflops=40.0, fraction=0.30),
-        entry(tile(4, 24), gflops=30.0, fraction=0.45),  # slower raw, faster same-run
-        entry(tile(2, 32), verdict="wrong_result"),
+        entry(tile(*T1), gflops=30.0, fraction=0.45),  # slower raw, faster same-run
+        entry(tile(*T2), verdict="wrong_result"),
         SimpleNamespace(
             template="", parameters={}, verdict="passed", gflops=9.0, fraction_of_openblas=0.1
         ),
     ]
     opt = ParameterOptimizer.from_entries(BLIS, entries, seed=0)
     assert len(opt.observations) == 3
-    assert opt.best().parameters["mr"] == 4
+    assert opt.best().parameters["mr"] == T1[0]
     assert opt.observations[2].score is None
     # without a fraction on some passed set, raw GFLOPS for all
     entries[1].fraction_of_openblas = None
