@@ -133,6 +133,35 @@ def test_sampled_check_catches_a_wrong_row_and_backward_accumulates():
     assert msg and "dweight" in msg
 
 
+def test_a_dropped_starting_value_is_caught_at_any_input_scale():
+    """The kind of redteam_dweight_overwrite_high_rows: `dweight = ...` for `+=` (and a
+    forward bias left out) must be wrong by more than the bound in every call, fresh or
+    updated, at every distribution and pool scale; at K = 4096 a prior drawn small once hid
+    it."""
+    back, fwd = problems.get("matmul_backward"), problems.get("matmul_forward")
+    rng = np.random.default_rng(11)
+    for n in range(60):
+        dist = inputs.TIMED_DISTRIBUTIONS[n % len(inputs.TIMED_DISTRIBUTIONS)]
+        pool = inputs.Pool(rng, 64 * 4096) if n % 2 else None
+        for problem, dims in ((back, (2, 2048, 8, 16)), (fwd, (2, 64, 4096, 8))):
+            call = inputs.make_call(problem, dims, rng, label="t", dists=(dist,), pool=pool)
+            if n % 3 == 0:
+                call = inputs.updated_call(call, rng, "u")
+            if problem is fwd and not n % 3:
+                continue  # an update keeps the bias; the fresh call covers it
+            outs = run_honestly(call)
+            assert inputs.check_full(call, outs)[0] is None, (n, dist)
+            for pr in inputs.products(call):
+                if pr.init is None:
+                    continue
+                dropped = [o.copy() for o in outs]
+                dropped[pr.slot][: pr.rows * pr.cols] = (
+                    (pr.p() @ pr.q()).astype(np.float32).ravel()
+                )
+                msg, _ = inputs.check_full(call, dropped)
+                assert msg and pr.name in msg, (n, dist, pr.name)
+
+
 def test_updated_call_changes_a_little():
     rng = np.random.default_rng(10)
     call = inputs.make_call(SGEMM, (20, 20, 20), rng, label="t", slack=2)

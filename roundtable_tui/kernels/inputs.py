@@ -272,6 +272,7 @@ def make_call(
         n_bits,
         dists=dists,
     )
+    balance_init(call, rng, bias=True)
     for kind in specials:
         _insert_special(call, rng, kind)
     return call
@@ -320,7 +321,7 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
                 if (int(i) % w) == w - 1:
                     flip &= mask
                 bits[i] ^= flip
-    return Call(
+    call = Call(
         prev.problem,
         prev.dims,
         prev.has_bias,
@@ -334,6 +335,47 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
         specials=list(prev.specials),
         dists=list(prev.dists),
     )
+    balance_init(call, rng, bias=False)
+    return call
+
+
+def _rms(values: np.ndarray | None) -> float:
+    """Root mean square of the finite values (1.0 for None: all ones or ±1 bits)."""
+    if values is None:
+        return 1.0
+    finite = values[np.isfinite(values)]
+    return float(np.sqrt(np.mean(np.square(finite, dtype=np.float64)))) if finite.size else 0.0
+
+
+def balance_init(call: Call, rng: np.random.Generator, *, bias: bool) -> None:
+    """Scales every output's starting value (an accumulated prior; with `bias`, also a
+    forward bias) in place by an exact power of two, so that its root mean square lies
+    between 2⁻¹ and 2² times the product's estimate rms(P)·rms(Q)·√K. The bound is about
+    u·λ(K)·√K times smaller than the product, so a kernel that drops, overwrites or
+    half-applies the starting value is then wrong by far more than the bound on almost every
+    element, whatever scales the inputs were drawn at (a prior drawn 2⁻³ small once hid
+    `dweight = ...` for `dweight += ...` at K = 4096)."""
+    for pr in products(call):
+        if pr.init is None:
+            continue
+        if pr.name == "out":  # matmul_forward's bias: an input
+            if not bias:
+                continue
+            buf, used = call.inputs[2], pr.cols
+        else:
+            buf, used = call.outputs[pr.slot], call.used_out[pr.slot]
+        assert buf is not None
+        p = None if pr.p_src is None else pr.p_src[0][: pr.rows * pr.k]
+        q = None if pr.q_src is None else pr.q_src[0][: pr.k * pr.cols]
+        target = _rms(p) * _rms(q) * np.sqrt(max(pr.k, 1))
+        current = _rms(buf[:used])
+        if not (target > 0 and current > 0 and np.isfinite(target)):
+            continue
+        e = int(np.round(np.log2(target / current))) + int(rng.integers(-1, 3))
+        top = float(np.max(np.abs(buf[:used][np.isfinite(buf[:used])]), initial=0.0))
+        if top > 0:
+            e = min(e, 120 - int(np.ceil(np.log2(top))))
+        buf[:used] *= np.float32(2.0 ** max(e, -126))
 
 
 def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
