@@ -162,15 +162,26 @@ def test_a_dropped_starting_value_is_caught_at_any_input_scale():
                 assert msg and pr.name in msg, (n, dist, pr.name)
 
 
-def test_updated_call_changes_a_little():
+def test_updated_call_changes_every_input_a_little():
+    """A cache keyed on any one input (a packed B by pointer, a result by A's checksum) must
+    see a change in every update, as in a training loop's next step."""
     rng = np.random.default_rng(10)
-    call = inputs.make_call(SGEMM, (20, 20, 20), rng, label="t", slack=2)
-    nxt = inputs.updated_call(call, rng, "u")
-    changed = sum(
-        int((a.view(np.uint32) != b.view(np.uint32)).sum())
-        for a, b in zip(call.inputs, nxt.inputs, strict=True)
-    )
-    assert 0 < changed <= 20
+    binary = problems.get("binary_gemm")
+    for n in range(40):
+        problem = (SGEMM, binary, problems.get("matmul_backward"))[n % 3]
+        dims = (4, 5, 6, 70) if problem.name == "matmul_backward" else (20, 70, 20)
+        call = inputs.make_call(problem, dims, rng, label="t", slack=2)
+        nxt = inputs.updated_call(call, rng, "u")
+        for a, b in zip(call.inputs, nxt.inputs, strict=True):
+            if a is None:
+                continue
+            changed = int((a.view(np.uint32) != b.view(np.uint32)).sum())
+            assert 0 < changed <= max(3, int(math.sqrt(a.size)) + 1), problem.name
+        if call.bits is not None:
+            flipped = np.bitwise_xor(call.bits, nxt.bits)
+            assert flipped.any()
+            # only bits of the matrix change, never the last word's padding (n = 70)
+            assert not (flipped[1::2] >> np.uint64(6)).any()
 
 
 def test_binary_bits_unpack_lsb_first():

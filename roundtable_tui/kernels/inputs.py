@@ -279,24 +279,25 @@ def make_call(
 
 
 def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
-    """The previous call's inputs with a small part changed (one row of one input, or a few
-    scattered elements), as a training loop's next step looks: a kernel that caches results by
-    pointer, shape or sampled values returns a stale product here. Outputs start afresh (new
+    """The previous call's inputs, every one with a small part changed (a run of elements or
+    a few scattered ones; a few bits of a packed B), as a training loop's next step looks: a
+    kernel that caches a packed operand or a result by pointer, shape or sampled values
+    returns a stale product here, whichever input it keys on. Outputs start afresh (new
     poison, new priors and canaries)."""
     ins = [None if a is None else a.copy() for a in prev.inputs]
-    present = [n for n, a in enumerate(ins) if a is not None]
-    n = present[int(rng.integers(len(present)))]
-    arr, used = ins[n], prev.used_in[n]
-    assert arr is not None
-    dist = prev.dists[n] if n < len(prev.dists) else "normal"
-    if rng.random() < 0.4 and used > 1:
-        width = max(1, int(np.sqrt(used)))
-        start = int(rng.integers(0, max(1, used - width)))
-        idx = np.arange(start, min(start + width, used))
-    else:  # one to three elements: rarely where a cache samples its key
-        idx = np.unique(rng.integers(0, used, int(rng.integers(1, 4))))
-    new = draw(rng, dist, len(idx))
-    arr[idx] = np.where(new == arr[idx], -arr[idx] - np.float32(1), new)  # really changed
+    for n, arr in enumerate(ins):  # every input changes: a cache keyed on any one is stale
+        if arr is None:
+            continue
+        used = prev.used_in[n]
+        dist = prev.dists[n] if n < len(prev.dists) else "normal"
+        if rng.random() < 0.4 and used > 1:
+            width = max(1, int(np.sqrt(used)))
+            start = int(rng.integers(0, max(1, used - width)))
+            idx = np.arange(start, min(start + width, used))
+        else:  # one to three elements: rarely where a cache samples its key
+            idx = np.unique(rng.integers(0, used, int(rng.integers(1, 4))))
+        new = draw(rng, dist, len(idx))
+        arr[idx] = np.where(new == arr[idx], -arr[idx] - np.float32(1), new)  # really changed
     outs: list[np.ndarray | None] = []
     slots = layout(prev.problem, prev.dims)[1]
     for s, old in zip(slots, prev.outputs, strict=True):
@@ -311,16 +312,13 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
     bits = prev.bits
     if bits is not None:
         bits = bits.copy()
-        if n == 0 and rng.random() < 0.5:  # or flip a few bits of B instead
+        if prev.used_bits:  # and a few bits of B
             idx = rng.integers(0, prev.used_bits, min(prev.used_bits, 4))
-            m_, n_, k_ = prev.dims
-            mask = np.uint64((1 << (n_ % 64)) - 1) if n_ % 64 else np.uint64(2**64 - 1)
+            n_ = prev.dims[1]
             w = -(-n_ // 64)
-            for i in idx:
-                flip = np.uint64(1) << np.uint64(int(rng.integers(64)))
-                if (int(i) % w) == w - 1:
-                    flip &= mask
-                bits[i] ^= flip
+            for i in idx:  # a bit inside the matrix (not the last word's padding)
+                top = n_ % 64 if n_ % 64 and int(i) % w == w - 1 else 64
+                bits[i] ^= np.uint64(1) << np.uint64(int(rng.integers(top)))
     call = Call(
         prev.problem,
         prev.dims,
