@@ -103,6 +103,26 @@ def test_neighbours_are_valid_untried_one_parameter_moves():
     assert {"kc": below} not in BLIS.neighbours(best, measured)
 
 
+@pytest.mark.parametrize(
+    "ident,mode", [("sgemm/blis", "split"), ("matmul_backward/blis", "split"),
+                   ("matmul_forward/blis", "split"), ("binary_gemm/packed", "rows")]
+)
+def test_a_parameter_the_kernel_ignores_is_not_a_new_set(ident, mode):
+    """split_tasks only matters when the C rows are split: elsewhere two sets that differ in
+    it build the same kernel, so they compare equal and no move offers it."""
+    fam = templates.family(ident)
+    base = fam.validate({"parallel": "serial"})
+    assert fam.validate({**base, "split_tasks": 8}) == base
+    assert fam.ignored({"split_tasks": 8, "parallel": "serial"}) == [
+        f"split_tasks (only when parallel == '{mode}')"
+    ]
+    assert all("split_tasks" not in m for m in fam.neighbours(base))
+    split = fam.validate({**base, "parallel": mode, "split_tasks": 8})
+    assert split["split_tasks"] == 8 and fam.ignored(split) == []
+    assert any("split_tasks" in m for m in fam.neighbours(split))
+    assert "only when parallel ==" in next(p.describe() for p in fam.params if p.when)
+
+
 def test_rules_cannot_run_code():
     rule = templates.Rule("__import__('os').system('true')", "nope")
     with pytest.raises(ValueError, match="not allowed"):

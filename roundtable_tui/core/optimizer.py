@@ -121,8 +121,9 @@ class ParameterOptimizer:
         return opt
 
     def tell(self, parameters: dict[str, Any], score: float | None) -> None:
-        """Records one measured set (score None when it did not pass)."""
-        self.observations.append(Observation(dict(parameters), score))
+        """Records one measured set (score None when it did not pass); a parameter the
+        kernel ignores under the others is recorded at its default (`Family.canonical`)."""
+        self.observations.append(Observation(self.family.canonical(parameters), score))
 
     def measured(self, values: dict[str, Any]) -> bool:
         """Whether this complete set was measured already."""

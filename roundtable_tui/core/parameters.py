@@ -84,8 +84,12 @@ class ParameterSpace:
         except ParameterError as exc:
             return dataclasses.replace(refused, parameters=values), "; ".join(exc.reasons)
         done = dataclasses.replace(proposal, parameters=values, title=self.name(state, values))
+        ignored = self.family.ignored(proposal.changes or proposal.parameters or {})
         for e in state.entries:
-            if e.template == self.family.id and e.parameters == values:
+            if e.template == self.family.id and self.family.canonical(e.parameters) == values:
                 got = f"{e.gflops:.1f} GFLOPS" if e.gflops else str(e.verdict)
-                return done, f"that exact set was measured in iteration {e.iteration} ({got})"
+                why = f"that exact set was measured in iteration {e.iteration} ({got})"
+                if ignored:
+                    why += "; the kernel ignores " + ", ".join(ignored)
+                return done, why
         return done, None

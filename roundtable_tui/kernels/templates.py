@@ -60,6 +60,9 @@ class ParamSpec:
     suggest: tuple[int, ...] = ()
     choices: tuple[tuple[str, str], ...] = ()
     """(value the Proposer writes, the Rust expression it becomes)."""
+    when: str = ""
+    """An expression over the other parameters under which this one matters (say
+    ``parallel == 'split'``); elsewhere the kernel ignores it and a set keeps its default."""
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable, or None."""
@@ -90,7 +93,8 @@ class ParamSpec:
             span = f"{self.min}..{self.max}"
             if self.multiple_of:
                 span += f" step {self.multiple_of}"
-        return f"{self.name} ({span}, default {self.default}): {self.help}"
+        only = f"; only when {self.when}" if self.when else ""
+        return f"{self.name} ({span}, default {self.default}{only}): {self.help}"
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,31 @@ class Family:
             reasons = [r.refusal(values) for r in self.rules if not r.holds(values)]
         if reasons:
             raise ParameterError(self.id, reasons)
-        return values
+        return self.canonical(values)
+
+    def canonical(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` with every parameter that does not matter under the others (its `when`
+        is false) at its default: two sets that build the same kernel compare equal, so a
+        change the kernel ignores (split_tasks under parallel blocks) is a repeat, not a new
+        measurement. Returns a new dict; `values` is left as it is."""
+        out = dict(values)
+        for p in self.params:
+            if p.when and p.name in out and out[p.name] != p.default:
+                try:
+                    active = _evaluate(ast.parse(p.when, mode="eval").body, _names(out, self.machine))
+                except (ValueError, SyntaxError, TypeError):
+                    active = True
+                if not active:
+                    out[p.name] = p.default
+        return out
+
+    def ignored(self, values: dict[str, Any]) -> list[str]:
+        """The parameters of `values` that the kernel ignores under the others, each as
+        `name (only when …)`."""
+        full = {**self.defaults, **values}
+        same = self.canonical(full)
+        specs = {p.name: p for p in self.params}
+        return [f"{k} (only when {specs[k].when})" for k in values if k in specs and same[k] != full[k]]
 
     def instantiate(self, given: dict[str, Any]) -> str:
         """The kernel source for a parameter set (validated first)."""
@@ -217,7 +245,9 @@ class Family:
         """Valid one-parameter changes of a set: each parameter moved to the next suggested
         value (or choice) on either side, minus the sets in `exclude`. A map of where the
         search can go next, for a small model that otherwise repeats itself."""
-        seen = [dict(e) for e in exclude or []]
+        # a move that builds the same kernel as `values` (an ignored parameter) is no move
+        seen = [self.canonical({**self.defaults, **values})]
+        seen += [self.canonical(e) for e in exclude or []]
         out: list[dict[str, int | str]] = []
         for p in self.params:
             current = values.get(p.name, p.default)
@@ -424,6 +454,7 @@ def _parse(path: Path, spec: dict[str, Any], source: str, machine: Machine | Non
             max=high,
             multiple_of=step,
             choices=tuple(p.get("choices", {}).items()),
+            when=str(p.get("when", "")),
         )
         if p["type"] == "int":
             ladder = {int(_value(v, facts)) for v in p.get("suggest", ())} | {int(defaults[name])}
