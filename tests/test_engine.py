@@ -308,6 +308,22 @@ def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
     assert p.idea == 'a 6x16 tile, then "pack", {B}'
 
 
+def test_a_formulation_under_another_kind_is_a_formulation():
+    """The embedded model wrote `"kind": "parameters"` beside `{"use": "strassen"}`: the
+    scheme was silently dropped and its blis set measured instead."""
+    from roundtable_tui.core.agents import parse_proposal
+
+    p = parse_proposal(
+        '{"kind": "parameters", "idea": "Strassen one level above 1024", "changes": {"mc": 64},'
+        ' "formulation": {"use": "strassen", "levels": 1, "cutoff": 1024}}'
+    )
+    assert p.kind == "formulation" and p.title == "formulation"
+    assert p.formulation == {"use": "strassen", "levels": 1, "cutoff": 1024}
+    assert parse_proposal('{"kind": "parameters", "idea": "x", "formulation": {}}').kind == (
+        "parameters"
+    )
+
+
 def test_parse_proposal_tolerates_prose_around_json_and_unknown_kinds():
     from roundtable_tui.core.agents import parse_proposal
 

@@ -207,6 +207,11 @@ def parse_proposal(text: str) -> Proposal:
         )
     raw_kind = obj.get("kind")
     kind = raw_kind if isinstance(raw_kind, str) and raw_kind in PROPOSAL_KINDS else "code"
+    formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
+    if formulation:
+        # only a formulation uses one: a scheme under another kind (a small model writes
+        # `"kind": "parameters"` beside `"formulation": {"use": "strassen"}`) is a formulation
+        kind = "formulation"
     raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     changes: dict[str, Any] | None = raw_changes if isinstance(raw_changes, dict) else None
@@ -217,7 +222,6 @@ def parse_proposal(text: str) -> Proposal:
     title = str(obj.get("title") or named or idea.split(".")[0]).strip()
     if not title or not idea:
         raise AgentError("the proposal lacks a title or an idea")
-    formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
     raw_region = obj.get("region")
     region = raw_region if isinstance(raw_region, str) else ""
     return Proposal(
