@@ -1,8 +1,10 @@
 """How reliably a model writes edits to the best kernel: free text against a llama.cpp grammar.
 
 For a handful of real edit requests on a problem's template kernel (its best parameter set
-from bench/best/, with its region markers), asks the model for SEARCH/REPLACE blocks twice,
-once free and once constrained by `edits.GRAMMAR`, side by side in one run, and counts how
+from bench/best/, with its region markers), each on one region or one function's body inside
+a region (`edits.parts`), asks the model for an edit twice (free: the part's new text or
+SEARCH/REPLACE blocks, as the Coder asks; grammar: blocks constrained by `edits.GRAMMAR`),
+side by side in one run, and counts how
 many replies parse, apply inside the region, pass the static gate, and (with --check) build
 and pass `roundtable check` (all correctness cases, a short benchmark). Prints one row per
 reply and a summary.
@@ -35,17 +37,17 @@ from roundtable_tui.llm.factory import open_backend
 REQUESTS = {
     "sgemm": [
         (
-            "micro_kernel",
+            "micro_kernel.micro_kernel",
             "two accumulator sets",
             "alternate even and odd k steps between two accumulator tiles and add them at the end",
         ),
         (
-            "micro_kernel",
+            "micro_kernel.micro_kernel",
             "unroll k by 4",
             "replace the KU loop by four explicit rank1 calls per step of 4",
         ),
         (
-            "packing",
+            "packing.pack_a",
             "pack A row by row",
             "in pack_a, walk each row of A with chunks_exact over kc instead of indexing",
         ),
@@ -60,20 +62,24 @@ REQUESTS = {
             "in the Split arm use at least 4 tasks so both cores stay busy",
         ),
         (
-            "micro_kernel",
+            "micro_kernel.rank1",
             "B rows as arrays",
             "load each B row into a local [f32; NR] array before the MR broadcasts",
         ),
     ],
     "matmul_backward": [
         (
-            "micro_kernel",
+            "micro_kernel.micro_kernel",
             "two accumulator sets",
             "alternate even and odd k steps between two accumulator tiles and add them at the end",
         ),
-        ("micro_kernel", "unroll k by 2", "call rank1_update twice per loop step, for k and k+1"),
         (
-            "packing",
+            "micro_kernel.micro_kernel",
+            "unroll k by 2",
+            "call rank1_update twice per loop step, for k and k+1",
+        ),
+        (
+            "packing.pack_a_rows",
             "pack A rows with chunks",
             "in pack_a_rows, walk each row of A with chunks_exact instead of indexing",
         ),
@@ -138,7 +144,9 @@ def main() -> int:
     ap.add_argument("--problem", default="sgemm", choices=sorted(REQUESTS))
     ap.add_argument("--modes", default="free,grammar")
     ap.add_argument("--check", action="store_true", help="build and check the edits that apply")
-    ap.add_argument("--max-tokens", type=int, default=700)
+    ap.add_argument(
+        "--max-tokens", type=int, default=0, help="per reply (default: as the Coder, edits.budget)"
+    )
     ap.add_argument("--json", type=Path)
     ap.add_argument("--limit", type=int, default=0, help="only the first N requests")
     ap.add_argument("--threads", type=int, default=0, help="llama.cpp threads (embedded)")
@@ -167,7 +175,8 @@ def main() -> int:
         messages = [Message(role, text) for role, text in msgs]
         for mode in args.modes.split(","):
             start = time.monotonic()
-            done = complete(backend, messages, args.max_tokens, mode == "grammar")
+            limit = args.max_tokens or edits.budget(region.text(source))
+            done = complete(backend, messages, limit, mode == "grammar")
             row = {
                 "region": region_name,
                 "title": title,
@@ -200,7 +209,7 @@ def main() -> int:
             row["reply"] = done.text
             rows.append(row)
             print(
-                f"{mode:8} {region_name:13} {title[:28]:28} {row['seconds']:6.1f}s "
+                f"{mode:8} {region_name:26} {title[:28]:28} {row['seconds']:6.1f}s "
                 f"{row['completion_tokens']:4}tok  {row['stage']:8} {row['detail'][:90]}",
                 flush=True,
             )

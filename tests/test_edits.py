@@ -233,6 +233,30 @@ def test_the_edit_prompt_holds_the_region_and_an_outline_not_the_other_bodies():
     assert len(text) < len(code) * 0.6
 
 
+def test_a_function_of_a_region_is_a_part_of_its_own_and_an_edit_stays_in_it():
+    code = sgemm_template()
+    names = [r.name for r in edits.parts(code)]
+    assert names[:4] == ["threading", "loop_nest", "micro_kernel", "packing"]
+    assert {"micro_kernel.rank1", "micro_kernel.micro_kernel", "packing.pack_a"} <= set(names)
+    assert edits.choose_region(code, "rank1") == "micro_kernel.rank1"
+    assert edits.choose_region(code, "`packing.pack_a (15 lines: …)`") == "packing.pack_a"
+    rank1 = edits.find_region(code, "micro_kernel.rank1")
+    assert rank1.describe().startswith("micro_kernel.rank1 (") and "fn rank1" in rank1.describe()
+    body = rank1.text(code)
+    assert "mul_add" in body and "fn rank1" not in body and "fn micro_kernel" not in body
+    # the whole body rewritten: applied inside it; the same change to the other function of
+    # the region is outside the part and refused
+    new = body.replace("for i in 0..MR {", "for i in (0..MR).rev() {")
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{new}```", rank1.name))
+    assert edits.check(code, applied.code, rank1.name, SGEMM)["ok"]
+    other = code.replace("let mut acc = [[0.0f32; NR]; MR];", "let mut acc = [[0.0; NR]; MR];")
+    assert not edits.check(code, other, rank1.name, SGEMM)["ok"]
+    # the reply may write the part out whole: its budget covers a long region, never less
+    # than the floor
+    assert edits.budget(body) == edits.EditCoder.MAX_TOKENS
+    assert edits.budget("x" * 7000) > 2000
+
+
 def test_the_grammar_is_valid_gbnf():
     llama_cpp = pytest.importorskip("llama_cpp")
     grammar = llama_cpp.LlamaGrammar.from_string(edits.GRAMMAR, verbose=False)

@@ -7,8 +7,11 @@ changing a few lines of one that works. So the code path works on the current be
   ``// @region NAME`` … ``// @endregion`` (the templates mark ``threading``, ``loop_nest``,
   ``micro_kernel`` and ``packing``). A kernel without markers (a hand-written one on the
   leaderboard) gets one region per top-level function: its body, without the signature and
-  the braces, named after the function.
-- **Edits.** The Coder replies with one or more blocks::
+  the braces, named after the function. Inside a marked region of several functions, each
+  function's body is also a part of its own, ``REGION.FUNCTION`` (`parts`): a small model
+  rewrites a 5–20 line body whole far more reliably than a 35–80 line region.
+- **Edits.** The Coder replies with the part's complete new text in one fenced block (what
+  a 1.5B model writes when left free), or with one or more blocks::
 
       <<<<<<< SEARCH
       lines copied from the region
@@ -76,9 +79,19 @@ class Region:
     """True for a ``// @region`` span, False for a function body found without markers."""
     function: str = ""
     """The top-level function the region starts in ('' when it starts outside any)."""
+    within: str = ""
+    """For one function's body inside a marked region of several functions (a part): that
+    region's name."""
 
     def text(self, source: str) -> str:
         return "".join(source.splitlines(keepends=True)[self.start : self.end])
+
+    def describe(self) -> str:
+        """`micro_kernel.rank1 (4 lines: the body of fn rank1)`, for the Proposer's list."""
+        size = f"{self.end - self.start} lines"
+        if self.within:
+            return f"{self.name} ({size}: the body of fn {self.function})"
+        return f"{self.name} ({size})"
 
     @property
     def lines(self) -> str:
@@ -189,10 +202,27 @@ def regions(source: str) -> list[Region]:
     return [Region(f.name, f.open + 1, f.close, False, f.name) for f in fns if f.close > f.open + 1]
 
 
+def parts(source: str) -> list[Region]:
+    """What a code proposal may edit: every region (`regions`), then, inside a marked region
+    that holds several functions, each of those functions' bodies on its own, named
+    `REGION.FUNCTION` (`micro_kernel.rank1`): a small model rewrites a 10-line body whole far
+    more reliably than a 50-line region. Raises RegionError as `regions` does."""
+    found = regions(source)
+    fns = functions(source)
+    for r in [r for r in found if r.marked]:
+        inside = [f for f in fns if r.start <= f.first and f.close < r.end]
+        if len(inside) < 2:
+            continue
+        for f in inside:
+            if f.close > f.open + 1:
+                found.append(Region(f"{r.name}.{f.name}", f.open + 1, f.close, False, f.name, r.name))
+    return found
+
+
 def find_region(source: str, name: str) -> Region:
-    """The region called `name`; EditError naming the regions there are otherwise."""
+    """The region or part called `name` (`parts`); EditError naming them otherwise."""
     try:
-        found = regions(source)
+        found = parts(source)
     except RegionError as exc:
         raise EditError(f"the kernel's region markers are broken: {exc}") from None
     for r in found:
@@ -491,14 +521,17 @@ def unified_diff(before: str, after: str, name: str = "kernel.rs", context: int 
 # --------------------------------------------------------------------------- the prompt
 EDIT_ROLE = (
     "Your role: Coder. Change ONLY the region of the current best kernel shown below, to "
-    "implement the proposal. Reply with one or more edit blocks and nothing else:\n"
+    "implement the proposal. Reply in one of two ways and nothing else: the region's "
+    "complete new text in one ```rust block (every line of it, changed as the proposal "
+    "says), or one or more edit blocks:\n"
     "<<<<<<< SEARCH\n"
     "lines copied exactly from the region\n"
     "=======\n"
     "the new lines\n"
     ">>>>>>> REPLACE\n"
     "SEARCH must match the region's lines exactly (same order, a few lines, enough to be "
-    "unique). Keep every name the rest of the file uses. Safe Rust only."
+    "unique). The result must differ from the region as shown. Keep every name the rest "
+    "of the file uses. Safe Rust only."
 )
 
 
@@ -539,12 +572,17 @@ def edit_messages(
     if feedback:
         lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
     where = f" (inside fn {region.function})" if region.function else ""
+    if region.within:
+        where = f" (the body of fn {region.function}, in region `{region.within}`)"
     lines.append("The rest of the file (read-only):\n" + "\n".join(context_of(source, region)))
     lines.append(
         f"Region `{region.name}`{where}, the only lines you may change:\n"
         f"```rust\n{region.text(source).rstrip()}\n```"
     )
-    lines.append("Reply with SEARCH/REPLACE blocks for this region.")
+    lines.append(
+        "Reply with the region's complete new text in one ```rust block, or with "
+        "SEARCH/REPLACE blocks for it."
+    )
     return [("system", preamble + EDIT_ROLE), ("user", "\n\n".join(lines))]
 
 
@@ -552,8 +590,8 @@ def repair_message(error: EditError | str, region: str) -> str:
     """The Coder's next prompt after an edit that did not apply or did not pass a check."""
     return (
         f"That edit could not be used: {error}\n"
-        f"Reply again with SEARCH/REPLACE blocks for region `{region}`; copy SEARCH lines "
-        "exactly from the region as shown."
+        f"Reply again with region `{region}`'s complete new text in one ```rust block, or "
+        "with SEARCH/REPLACE blocks whose SEARCH lines are copied exactly from it."
     )
 
 
@@ -572,15 +610,21 @@ def choose_region(source: str, wanted: str | None) -> str:
     """The region a proposal edits: the one it names (or the closest name), else the
     micro-kernel's, else the first. EditError when the kernel has no regions."""
     try:
-        names = [r.name for r in regions(source)]
+        names = [r.name for r in parts(source)]
     except RegionError as exc:
         raise EditError(f"the kernel's region markers are broken: {exc}") from None
     if not names:
         raise EditError("the kernel has no editable region (no function with a body)")
     if wanted:
         wanted = wanted.strip().strip("`").removeprefix("fn ").strip()
+        if m := re.match(r"[A-Za-z_][\w.-]*", wanted):  # `x.rank1 (4 lines, …)` copied whole
+            wanted = m[0]
         if wanted in names:
             return wanted
+        # a function named without its region: `rank1` for `micro_kernel.rank1`
+        by_function = [n for n in names if n.endswith("." + wanted)]
+        if len(by_function) == 1:
+            return by_function[0]
         close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.5)
         if close:
             return close[0]
@@ -613,17 +657,27 @@ class Attempt:
     """The reply was a complete kernel file instead of an edit (taken as it is)."""
 
 
+def budget(region_text: str) -> int:
+    """Tokens a reply may use: enough to write `region_text` out whole with room to change it
+    (about 3.5 characters a token for Rust, plus half again), never below
+    EditCoder.MAX_TOKENS. A reply cut at its limit dropped helper functions in the
+    measurements of 2026-11-29."""
+    return max(EditCoder.MAX_TOKENS, int(len(region_text) / 3.5 * 1.5) + 64)
+
+
 class EditCoder:
     """The Coder writing search/replace edits to one region of the best kernel. Repairs go on
     from the last applied version, so a fix edits what the model last wrote."""
 
     MAX_TOKENS = 800
+    """At least this many tokens per reply; more for a long region (`budget`)."""
 
     def __init__(self, problem: Any, machine: dict[str, Any], grammar: str | None = None):
         self.problem, self.machine, self.grammar = problem, machine, grammar
         self.history: list[Any] = []
         self.best = self.current = ""
         self.region = ""
+        self.max_tokens = self.MAX_TOKENS
 
     def write(
         self,
@@ -639,6 +693,7 @@ class EditCoder:
         self.best = self.current = best_code
         self.region = choose_region(best_code, proposal.get("region"))
         region = find_region(best_code, self.region)
+        self.max_tokens = budget(region.text(best_code))
         pre = preamble(self.problem, self.machine)
         self.history = [
             Message(role, text)
@@ -667,7 +722,7 @@ class EditCoder:
 
         extra = {"grammar": self.grammar} if self.grammar else {}
         done = talk(
-            self.history, cancel, max_tokens=self.MAX_TOKENS, temperature=temperature, **extra
+            self.history, cancel, max_tokens=self.max_tokens, temperature=temperature, **extra
         )
         self.history.append(Message("assistant", done.text))
         if len(self.history) > 4:  # the first request and the latest exchange

@@ -844,8 +844,9 @@ class Manager:
         """The regions of the best kernel a code proposal may edit ([] without edits)."""
         if not self.cfg.edits or self.cfg.strategy == "parameters":
             return []
+        code = self._best_code()
         try:
-            return [r.name for r in edits.regions(self._best_code())]
+            return [r.describe() for r in edits.parts(code)]
         except edits.RegionError:
             return []
 

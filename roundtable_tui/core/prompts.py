@@ -149,7 +149,10 @@ def proposer_messages(
 ) -> list[tuple[str, str]]:
     parts = [f"Current best: {best}"]
     if regions:
-        parts.append("Regions of the best kernel a code change edits: " + ", ".join(regions))
+        parts.append(
+            "Regions of the best kernel a code change edits (name one in `region`; a small "
+            "one is easier to get right): " + ", ".join(regions)
+        )
     if hints:
         parts.append(
             "Hints from the human supervising this search (follow them):\n"
