@@ -34,8 +34,15 @@ class FakeChecker:
         assert options.baselines is False
         if source == self.fail:
             return SimpleNamespace(passed=False, median_s=None, verdict="crashed", reason="boom")
+        median = self.times[source].pop(0)
+        # OpenBLAS takes 1.2 s in every round (timed beside the kernel when anchored)
+        fraction = 1.2 / median if options.anchor else None
         return SimpleNamespace(
-            passed=True, median_s=self.times[source].pop(0), verdict="passed", reason=""
+            passed=True,
+            median_s=median,
+            verdict="passed",
+            reason="",
+            fraction_of_openblas=fraction,
         )
 
 
@@ -73,6 +80,10 @@ def test_rounds_alternate_abba_on_the_same_inputs_per_round():
     assert got.ratios == pytest.approx([1.3, 1.31, 1.29, 1.3])
     assert got.candidate_gflops > got.best_gflops
     assert got.interval().startswith("1.30x [")
+    # OpenBLAS in every round: both kernels get a median fraction of it (confirmed figures)
+    assert got.candidate_fraction == pytest.approx(1.2)
+    assert got.best_fraction == pytest.approx(1.2 / 1.3, rel=0.01)
+    assert Confirmation.from_dict(got.to_dict()).best_fraction == got.best_fraction
 
 
 def test_a_kernel_failing_a_round_fails_the_confirmation():

@@ -166,7 +166,19 @@ def test_the_fold_takes_the_confirmed_best_not_the_highest_figure():
     ]
     s = SessionState.of(events)
     assert s.best.number == 1
+    assert s.confirmed_fraction(1) is None  # no rounds beside OpenBLAS yet
     assert s.entries[0].proposed_by == "optimizer"
     assert s.entries[1].confirmation.interval() == "1.04x [0.90, 1.20]"
     # a session recorded before confirmations keeps the old rule
     assert SessionState.of([check(1, 40.0), check(2, 44.0)]).best.number == 2
+    # every confirmation that timed OpenBLAS adds to both kernels' confirmed figures
+    rounds = dict(ratio=1.0, low=0.9, high=1.1, rounds=4)
+    more = [
+        Event.of(Confirmed(2, 1, "within noise", candidate_fraction=0.8, best_fraction=0.7,
+                           **rounds), iteration=2),
+        Event.of(Confirmed(3, 1, "slower", candidate_fraction=0.5, best_fraction=0.74,
+                           **rounds), iteration=3),
+    ]
+    s = SessionState.of(events[:3] + more)
+    assert s.confirmed_fraction(1) == pytest.approx(0.72)
+    assert s.confirmed_fraction(2) == pytest.approx(0.8)

@@ -476,6 +476,10 @@ class Confirmed(Payload):
     rounds: int = 0
     candidate_gflops: float | None = None
     best_gflops: float | None = None
+    candidate_fraction: float | None = None
+    """Median fraction of OpenBLAS of kernel `number` over the rounds (None: not timed)."""
+    best_fraction: float | None = None
+    """The same for kernel `against`."""
     detail: str = ""
     seconds: float = 0.0
     ratios: tuple[float, ...] = ()

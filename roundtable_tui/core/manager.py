@@ -534,14 +534,23 @@ class Manager:
         theirs = (best.fraction_of_openblas if both else best.gflops) or 0.0
         ratio = mine / theirs if theirs else float("inf")
         one = {"ratio": round(ratio, 4), "rounds": 0, "against": best.number}
+        # the gate compares with the best's confirmed figure when rounds measured one: its
+        # first check may have been a lucky one, which would turn equals away unseen
+        steady = self.state.confirmed_fraction(best.number) if both else None
+        bar = steady or theirs
         if ratio >= CLEAR_MARGIN:
             detail = f"{ratio:.1f}x the best's figure in one check, beyond its noise"
             self._record(it, Confirmed(new.number, outcome="faster", detail=detail, **one))
         elif self.cfg.confirm_rounds <= 0:
             outcome = "faster" if ratio > 1.0 else "slower"
             self._record(it, Confirmed(new.number, outcome=outcome, detail="one check", **one))
-        elif not confirmation.worth_confirming(mine, theirs):
+        elif not confirmation.worth_confirming(mine, bar):
             detail = "clearly slower in its check; not compared further"
+            if steady:
+                detail = (
+                    f"clearly slower in its check ({mine:.0%} of OpenBLAS against the best's "
+                    f"confirmed {steady:.0%}); not compared further"
+                )
             self._record(it, Confirmed(new.number, outcome="slower", detail=detail, **one))
         elif new.code.strip() == best.code.strip():
             detail = "the same source as the best"

@@ -8,6 +8,8 @@ events through it, so whatever the next prompt sees after a resume is what it sa
 
 from __future__ import annotations
 
+import statistics
+
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +101,16 @@ class SessionState:
     _kernels: dict[int, str] = field(default_factory=dict)
     _bests: list[tuple[int, int]] = field(default_factory=list)
     """(iteration, kernel number) of every confirmation that made a kernel the best."""
+    _figures: dict[int, list[float]] = field(default_factory=dict)
+    """Kernel number -> its median fractions of OpenBLAS from the confirmations it was in."""
+
+    def confirmed_fraction(self, number: int | None) -> float | None:
+        """Kernel `number`'s confirmed figure: the median of its fractions of OpenBLAS over
+        the confirmation rounds it took part in (as candidate or as the best), or None when
+        no confirmation timed it beside OpenBLAS. Steadier than its own first check, whose
+        figure moves by ±15% with the machine's load."""
+        got = self._figures.get(number) if number is not None else None
+        return float(statistics.median(got)) if got else None
 
     @property
     def best(self) -> Entry | None:
@@ -196,6 +208,9 @@ class SessionState:
                     break
             if p.faster:
                 self._bests.append((ev.iteration, p.number))
+            for number, fraction in ((p.number, p.candidate_fraction), (p.against, p.best_fraction)):
+                if number is not None and fraction:
+                    self._figures.setdefault(number, []).append(float(fraction))
         elif isinstance(p, SessionResumed):
             self.finished = ""
         elif isinstance(p, SessionFinished):

@@ -58,6 +58,9 @@ class Options:
     allow_unsafe: bool = False
     baselines: bool = True
     """Time OpenBLAS (interleaved) and naive in the same run, for the ratios."""
+    anchor: bool = False
+    """Time OpenBLAS alone (interleaved) without the other baselines or the peak: the
+    fraction of OpenBLAS of a short check (a confirmation round's)."""
     bench_budget_ms: float = 1500.0
     min_samples: int = 5
     max_samples: int = 30
@@ -499,7 +502,8 @@ class Checker:
         dims = ",".join(map(str, problem.dims_of(shape)))
         orders = []
         blas = f"baseline name=openblas dims={dims} max=12 budget_ms=400"
-        if opt.baselines and self.builder.openblas:
+        anchor = (opt.baselines or opt.anchor) and self.builder.openblas
+        if anchor:
             orders.append(f"{blas} seed={_baseline_seed(master, 0)}")
         if opt.baselines:
             orders.append(
@@ -510,7 +514,7 @@ class Checker:
                 f"baseline name=rayon dims={dims} seed={_baseline_seed(master, 2)}"
                 " max=2 budget_ms=300 warmup=0"
             )
-        if opt.baselines and self.builder.openblas:
+        if anchor:
             orders.append(f"{blas} seed={_baseline_seed(master, 3)}")
         # the peak once per checker (a session's loop measures it once), or when unknown
         if (opt.baselines and not self._peak_measured) or machine.best_peak(

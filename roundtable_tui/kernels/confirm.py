@@ -58,6 +58,11 @@ class Confirmation:
     candidate_gflops: float | None = None
     """Median over the rounds."""
     best_gflops: float | None = None
+    candidate_fraction: float | None = None
+    """Median over the rounds of the candidate's fraction of OpenBLAS (timed in each round's
+    checks); None without OpenBLAS."""
+    best_fraction: float | None = None
+    """The same for the best: its confirmed figure, steadier than its first check's."""
     detail: str = ""
     seconds: float = 0.0
     ratios: list[float] = field(default_factory=list)
@@ -97,6 +102,8 @@ class Confirmation:
             rounds=int(d.get("rounds", 0)),
             candidate_gflops=d.get("candidate_gflops"),
             best_gflops=d.get("best_gflops"),
+            candidate_fraction=d.get("candidate_fraction"),
+            best_fraction=d.get("best_fraction"),
             detail=str(d.get("detail", "")),
             seconds=float(d.get("seconds", 0.0)),
             ratios=list(d.get("ratios") or []),
@@ -134,6 +141,10 @@ def ratio_interval(
     return estimate, float(np.exp(ci.low)), float(np.exp(ci.high))
 
 
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
 def decide(ratios: list[float], seed: int = 0) -> tuple[Outcome, float, float | None, float | None]:
     """The outcome of a comparison from its paired ratios (candidate speed / best speed)."""
     estimate, low, high = ratio_interval(ratios, seed=seed)
@@ -156,24 +167,29 @@ def confirm(
     bench_budget_ms: float = 400.0,
     seed: int | None = None,
     shape: Shape | None = None,
+    anchor: bool = True,
 ) -> Confirmation:
     """Times `candidate` against `best` (kernel sources) in `rounds` ABBA alternations.
 
     Each round checks both kernels on the same fresh inputs (one seed per round, drawn from
     `seed` or at random) at `shape` (the problem's benchmark shape by default); builds are
-    cached by the checker, so only the first round compiles. Raises `sandbox.Cancelled`
-    when `cancel` is set."""
+    cached by the checker, so only the first round compiles. With `anchor`, every check
+    also times OpenBLAS (interleaved, in its own trusted process), so both kernels get a
+    median fraction of OpenBLAS over the rounds. Raises `sandbox.Cancelled` when `cancel`
+    is set."""
     say = progress or (lambda _text: None)
     t0 = time.monotonic()
     master = np.random.default_rng(seed if seed is not None else secrets.randbits(63))
     ratios: list[float] = []
     times: dict[str, list[float]] = {"candidate": [], "best": []}
+    fractions: dict[str, list[float]] = {"candidate": [], "best": []}
     sources = {"candidate": candidate, "best": best}
     for r in range(rounds):
         opts = Options(
             shape=shape,
             allow_unsafe=allow_unsafe,
             baselines=False,
+            anchor=anchor,
             bench_budget_ms=bench_budget_ms,
             min_samples=3,
             max_samples=10,
@@ -197,6 +213,8 @@ def confirm(
                     ratios=ratios,
                 )
             got[who] = result.median_s
+            if result.fraction_of_openblas:
+                fractions[who].append(result.fraction_of_openblas)
         times["candidate"].append(got["candidate"])
         times["best"].append(got["best"])
         ratios.append(got["best"] / got["candidate"])
@@ -210,6 +228,8 @@ def confirm(
         rounds,
         candidate_gflops=flops / float(np.median(times["candidate"])) / 1e9,
         best_gflops=flops / float(np.median(times["best"])) / 1e9,
+        candidate_fraction=_median(fractions["candidate"]),
+        best_fraction=_median(fractions["best"]),
         seconds=time.monotonic() - t0,
         ratios=ratios,
     )

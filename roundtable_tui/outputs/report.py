@@ -381,6 +381,8 @@ def versus(entry: Entry) -> str:
     if c is None or c.against is None:
         return ""
     how = f"{c.rounds} rounds" if c.rounds else "one check"
+    if c.candidate_fraction:
+        how += f", {c.candidate_fraction:.0%} of OpenBLAS over them"
     return f"{_e(c.outcome)} {_e(c.interval())}<br><span class=\"note\">{how}</span>"
 
 
