@@ -287,7 +287,7 @@ def test_a_code_proposal_in_the_template_schema_is_named_by_its_idea():
     from roundtable_tui.kernels import templates
 
     family = templates.family("sgemm/blis")
-    assert "title" not in proposal_schema(family, "mixed")["properties"]
+    assert all("title" not in v["properties"] for v in proposal_schema(family, "mixed")["anyOf"])
     reply = '{"kind": "code", "changes": {}, "region": "micro_kernel", '
     reply += '"idea": "Unroll k by 4 with two accumulator sets. It hides FMA latency."}'
     p = parse_proposal(reply)
@@ -313,12 +313,24 @@ def test_a_formulation_under_another_kind_is_a_formulation():
     scheme was silently dropped and its blis set measured instead."""
     from roundtable_tui.core.agents import parse_proposal
 
+    scheme = '"formulation": {"use": "strassen", "levels": 1, "cutoff": 1024}'
     p = parse_proposal(
         '{"kind": "parameters", "idea": "Strassen one level above 1024", "changes": {"mc": 64},'
-        ' "formulation": {"use": "strassen", "levels": 1, "cutoff": 1024}}'
+        f" {scheme}}}"
     )
     assert p.kind == "formulation" and p.title == "formulation"
     assert p.formulation == {"use": "strassen", "levels": 1, "cutoff": 1024}
+    # nothing but the scheme: a formulation too
+    assert parse_proposal(f'{{"kind": "parameters", "idea": "faster", {scheme}}}').kind == (
+        "formulation"
+    )
+    # a tile change with a scheme attached (the embedded model fills every field it is
+    # offered): the parameters the idea speaks of; the Manager says the scheme is unused
+    tiles = parse_proposal(
+        '{"kind": "parameters", "idea": "a 2x32 tile fits 16 registers",'
+        f' "changes": {{"mr": 2, "nr": 32}}, {scheme}}}'
+    )
+    assert tiles.kind == "parameters" and tiles.changes == {"mr": 2, "nr": 32}
     assert parse_proposal('{"kind": "parameters", "idea": "x", "formulation": {}}').kind == (
         "parameters"
     )

@@ -104,12 +104,19 @@ def test_the_mixed_schema_and_prompt_offer_formulations_for_sgemm():
 
     blis = templates.family("sgemm/blis")
     schema = prompts.proposal_schema(blis, "mixed")
-    assert "formulation" in schema["properties"]["kind"]["enum"]
-    assert schema["properties"]["formulation"]["properties"]["use"]["enum"] == [
+    # one object per kind: a scheme cannot ride along with a parameter change
+    kinds = [v["properties"]["kind"]["enum"] for v in schema["anyOf"]]
+    assert kinds == [["parameters"], ["code"], ["formulation"]]
+    formulation = prompts.kind_schema(schema, "formulation")
+    assert set(formulation["properties"]) == {"kind", "formulation", "idea"}
+    assert formulation["properties"]["formulation"]["properties"]["use"]["enum"] == [
         "strassen",
         "winograd",
     ]
-    assert "formulation" not in prompts.proposal_schema(blis, "parameters")["properties"]
+    assert "formulation" not in prompts.kind_schema(schema, "parameters")["properties"]
+    only = prompts.proposal_schema(blis, "parameters")
+    assert prompts.kind_schema(only, "formulation") is None
+    assert "formulation" not in only["properties"]
     role = prompts.template_role(blis, "mixed")
     assert 'kind "formulation"' in role and "7/8 of the multiplications" in role
 
@@ -126,8 +133,11 @@ def test_the_mixed_template_schema_offers_only_named_schemes():
     from roundtable_tui.core.prompts import proposal_schema
     from roundtable_tui.kernels import templates
 
+    from roundtable_tui.core.prompts import kind_schema
+
     family = templates.family("sgemm/blis")
-    mixed = proposal_schema(family, "mixed")["properties"]["formulation"]["properties"]
+    mixed = kind_schema(proposal_schema(family, "mixed"), "formulation")["properties"]
+    mixed = mixed["formulation"]["properties"]
     assert set(mixed) == {"use", "levels", "cutoff"}
     code = proposal_schema(family, "code")["properties"]["formulation"]["properties"]
     assert {"blocks", "products", "c"} <= set(code)

@@ -205,14 +205,21 @@ def parse_proposal(text: str) -> Proposal:
         raise AgentError(
             f"the proposal has parentheses nested {parens} deep (limit {MAX_PAREN_DEPTH})"
         )
+    raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
     raw_kind = obj.get("kind")
     kind = raw_kind if isinstance(raw_kind, str) and raw_kind in PROPOSAL_KINDS else "code"
     formulation = obj.get("formulation") if isinstance(obj.get("formulation"), dict) else None
-    if formulation:
-        # only a formulation uses one: a scheme under another kind (a small model writes
-        # `"kind": "parameters"` beside `"formulation": {"use": "strassen"}`) is a formulation
-        kind = "formulation"
-    raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
+    if formulation and kind != "formulation":
+        # a scheme under another kind (the embedded model wrote `"kind": "parameters"` with a
+        # whole set beside `"formulation": {"use": "strassen"}`): a formulation when the idea
+        # names a scheme or nothing else was proposed; the Manager says when it drops one
+        from roundtable_tui.core.scheme_coder import named_in_text
+
+        nothing_else = not (isinstance(raw_params, dict) and raw_params) and not (
+            isinstance(raw_changes, dict) and raw_changes
+        )
+        if nothing_else or named_in_text(str(obj.get("idea") or "")):
+            kind = "formulation"
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     changes: dict[str, Any] | None = raw_changes if isinstance(raw_changes, dict) else None
     idea = str(obj.get("idea") or "").strip()

@@ -450,6 +450,12 @@ class Manager:
                 )
             )
             return None, None
+        if proposal.formulation and proposal.kind != "formulation":
+            self.say(
+                f"The scheme written beside this {proposal.kind} proposal is not used: a "
+                'formulation is a proposal of its own (kind "formulation").',
+                it,
+            )
         proposal = replace(
             proposal,
             chunks=tuple(

@@ -46,28 +46,41 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
         if family is not None:
             free["properties"]["kind"]["enum"] = ["code", "formulation"]
         return free
-    kinds = ["parameters"] if strategy == "parameters" else ["parameters", "code"]
-    if strategy == "mixed" and formulations_for(family.problem):
-        kinds.append("formulation")
+    # one object per kind, each with only its own fields: a small model fills every field a
+    # schema offers, and a formulation written beside a parameter change is ambiguous (the
+    # embedded model did exactly that); no title: the manager names a set by its change
+    variants = [
+        # only what changes from the best set: a few tokens instead of the whole set
+        _variant("parameters", {"changes": family.schema(complete=False)}),
+    ]
+    if strategy == "mixed":
+        # the region of the best kernel the change edits (core/edits.py)
+        variants.append(_variant("code", {"region": {"type": "string"}}))
+        if formulations_for(family.problem):
+            # a named scheme with levels and cut-off, proved before any code (a written
+            # block scheme: --strategy code, whose schema has the whole form)
+            formulation = formulation_schema(named_only=True)
+            variants.append(_variant("formulation", {"formulation": formulation}))
     # parameters first: a small model writes them before it talks itself into free code
-    schema: dict[str, Any] = {
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def _variant(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The schema of one kind of proposal: its kind, its own fields, an idea."""
+    return {
         "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": kinds},
-            # only what changes from the best set: a few tokens instead of the whole set
-            "changes": family.schema(complete=False),
-            # kind code: the region of the best kernel the change edits (core/edits.py)
-            "region": {"type": "string"},
-            "idea": {"type": "string"},
-        },
-        # no title: the manager names a parameter set by what it changes (fewer tokens)
-        "required": ["kind", "changes", "idea"],
+        "properties": {"kind": {"type": "string", "enum": [kind]}, **fields, "idea": {"type": "string"}},
+        "required": ["kind", *fields, "idea"],
     }
-    if "formulation" in kinds:
-        # a named scheme with levels and cut-off, proved before any code (a written block
-        # scheme: --strategy code, whose schema has the whole form)
-        schema["properties"]["formulation"] = formulation_schema(named_only=True)
-    return schema
+
+
+def kind_schema(schema: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The object schema for proposals of `kind` inside a Proposer schema (one object, or
+    one per kind under anyOf); None when the schema offers no such kind."""
+    for variant in schema.get("anyOf", [schema]):
+        if kind in variant.get("properties", {}).get("kind", {}).get("enum", []):
+            return dict(variant)
+    return None
 
 
 def formulations_for(problem: str) -> bool:
