@@ -81,6 +81,7 @@ def test_human_output_of_a_pass_has_the_figures():
             "takes 3 dimensions",
         ),
         (("check", str(KERNELS / "sgemm" / "missing_function.rs")), "pass --problem"),
+        (("run", "--auto", "--start-from", "/nonexistent/k.rs"), "no kernel file"),
     ],
 )
 def test_bad_input_is_one_clear_line_with_exit_two(args, message):
@@ -118,3 +119,22 @@ def test_problems_lists_the_exact_signatures():
         "pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32])"
         in r.stdout
     )
+
+
+def test_a_session_can_start_from_the_template_or_a_kernel_file():
+    """`--start-from template`: iteration 0 is the template with this machine's defaults,
+    regions and all, so code proposals edit it from the first iteration."""
+    from roundtable_tui.core.run import RunSpec, StartError, starting_kernel
+    from roundtable_tui.kernels import problems, templates
+
+    sgemm = problems.get("sgemm")
+    code, title = starting_kernel("template", sgemm)
+    assert code == templates.family("sgemm/blis").instantiate({})
+    assert "// @region micro_kernel" in code and title.startswith("template sgemm/blis")
+    path = KERNELS / "sgemm" / "naive_ikj.rs"
+    assert starting_kernel(str(path), sgemm) == (path.read_text(), "naive_ikj.rs")
+    assert RunSpec(start=str(path)).start == str(path)
+    with pytest.raises(ValueError, match="no kernel file"):
+        RunSpec(start="/nonexistent/k.rs")
+    with pytest.raises(StartError, match="cannot read"):
+        starting_kernel(str(KERNELS), sgemm)

@@ -130,10 +130,8 @@ def test_the_formulation_schema_has_no_length_limits_that_blow_up_a_grammar():
 
 def test_the_mixed_template_schema_offers_only_named_schemes():
     # a written scheme under a grammar samples slowly and outgrows a small model's reply
-    from roundtable_tui.core.prompts import proposal_schema
+    from roundtable_tui.core.prompts import kind_schema, proposal_schema
     from roundtable_tui.kernels import templates
-
-    from roundtable_tui.core.prompts import kind_schema
 
     family = templates.family("sgemm/blis")
     mixed = kind_schema(proposal_schema(family, "mixed"), "formulation")["properties"]

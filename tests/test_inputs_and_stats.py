@@ -155,9 +155,7 @@ def test_a_dropped_starting_value_is_caught_at_any_input_scale():
                 if pr.init is None:
                     continue
                 dropped = [o.copy() for o in outs]
-                dropped[pr.slot][: pr.rows * pr.cols] = (
-                    (pr.p() @ pr.q()).astype(np.float32).ravel()
-                )
+                dropped[pr.slot][: pr.rows * pr.cols] = (pr.p() @ pr.q()).astype(np.float32).ravel()
                 msg, _ = inputs.check_full(call, dropped)
                 assert msg and pr.name in msg, (n, dist, pr.name)
 

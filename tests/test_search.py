@@ -174,10 +174,14 @@ def test_the_fold_takes_the_confirmed_best_not_the_highest_figure():
     # every confirmation that timed OpenBLAS adds to both kernels' confirmed figures
     rounds = dict(ratio=1.0, low=0.9, high=1.1, rounds=4)
     more = [
-        Event.of(Confirmed(2, 1, "within noise", candidate_fraction=0.8, best_fraction=0.7,
-                           **rounds), iteration=2),
-        Event.of(Confirmed(3, 1, "slower", candidate_fraction=0.5, best_fraction=0.74,
-                           **rounds), iteration=3),
+        Event.of(
+            Confirmed(2, 1, "within noise", candidate_fraction=0.8, best_fraction=0.7, **rounds),
+            iteration=2,
+        ),
+        Event.of(
+            Confirmed(3, 1, "slower", candidate_fraction=0.5, best_fraction=0.74, **rounds),
+            iteration=3,
+        ),
     ]
     s = SessionState.of(events[:3] + more)
     assert s.confirmed_fraction(1) == pytest.approx(0.72)

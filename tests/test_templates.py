@@ -104,8 +104,13 @@ def test_neighbours_are_valid_untried_one_parameter_moves():
 
 
 @pytest.mark.parametrize(
-    "ident,mode", [("sgemm/blis", "split"), ("matmul_backward/blis", "split"),
-                   ("matmul_forward/blis", "split"), ("binary_gemm/packed", "rows")]
+    "ident,mode",
+    [
+        ("sgemm/blis", "split"),
+        ("matmul_backward/blis", "split"),
+        ("matmul_forward/blis", "split"),
+        ("binary_gemm/packed", "rows"),
+    ],
 )
 def test_a_parameter_the_kernel_ignores_is_not_a_new_set(ident, mode):
     """split_tasks only matters when the C rows are split: elsewhere two sets that differ in

@@ -56,6 +56,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run without the knowledge base (papers and past attempts)",
     )
+    p.add_argument(
+        "--start-from",
+        metavar="template|FILE.rs",
+        help="a new session's starting kernel instead of the naive one: `template` (the "
+        "problem's template with this machine's defaults: code proposals then edit its "
+        "regions) or a kernel file",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,4 +281,3 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():
         add_target(command)
     return parser
-

@@ -47,6 +47,7 @@ def spec_from(args: argparse.Namespace) -> RunSpec:
             resume=getattr(args, "resume", None),
             knowledge=not getattr(args, "no_knowledge", False),
             record=Path(record) if record else None,
+            start=getattr(args, "start_from", None),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -55,7 +56,7 @@ def spec_from(args: argparse.Namespace) -> RunSpec:
 def cmd_run(args: argparse.Namespace) -> int:
     from roundtable_tui.cli.headless import AutoProgress, entry_json, leaderboard_table
     from roundtable_tui.core.review import AutoPolicy
-    from roundtable_tui.core.run import prepare
+    from roundtable_tui.core.run import StartError, prepare
     from roundtable_tui.llm.backend import LLMError
 
     if not args.auto:
@@ -89,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             status=status,
             on_knowledge=knowledge_ready,
         )
-    except LLMError as exc:
+    except (LLMError, StartError) as exc:
         raise UsageError(str(exc)) from None
     finally:
         if spinner is not None:

@@ -215,7 +215,9 @@ def parts(source: str) -> list[Region]:
             continue
         for f in inside:
             if f.close > f.open + 1:
-                found.append(Region(f"{r.name}.{f.name}", f.open + 1, f.close, False, f.name, r.name))
+                found.append(
+                    Region(f"{r.name}.{f.name}", f.open + 1, f.close, False, f.name, r.name)
+                )
     return found
 
 

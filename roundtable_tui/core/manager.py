@@ -231,8 +231,10 @@ class Manager:
             reason = self._run(cancel)
         except Exception as exc:  # the session itself cannot be written (disk full, …)
             log.exception("the run failed")
-            reason = f"error: {exc}" if isinstance(exc, SessionError) else (
-                f"error: {type(exc).__name__}: {exc}"
+            reason = (
+                f"error: {exc}"
+                if isinstance(exc, SessionError)
+                else (f"error: {type(exc).__name__}: {exc}")
             )
             self._close_after_failure(reason)
             return reason

@@ -69,7 +69,11 @@ def _variant(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The schema of one kind of proposal: its kind, its own fields, an idea."""
     return {
         "type": "object",
-        "properties": {"kind": {"type": "string", "enum": [kind]}, **fields, "idea": {"type": "string"}},
+        "properties": {
+            "kind": {"type": "string", "enum": [kind]},
+            **fields,
+            "idea": {"type": "string"},
+        },
         "required": ["kind", *fields, "idea"],
     }
 

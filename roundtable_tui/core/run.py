@@ -88,6 +88,10 @@ class RunSpec:
     """Who picks template parameter sets: both, model or optimizer (`RunConfig.search`)."""
     confirm_rounds: int | None = None
     """Interleaved rounds of a confirmation (`RunConfig.confirm_rounds`; None: default)."""
+    start: str | None = None
+    """A new session's starting kernel (iteration 0) instead of the naive one: "template"
+    (the problem's first template family with this machine's defaults) or the path of a
+    kernel file (`starting_kernel`)."""
 
     def __post_init__(self) -> None:
         if self.problem is not None:
@@ -98,6 +102,30 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be ≥ 0, got {value}")
+        if self.start not in (None, "template") and not Path(str(self.start)).is_file():
+            raise ValueError(f"--start-from: no kernel file {self.start} (or say `template`)")
+
+
+class StartError(ValueError):
+    """A starting kernel (`RunSpec.start`) that cannot be used; the message is one line."""
+
+
+def starting_kernel(start: str, problem: problems.Problem) -> tuple[str, str]:
+    """(source, leaderboard title) of a `RunSpec.start`: the problem's template filled in
+    with this machine's defaults, or a kernel file as it is. Raises StartError when the
+    problem has no template or the file cannot be read."""
+    if start == "template":
+        from roundtable_tui.kernels import templates
+
+        found = templates.families(problem.name)
+        if not found:
+            raise StartError(f"--start-from template: {problem.name} has no template")
+        family = found[0]
+        return family.instantiate({}), f"template {family.id} (this machine's defaults)"
+    try:
+        return Path(start).read_text(), Path(start).name
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartError(f"--start-from: cannot read {start}: {exc}") from None
 
 
 @dataclass
@@ -177,6 +205,13 @@ def prepare(
         problem = problems.get(spec.problem or DEFAULT_PROBLEM)
         model = spec.model or cfg.model
         iterations = spec.iterations if spec.iterations is not None else DEFAULT_ITERATIONS
+    start: tuple[str, str] | None = None
+    if spec.start is not None:
+        if existing is not None:
+            raise StartError(
+                "--start-from sets a new session's starting kernel; this one has its own"
+            )
+        start = starting_kernel(spec.start, problem)
     # before the model loads: a session that cannot be written fails in one line, at once
     check_writable(root if existing is None else existing)
 
@@ -214,6 +249,8 @@ def prepare(
         check=spec.check or Options(allow_unsafe=spec.allow_unsafe),
         search=spec.search,
     )
+    if start is not None:
+        config.start, config.start_title = start
     if spec.confirm_rounds is not None:
         config.confirm_rounds = spec.confirm_rounds
     try:

@@ -9,7 +9,6 @@ events through it, so whatever the next prompt sees after a resume is what it sa
 from __future__ import annotations
 
 import statistics
-
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,7 +207,10 @@ class SessionState:
                     break
             if p.faster:
                 self._bests.append((ev.iteration, p.number))
-            for number, fraction in ((p.number, p.candidate_fraction), (p.against, p.best_fraction)):
+            for number, fraction in (
+                (p.number, p.candidate_fraction),
+                (p.against, p.best_fraction),
+            ):
                 if number is not None and fraction:
                     self._figures.setdefault(number, []).append(float(fraction))
         elif isinstance(p, SessionResumed):

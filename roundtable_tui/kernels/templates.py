@@ -21,6 +21,7 @@ import ast
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -202,7 +203,7 @@ class Family:
             raise ParameterError(self.id, reasons)
         return self.canonical(values)
 
-    def canonical(self, values: dict[str, Any]) -> dict[str, Any]:
+    def canonical(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """`values` with every parameter that does not matter under the others (its `when`
         is false) at its default: two sets that build the same kernel compare equal, so a
         change the kernel ignores (split_tasks under parallel blocks) is a repeat, not a new
@@ -211,20 +212,24 @@ class Family:
         for p in self.params:
             if p.when and p.name in out and out[p.name] != p.default:
                 try:
-                    active = _evaluate(ast.parse(p.when, mode="eval").body, _names(out, self.machine))
+                    active = _evaluate(
+                        ast.parse(p.when, mode="eval").body, _names(out, self.machine)
+                    )
                 except (ValueError, SyntaxError, TypeError):
                     active = True
                 if not active:
                     out[p.name] = p.default
         return out
 
-    def ignored(self, values: dict[str, Any]) -> list[str]:
+    def ignored(self, values: Mapping[str, Any]) -> list[str]:
         """The parameters of `values` that the kernel ignores under the others, each as
         `name (only when …)`."""
         full = {**self.defaults, **values}
         same = self.canonical(full)
         specs = {p.name: p for p in self.params}
-        return [f"{k} (only when {specs[k].when})" for k in values if k in specs and same[k] != full[k]]
+        return [
+            f"{k} (only when {specs[k].when})" for k in values if k in specs and same[k] != full[k]
+        ]
 
     def instantiate(self, given: dict[str, Any]) -> str:
         """The kernel source for a parameter set (validated first)."""

@@ -383,7 +383,7 @@ def versus(entry: Entry) -> str:
     how = f"{c.rounds} rounds" if c.rounds else "one check"
     if c.candidate_fraction:
         how += f", {c.candidate_fraction:.0%} of OpenBLAS over them"
-    return f"{_e(c.outcome)} {_e(c.interval())}<br><span class=\"note\">{how}</span>"
+    return f'{_e(c.outcome)} {_e(c.interval())}<br><span class="note">{how}</span>'
 
 
 def _verdict_class(verdict: str) -> str:
