@@ -17,11 +17,11 @@ from pathlib import Path
 
 JAIL = Path(__file__).with_name("jail.py")
 OUTPUT_LIMIT = 64 * 1024 * 1024
+"""Largest stdout/stderr file a kernel may write (RLIMIT_FSIZE)."""
 SETTLE_CAP_S = 0.5
 """Longest the child runs on after a call's `done` for its threads to go idle (Server._settle)."""
 SETTLE_POLL_S = 0.001
 """How often the settle looks at the child's threads' states, seconds."""
-"""Largest stdout/stderr file a kernel may write (RLIMIT_FSIZE)."""
 
 
 class Cancelled(Exception):
