@@ -91,8 +91,18 @@ def spin():  # a background thread: counts in shared memory whenever it runs
     while True:
         shm[0] = (shm[0] + 1) % 256
         time.sleep(0.001)
+def busy_then_mark(n):  # work a call leaves behind: ~50 ms of CPU, then a mark
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    shm[1] = n
+def busy_forever():
+    while True:
+        pass
 if MODE == "background":
     threading.Thread(target=spin, daemon=True).start()
+if MODE == "spinner":
+    threading.Thread(target=busy_forever, daemon=True).start()
 say("ready")
 for line in lines:
     word, n = line.split()[:2]
@@ -100,6 +110,8 @@ for line in lines:
         break
     if MODE == "forge":
         say("sample kernel 1e-9")
+    if MODE == "leaves_work":
+        threading.Thread(target=busy_then_mark, args=(int(n),), daemon=True).start()
     say(f"done {n.decode()}")
 """
 
@@ -120,6 +132,32 @@ def test_serve_mode_stops_the_child_between_calls():
         assert server.buf[0] == before
         t = server.noop()
         assert t >= 0 and server.cpu_outside_calls() >= 0
+    finally:
+        server.close()
+
+
+def test_work_a_call_leaves_behind_finishes_before_the_next_call():
+    """A background thread a call started (packing, caching) runs to its end before the
+    child is stopped, so the next call meets its result instead of racing it."""
+    server = serve("leaves_work")
+    try:
+        for n in range(1, 4):
+            server.noop()
+            assert server.buf[1] == n
+        assert server.cpu_outside_calls() > 0.1  # the ~50 ms of each, outside the calls
+    finally:
+        server.close()
+
+
+def test_a_thread_that_never_idles_costs_a_bounded_settle(monkeypatch):
+    from roundtable_tui.kernels import sandbox
+
+    monkeypatch.setattr(sandbox, "SETTLE_TOTAL_S", 1.0)
+    server = serve("spinner")
+    try:
+        for _ in range(10):
+            server.noop()
+        assert 0.9 <= server.settled_s <= 1.1  # spent once, then no more settling
     finally:
         server.close()
 
