@@ -306,6 +306,19 @@ def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
     p = parse_proposal(reply)
     assert (p.kind, p.changes, p.formulation) == ("parameters", {"mr": 6, "nr": 16}, None)
     assert p.idea == 'a 6x16 tile, then "pack", {B}'
+    # the embedded model's idea ran on to the token limit (a real reply, shortened): the
+    # set stands, the idea is kept as far as it went
+    rambling = (
+        '{"kind": "parameters", "changes": {"kc": 256, "mc": 96}, "idea": "Increasing the '
+        'register tile size to 2x32 (mr=2, nr=32) and the \\"packed\\" A block to 64 can '
+        "improve the performance by reducing the number of ymm registers needed for the pa"
+    )
+    p = parse_proposal(rambling)
+    assert (p.kind, p.changes) == ("parameters", {"kc": 256, "mc": 96})
+    assert p.idea.startswith("Increasing the register tile") and p.idea.endswith("for the pa…")
+    assert '"packed"' in p.idea
+    # cut right after an escape's backslash: the lone backslash is dropped
+    assert parse_proposal(rambling[:-3] + "\\").idea.endswith("for the…")
 
 
 def test_a_formulation_under_another_kind_is_a_formulation():

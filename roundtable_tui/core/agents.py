@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -172,8 +173,21 @@ def _complete_members(body: str) -> dict[str, Any] | None:
             obj = json.loads(body[:cut] + "}")
         except json.JSONDecodeError:
             continue
-        return obj if isinstance(obj, dict) and obj else None
+        if not isinstance(obj, dict) or not obj:
+            return None
+        # the member the limit cut, when it is a string (a rambling idea): its text so far
+        tail = _CUT_STRING.match(body[cut + 1 :])
+        if tail and tail["key"] not in obj:
+            with contextlib.suppress(json.JSONDecodeError):
+                obj[tail["key"]] = json.loads(f'"{tail["text"]}"').rstrip() + "…"
+        return obj
     return None
+
+
+_CUT_STRING = re.compile(
+    r'\s*"(?P<key>\w+)"\s*:\s*"(?P<text>(?:[^"\\]|\\[^u]|\\u[0-9a-fA-F]{4})*)\\?\Z', re.S
+)
+"""A last member `"key": "text…` whose string the token limit cut (escapes kept whole)."""
 
 
 def parse_proposal(text: str) -> Proposal:
@@ -251,6 +265,12 @@ class Proposer:
 
     ATTEMPTS = 2
     """Replies asked for per call before giving up on unparseable output."""
+    MAX_TOKENS = 400
+    """A reply's limit on the free-form path (a written block scheme can be long)."""
+    MAX_TOKENS_TEMPLATE = 160
+    """With a template: a kind, a few changes (or a region, or a named scheme) and a
+    one-sentence idea fit in ~60–120 tokens; the embedded model's idea once ran on to 400
+    tokens (78 s). A reply cut inside its idea keeps the idea so far (`_complete_members`)."""
 
     def __init__(
         self,
@@ -288,7 +308,8 @@ class Proposer:
         last_error = "no attempts left"
         while self.attempts_left > 0:
             self.attempts_left -= 1
-            done = talk(self.history, cancel, max_tokens=400, json_schema=self.schema)
+            limit = self.MAX_TOKENS_TEMPLATE if self.family is not None else self.MAX_TOKENS
+            done = talk(self.history, cancel, max_tokens=limit, json_schema=self.schema)
             try:
                 proposal = parse_proposal(done.text)
             except AgentError as exc:
