@@ -87,11 +87,9 @@ class Region:
         return "".join(source.splitlines(keepends=True)[self.start : self.end])
 
     def describe(self) -> str:
-        """`micro_kernel.rank1 (4 lines: the body of fn rank1)`, for the Proposer's list."""
-        size = f"{self.end - self.start} lines"
-        if self.within:
-            return f"{self.name} ({size}: the body of fn {self.function})"
-        return f"{self.name} ({size})"
+        """`micro_kernel.rank1 (5)`: the name and its lines, for the Proposer's list (a
+        part's name says which function's body it is)."""
+        return f"{self.name} ({self.end - self.start})"
 
     @property
     def lines(self) -> str:

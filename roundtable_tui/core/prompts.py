@@ -167,8 +167,8 @@ def proposer_messages(
     parts = [f"Current best: {best}"]
     if regions:
         parts.append(
-            "Regions of the best kernel a code change edits (name one in `region`; a small "
-            "one is easier to get right): " + ", ".join(regions)
+            "Regions of the best kernel a code change edits, with their lines (name one in "
+            "`region`; a small one is easier to get right): " + ", ".join(regions)
         )
     if hints:
         parts.append(
@@ -204,14 +204,12 @@ def proposer_messages(
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
-        parts.append(
-            "Propose the next kernel as JSON with kind, changes, idea"
-            + (
-                " (and formulation when kind is formulation)."
-                if strategy == "mixed" and formulations_for(problem.name)
-                else "."
-            )
-        )
+        ways = ['kind "parameters" with changes and idea']
+        if strategy == "mixed":
+            ways.append('kind "code" with region and idea')
+            if formulations_for(problem.name):
+                ways.append('kind "formulation" with formulation and idea')
+        parts.append("Propose the next kernel as JSON: " + "; or ".join(ways) + ".")
     else:
         role = PROPOSER_ROLE
         parts.append(
