@@ -55,3 +55,41 @@ def test_long_hints_are_cut_and_the_prompt_shows_the_latest():
     h.put("x" * 1000)
     assert len(h.drain()[0].text) == 300
     assert prompt_lines(["a", "b", "", "c", "d"]) == ["b", "c", "d"]
+
+
+def test_a_hint_that_names_a_kind_narrows_the_next_proposal_to_it():
+    """`kind: formulation` in a hint: the Proposer's schema offers only that kind (a small
+    model otherwise writes the first kind its grammar offers, whatever the hint says)."""
+    from types import SimpleNamespace
+
+    from roundtable_tui.core.agents import Proposer
+    from roundtable_tui.core.hints import pinned_kind
+    from roundtable_tui.core.prompts import kind_schema
+    from roundtable_tui.kernels import problems, templates
+
+    assert pinned_kind(["try 6x16 tiles"]) is None
+    assert pinned_kind(["Kind: Formulation, Strassen one level", "go on"]) == "formulation"
+    assert pinned_kind(['kind "code": unroll rank1', "kind parameters"]) == "parameters"
+
+    asked = []
+
+    class Talk:
+        def __call__(self, history, cancel, max_tokens, json_schema):
+            asked.append((max_tokens, json_schema))
+            return SimpleNamespace(
+                text='{"kind": "formulation", "idea": "Strassen", '
+                '"formulation": {"use": "strassen"}}'
+            )
+
+        def emit(self, _event):
+            pass
+
+    family = templates.family("sgemm/blis")
+    proposer = Proposer(None, problems.get("sgemm"), {"cores": 2}, family, "mixed")
+    context = dict(best="naive", leaderboard=[], failures=[], feedback=[], knowledge=[])
+    p = proposer.propose(Talk(), None, {**context, "kind": "formulation"})
+    assert p.kind == "formulation"
+    assert asked[-1][1] == kind_schema(proposer.schema, "formulation")
+    assert asked[-1][0] == Proposer.MAX_TOKENS_TEMPLATE
+    proposer.propose(Talk(), None, {**context, "kind": None})
+    assert asked[-1][1] == proposer.schema and "anyOf" in proposer.schema

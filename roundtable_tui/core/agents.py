@@ -283,6 +283,8 @@ class Proposer:
         self.backend, self.problem, self.machine = backend, problem, machine
         self.family, self.strategy = family, strategy
         self.schema = prompts.proposal_schema(family, strategy)
+        self._schema = self.schema
+        """This iteration's schema: `schema`, or one kind of it a hint asked for."""
         self.history: list[Message] = []
         self.attempts_left = 0
         """Replies still allowed in this iteration (`propose` resets it to ATTEMPTS)."""
@@ -290,6 +292,10 @@ class Proposer:
     def propose(self, talk: Talk, cancel: threading.Event, context: dict[str, Any]) -> Proposal:
         """A well-formed proposal for the `context` (`prompts.proposer_messages` keywords);
         raises AgentError after ATTEMPTS unusable replies, LLMError from the backend."""
+        context = dict(context)
+        kind = context.pop("kind", None)
+        # a human's hint named the kind: only that kind's schema (when it is offered)
+        self._schema = (prompts.kind_schema(self.schema, kind) if kind else None) or self.schema
         self.history = _msgs(
             prompts.proposer_messages(
                 self.problem, self.machine, family=self.family, strategy=self.strategy, **context
@@ -309,7 +315,7 @@ class Proposer:
         while self.attempts_left > 0:
             self.attempts_left -= 1
             limit = self.MAX_TOKENS_TEMPLATE if self.family is not None else self.MAX_TOKENS
-            done = talk(self.history, cancel, max_tokens=limit, json_schema=self.schema)
+            done = talk(self.history, cancel, max_tokens=limit, json_schema=self._schema)
             try:
                 proposal = parse_proposal(done.text)
             except AgentError as exc:

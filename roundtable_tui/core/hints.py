@@ -10,6 +10,7 @@ recorded (it counts them in its events), and a replay shows the hints where they
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -99,6 +100,20 @@ def file_lines_recorded(hint_events: Iterable[dict]) -> int:
     """How many lines of the hints file a session's hint events (their data) consumed: the
     highest `line` of a hint from the file."""
     return max((int(d.get("line", 0)) for d in hint_events if d.get("source") == "file"), default=0)
+
+
+_KIND = re.compile(r"\bkind\s*[:=]?\s*[\"'`]?(parameters|code|formulation)\b", re.I)
+
+
+def pinned_kind(texts: Iterable[str]) -> str | None:
+    """The proposal kind the last of `texts` that names one asks for (`kind: formulation`,
+    `kind code`): the next proposal's schema then offers only that kind, so a small model,
+    which otherwise writes the first kind its grammar offers, follows the human."""
+    found = None
+    for text in texts:
+        if m := _KIND.search(text):
+            found = m[1].lower()
+    return found
 
 
 def prompt_lines(texts: list[str], shown: int = SHOWN) -> list[str]:

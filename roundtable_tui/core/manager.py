@@ -67,7 +67,7 @@ from roundtable_tui.core.events import (
     Stage,
     Verification,
 )
-from roundtable_tui.core.hints import Hints, prompt_lines
+from roundtable_tui.core.hints import Hints, pinned_kind, prompt_lines
 from roundtable_tui.core.knowledge import Knowledge, KnowledgeUnavailable, NoKnowledge
 from roundtable_tui.core.optimizer import Candidate, ParameterOptimizer
 from roundtable_tui.core.parameters import ParameterSpace
@@ -390,9 +390,12 @@ class Manager:
         self._best_before = best.gflops if best else None
         self._best_number_before = best.number if best else None
         self.emit(Event.of(IterationStarted(), Agent.MANAGER, it))
-        for hint in self.hints.drain():
+        drained = self.hints.drain()
+        for hint in drained:
             self.emit(Event.of(HintGiven(hint.text, hint.source, hint.line), Agent.MANAGER, it))
         context = self._context()
+        # a hint of this iteration that names a kind narrows the proposal to it
+        context["kind"] = pinned_kind(h.text for h in drained)
         self.say(f"Iteration {it}: best so far {context['best']}.", it)
 
         proposal, refusal = self._propose(it, cancel, context)
