@@ -45,3 +45,20 @@ def test_a_shipped_session_loads_replays_and_re_exports(path, tmp_path):
     crate = export(path, tmp_path / "crate").path
     lib = (crate / "src" / "lib.rs").read_text()
     assert record.source_of(winner).strip() in lib
+
+
+def test_the_formulation_example_has_a_proposal_the_verifier_proved():
+    """sessions/examples/formulation-sgemm-embedded (the embedded model, a human's hint
+    `kind: formulation …`): the Proposer's scheme is proved, built without a model and
+    passes the checker."""
+    record = load(ROOT / "sessions" / "examples" / "formulation-sgemm-embedded")
+    proved = [
+        ev
+        for ev in record.events
+        if ev.kind is Kind.VERIFICATION and ev.data.get("kind") == "formulation" and ev.data["ok"]
+    ]
+    assert proved and "verified symbolically" in proved[0].data["detail"]
+    it = proved[0].iteration
+    (entry,) = [e for e in record.state.entries if e.iteration == it]
+    assert entry.kind == "formulation" and entry.passed
+    assert "template sgemm/strassen" in entry.code.splitlines()[0]
