@@ -380,3 +380,38 @@ def test_extract_code(text, expect):
     from roundtable_tui.core.agents import extract_code
 
     assert extract_code(text, "sgemm") == expect
+
+
+def test_the_proposer_prompt_keeps_its_prefix_while_the_best_stands():
+    """llama.cpp reuses the prompt prefix it has processed: with the best unchanged, the next
+    iteration's prompt repeats the last one up to the end of its measured sets, and only
+    what follows (candidates, hints, the closing line) is new."""
+    from roundtable_tui.core.prompts import proposer_messages
+    from roundtable_tui.kernels import problems, templates
+
+    family = templates.family("sgemm/blis")
+    base = dict(
+        best="'blis: kc 256' at 80.0 GFLOPS",
+        leaderboard=[],
+        failures=[],
+        feedback=[],
+        knowledge=["pack B into KC x NC panels", "a 6x16 tile fits 16 ymm registers"],
+        family=family,
+        best_parameters="mr=6 nr=16 kc=256",
+        regions=["threading (12)", "micro_kernel.rank1 (5)"],
+    )
+    first = proposer_messages(
+        problems.get("sgemm"), {}, **base, tried=["kc=256 -> 80.0 GFLOPS"], candidates=["mc=64"]
+    )[1][1]
+    second = proposer_messages(
+        problems.get("sgemm"),
+        {},
+        **base,
+        tried=["kc=256 -> 80.0 GFLOPS", "mc=64 -> 70.1 GFLOPS"],
+        candidates=["nc=2048"],
+        hints=["try 4x24 tiles"],
+    )[1][1]
+    kept = first[: first.index("kc=256 -> 80.0 GFLOPS") + len("kc=256 -> 80.0 GFLOPS")]
+    assert second.startswith(kept)
+    assert kept.startswith("Notes from papers") and "Current best" in kept
+    assert second.index("mc=64 -> 70.1") < second.index("try 4x24 tiles")

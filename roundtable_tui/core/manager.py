@@ -604,8 +604,9 @@ class Manager:
 
     def _knowledge(self, it: int, context: dict[str, Any]) -> list[dict[str, Any]]:
         """Chunks for the Proposer; a failing knowledge base is reported and skipped."""
-        # what is about to be tried next: the best so far and what just failed
-        query = " ".join([context["best"], *context["failures"][-1:], *context["feedback"][-1:]])
+        # the best so far: the same query (so the same notes) while the best stands, which
+        # keeps the notes in the model's cached prompt prefix from one iteration to the next
+        query = context["best"]
         # the parameter path has the measured sets and the moves to go on: fewer notes, so
         # less prompt to process (the slowest part of an iteration on a CPU)
         budget = 300 if self.family is not None else 600
@@ -855,7 +856,7 @@ class Manager:
             "leaderboard": board,
             "failures": fails,
             "feedback": s.feedback[-3:],
-            "tried": space.tried(s)[:8] if space else [],
+            "tried": space.tried(s) if space else [],
             "best_parameters": " ".join(f"{k}={v}" for k, v in space.base(s).items())
             if space
             else "",

@@ -15,6 +15,9 @@ from roundtable_tui.core.events import Proposal
 from roundtable_tui.core.state import SessionState
 from roundtable_tui.kernels.templates import Family, ParameterError
 
+TRIED_SHOWN = 12
+"""Measured sets the Proposer's prompt lists at most."""
+
 
 class ParameterSpace:
     """The sets of one template family (`kernels.templates.Family`) in one session."""
@@ -39,14 +42,19 @@ class ParameterSpace:
         diff = [f"{k} {v}" for k, v in values.items() if base.get(k) != v]
         return f"{self.family.name}: " + (", ".join(diff) if diff else "the best set again")
 
-    def tried(self, state: SessionState) -> list[str]:
-        """The sets measured so far, best first, as changes from the defaults (compact:
-        every prompt token costs time on a CPU), each with its GFLOPS or outcome."""
+    def tried(self, state: SessionState, limit: int = TRIED_SHOWN) -> list[str]:
+        """The sets measured so far in the order they were measured, as changes from the
+        defaults (compact: every prompt token costs time on a CPU), each with its GFLOPS or
+        outcome; beyond `limit`, the `limit` fastest, still in that order. Oldest first, so
+        the list only grows at its end and the model's prompt cache keeps what it had."""
         defaults = self.family.defaults
+        mine = [e for e in state.entries if e.template == self.family.id]
+        if len(mine) > limit:
+            ranked = sorted(mine, key=lambda e: (not e.passed, -(e.gflops or 0.0)))[:limit]
+            keep = {id(e) for e in ranked}
+            mine = [e for e in mine if id(e) in keep]
         lines = []
-        for e in state.leaderboard():
-            if e.template != self.family.id:
-                continue
+        for e in mine:
             diff = " ".join(f"{k}={v}" for k, v in e.parameters.items() if defaults.get(k) != v)
             result = (
                 f"{e.gflops:.1f} GFLOPS"

@@ -164,19 +164,39 @@ def proposer_messages(
     untried: list[str] | None = None,
     regions: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    parts = [f"Current best: {best}"]
+    # what changes least comes first: the notes (the same while the best stands), the
+    # regions, the best, the measured sets (they only grow at the end), then what changes
+    # every iteration; llama.cpp reuses the prompt prefix it has already processed, and on a
+    # 2-core CPU every token it must process again costs ~25-35 ms
+    parts = []
+    if knowledge:
+        parts.append(
+            "Notes from papers and past attempts:\n" + "\n".join(f"- {k}" for k in knowledge)
+        )
     if regions:
         parts.append(
             "Regions of the best kernel a code change edits, with their lines (name one in "
             "`region`; a small one is easier to get right): " + ", ".join(regions)
         )
+    parts.append(f"Current best: {best}")
+    if best_parameters:
+        parts.append(f"Best parameter set: {best_parameters}")
+    if leaderboard:
+        parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
+    if tried:
+        parts.append(
+            "Parameter sets measured, oldest first (unlisted parameters at their defaults):\n"
+            + "\n".join(f"- {t}" for t in tried)
+        )
+    if failures:
+        parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
+    if feedback:
+        parts.append("Reviewer feedback:\n" + "\n".join(f"- {f}" for f in feedback))
     if hints:
         parts.append(
             "Hints from the human supervising this search (follow them):\n"
             + "\n".join(f"- {h}" for h in hints)
         )
-    if best_parameters:
-        parts.append(f"Best parameter set: {best_parameters}")
     if candidates:
         parts.append(
             "The optimizer's candidates (valid, not measured yet; pick one with its change, "
@@ -186,21 +206,6 @@ def proposer_messages(
         parts.append(
             "Valid changes of the best set not measured yet (pick one, or another valid "
             "change): " + "; ".join(untried)
-        )
-    if leaderboard:
-        parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
-    if tried:
-        parts.append(
-            "Parameter sets measured (best first; unlisted parameters at their defaults):\n"
-            + "\n".join(f"- {t}" for t in tried)
-        )
-    if failures:
-        parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
-    if feedback:
-        parts.append("Reviewer feedback:\n" + "\n".join(f"- {f}" for f in feedback))
-    if knowledge:
-        parts.append(
-            "Notes from papers and past attempts:\n" + "\n".join(f"- {k}" for k in knowledge)
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
