@@ -564,21 +564,21 @@ def context_of(source: str, region: Region) -> list[str]:
 def edit_messages(
     preamble: str, proposal: dict[str, Any], source: str, region: Region, feedback: list[str]
 ) -> list[tuple[str, str]]:
-    """The Coder's messages for an edit: the region's text and the file's outline only."""
+    """The Coder's messages for an edit: the file's outline and the region's text (first:
+    the same for every edit of that region of the same best kernel, so llama.cpp reuses the
+    processed prefix), then the proposal."""
+    where = f" (inside fn {region.function})" if region.function else ""
+    if region.within:
+        where = f" (the body of fn {region.function}, in region `{region.within}`)"
     lines = [
+        "The rest of the file (read-only):\n" + "\n".join(context_of(source, region)),
+        f"Region `{region.name}`{where}, the only lines you may change:\n"
+        f"```rust\n{region.text(source).rstrip()}\n```",
         f"Proposal: {proposal.get('title', '')}",
         f"Idea: {proposal.get('idea', '')}",
     ]
     if feedback:
         lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
-    where = f" (inside fn {region.function})" if region.function else ""
-    if region.within:
-        where = f" (the body of fn {region.function}, in region `{region.within}`)"
-    lines.append("The rest of the file (read-only):\n" + "\n".join(context_of(source, region)))
-    lines.append(
-        f"Region `{region.name}`{where}, the only lines you may change:\n"
-        f"```rust\n{region.text(source).rstrip()}\n```"
-    )
     lines.append(
         "Reply with the region's complete new text in one ```rust block, or with "
         "SEARCH/REPLACE blocks for it."
