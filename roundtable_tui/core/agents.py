@@ -267,10 +267,12 @@ class Proposer:
     """Replies asked for per call before giving up on unparseable output."""
     MAX_TOKENS = 400
     """A reply's limit on the free-form path (a written block scheme can be long)."""
-    MAX_TOKENS_TEMPLATE = 160
+    MAX_TOKENS_TEMPLATE = 128
     """With a template: a kind, a few changes (or a region, or a named scheme) and a
-    one-sentence idea fit in ~60–120 tokens; the embedded model's idea once ran on to 400
-    tokens (78 s). A reply cut inside its idea keeps the idea so far (`_complete_members`)."""
+    one-sentence idea fit in ~60–120 tokens (a whole set of nine parameters is ~75); the
+    embedded model's idea once ran on to 400 tokens (78 s), and at 160 most replies still
+    ran to the limit, at ~6 tokens/s under the grammar on 2 cores. A reply cut inside its
+    idea keeps the idea so far (`_complete_members`)."""
 
     def __init__(
         self,
