@@ -274,3 +274,11 @@ def test_every_kernel_on_record_has_regions_to_edit():
     assert len(files) > 20
     for path in files:
         assert edits.regions(path.read_text()), path
+
+
+def test_an_unchanged_reply_is_reminded_of_the_idea():
+    nothing = EditError("the edit changes nothing (REPLACE equals SEARCH)")
+    text = edits.repair_message(nothing, "micro_kernel.rank1", "unroll j by 2")
+    assert "unchanged" in text and "unroll j by 2" in text and "micro_kernel.rank1" in text
+    other = edits.repair_message(EditError("SEARCH is never followed"), "x", "unroll j by 2")
+    assert "unroll j by 2" not in other

@@ -586,13 +586,20 @@ def edit_messages(
     return [("system", preamble + EDIT_ROLE), ("user", "\n\n".join(lines))]
 
 
-def repair_message(error: EditError | str, region: str) -> str:
-    """The Coder's next prompt after an edit that did not apply or did not pass a check."""
-    return (
-        f"That edit could not be used: {error}\n"
+def repair_message(error: EditError | str, region: str, idea: str = "") -> str:
+    """The Coder's next prompt after an edit that did not apply or did not pass a check; an
+    edit that changed nothing is reminded of the `idea` it must carry out (the embedded
+    model rewrote a region unchanged three times in a row when only told to try again)."""
+    again = (
         f"Reply again with region `{region}`'s complete new text in one ```rust block, or "
         "with SEARCH/REPLACE blocks whose SEARCH lines are copied exactly from it."
     )
+    if idea and "changes nothing" in str(error):
+        again = (
+            f"Your reply repeated region `{region}` unchanged. Change its lines to do this: "
+            f"{idea}\n" + again
+        )
+    return f"That edit could not be used: {error}\n{again}"
 
 
 GRAMMAR = r"""
@@ -677,6 +684,8 @@ class EditCoder:
         self.history: list[Any] = []
         self.best = self.current = ""
         self.region = ""
+        self.idea = ""
+        """The proposal's idea (a repair after an unchanged reply repeats it)."""
         self.max_tokens = self.MAX_TOKENS
 
     def write(
@@ -692,6 +701,7 @@ class EditCoder:
 
         self.best = self.current = best_code
         self.region = choose_region(best_code, proposal.get("region"))
+        self.idea = str(proposal.get("idea") or proposal.get("title") or "")
         region = find_region(best_code, self.region)
         self.max_tokens = budget(region.text(best_code))
         pre = preamble(self.problem, self.machine)
@@ -739,7 +749,7 @@ class EditCoder:
         try:
             applied = apply_edit(self.current, parse_edit(done.text, self.region))
         except EditError as exc:
-            message = repair_message(exc, self.region)
+            message = repair_message(exc, self.region, self.idea)
             if self.current != self.best:  # the blocks apply to the last version
                 try:
                     now = find_region(self.current, self.region).text(self.current).rstrip()
