@@ -187,3 +187,14 @@ def test_soundness_hole_kernels_without_the_static_refusal(path, checker, quick)
     r = checker.check(source, problem, quick(refuse_soundness_holes=False))
     if path.stem not in TRUE_SPEED_ONLY:
         assert r.verdict is not Verdict.PASSED, r.reason
+
+
+@pytest.mark.slow
+def test_output_written_after_the_return_is_wrong_even_when_the_work_finishes(checker, quick):
+    """The child runs on after `done` until its threads idle (so left-behind work cannot race
+    the next call), but its result is what it left at the return: a kernel that hands part
+    of its output to a background job is wrong, however complete the output is later."""
+    path = KERNELS / "matmul_backward" / "redteam_hole_alias_background.rs"
+    r = checker.check(path.read_text(), "matmul_backward", quick(refuse_soundness_holes=False))
+    assert r.verdict is Verdict.WRONG_RESULT
+    assert "`dweight` changed after the call returned" in r.reason

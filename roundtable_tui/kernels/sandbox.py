@@ -416,7 +416,11 @@ class Server:
         )
 
     # ------------------------------------------------------------------ calls
-    def _exchange(self, line: str) -> CallTiming:
+    def _exchange(self, line: str, at_return: Callable[[], object] | None = None) -> CallTiming:
+        """One call: continue the group, send `line`, wait for `done N`, stop the group.
+        `at_return` runs while the group is stopped at the moment the call returned (the
+        parent copies the outputs then: a kernel's result is what it left at its return);
+        then the group runs on until its threads are idle (`_settle`) and is stopped again."""
         if self._read_line(block=False) is not None or self.pending:
             self._protocol("a line sent while no call was running")
         self.calls += 1
@@ -430,9 +434,13 @@ class Server:
         raw = self._read_line()
         t1 = time.perf_counter()
         cpu = self.cpu_s() - cpu0
-        if raw == f"{self.nonce} done {n}".encode():
-            self._settle()
         self._signal(signal.SIGSTOP)
+        if raw == f"{self.nonce} done {n}".encode():
+            if at_return is not None:
+                at_return()
+            self._signal(signal.SIGCONT)
+            self._settle()
+            self._signal(signal.SIGSTOP)
         self.stopped_at = time.monotonic()
         if raw != f"{self.nonce} done {n}".encode():
             self._protocol((raw or b"").decode(errors="replace"))
@@ -512,15 +520,38 @@ class Server:
         )
         if call.bits is not None:
             line += f" bits={specs[-1]}"
-        timing = self._exchange(line)
         views = [
             None if r is None or a is None else flat[r[0] : r[0] + r[1]].view(a.dtype)
             for a, r in zip(arrays, regions, strict=True)
         ]
-        msg = guard(call, views[:n_in], views[n_in : n_in + n_out], views[-1])
-        outs = [None if v is None else v.copy() for v in views[n_in : n_in + n_out]]
+        out_views = views[n_in : n_in + n_out]
+        at_return: list[np.ndarray | None] = []
+
+        def copy_outputs() -> None:
+            at_return.extend(None if v is None else v.copy() for v in out_views)
+
+        timing = self._exchange(line, copy_outputs)
+        msg = None
+        for name, then, now in zip(self._out_names(call), at_return, out_views, strict=True):
+            if (
+                then is not None
+                and now is not None
+                and not np.array_equal(then.view(np.uint8), now.view(np.uint8))
+            ):
+                msg = (
+                    f"{call.describe()}: `{name}` changed after the call returned (work left "
+                    "running in the background): a result must be complete at the return"
+                )
+                break
+        msg = msg or guard(call, views[:n_in], at_return, views[-1])
         del views
-        return timing, msg, outs
+        return timing, msg, at_return
+
+    @staticmethod
+    def _out_names(call) -> list[str]:
+        from roundtable_tui.kernels.inputs import layout
+
+        return [slot.name for slot in layout(call.problem, call.dims)[1]]
 
     def close(self) -> RunOutcome:
         """Ends the run: tells the harness to stop, lets it exit, cleans up."""
