@@ -230,6 +230,9 @@ def test_ctrl_c_stops_cleanly_and_the_session_is_resumable(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a terminal's Ctrl-C finds it, even when this suite runs in the background of a
+        # non-interactive shell (which starts it with SIGINT ignored, and Python keeps that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for(
         tmp_path / "cc" / "events.jsonl",
