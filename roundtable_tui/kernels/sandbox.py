@@ -22,6 +22,8 @@ SETTLE_CAP_S = 0.5
 """Longest the child runs on after a call's `done` for its threads to go idle (Server._settle)."""
 SETTLE_POLL_S = 0.001
 """How often the settle looks at the child's threads' states, seconds."""
+STOP_WAIT_S = 0.1
+"""Longest the parent waits for SIGSTOP to reach every thread of the child."""
 SETTLE_TOTAL_S = 5.0
 """Settling time per run at most: a kernel whose threads never go idle (a spinning
 background thread) is then stopped at once after each call, its CPU charged all the same."""
@@ -313,7 +315,7 @@ class Server:
                 break
             elif word != "hello":
                 self._protocol(f"unexpected {word} {rest}".strip())
-        self._signal(signal.SIGSTOP)
+        self._stop()
         self.stopped_at = time.monotonic()
 
     # ------------------------------------------------------------------ plumbing
@@ -434,18 +436,44 @@ class Server:
         raw = self._read_line()
         t1 = time.perf_counter()
         cpu = self.cpu_s() - cpu0
-        self._signal(signal.SIGSTOP)
+        self._stop()
         if raw == f"{self.nonce} done {n}".encode():
             if at_return is not None:
                 at_return()
             self._signal(signal.SIGCONT)
             self._settle()
-            self._signal(signal.SIGSTOP)
+            self._stop()
         self.stopped_at = time.monotonic()
         if raw != f"{self.nonce} done {n}".encode():
             self._protocol((raw or b"").decode(errors="replace"))
         self.cpu_in_calls += cpu
         return CallTiming(t1 - t0, cpu)
+
+    def _stop(self) -> None:
+        """Stops the group and waits (at most STOP_WAIT_S) until every thread of the child
+        is stopped: SIGSTOP takes effect asynchronously, and a thread running on another
+        core could otherwise write once more after the parent moved on."""
+        self._signal(signal.SIGSTOP)
+        deadline = time.monotonic() + STOP_WAIT_S
+        while time.monotonic() < deadline and not self._all_stopped():
+            time.sleep(0.0002)
+
+    def _all_stopped(self) -> bool:
+        """Whether every thread of the child is stopped (state T or t), or the child is gone;
+        True where /proc is missing."""
+        try:
+            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
+        except OSError:
+            return True
+        for tid in tasks:
+            try:
+                with open(f"/proc/{self.proc.pid}/task/{tid}/stat", "rb") as f:
+                    state = f.read().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state not in (b"T", b"t", b"Z", b"X"):
+                return False
+        return True
 
     def _running_threads(self) -> int:
         """How many of the child's threads are running or runnable now (state R in
