@@ -82,6 +82,51 @@ def test_one_wrong_element_at_large_k_is_found_every_time(checker, quick):
         assert "c[1023,1023]" in r.reason
 
 
+def test_one_term_dropped_on_later_calls_is_found_at_every_seed(checker, quick):
+    """The kernel drops one product term in one element from its third large call on: the
+    timed calls compared in full are drawn from those with visible inputs, where that error
+    always exceeds the bound (drawn from all calls, ~30% of such checks passed)."""
+    src = (KERNELS / "sgemm" / "redteam_one_elem_late_calls.rs").read_text()
+    for seed in range(6):
+        opts = quick(seed=seed, min_samples=8, max_samples=8, bench_budget_ms=60_000.0)
+        r = checker.check(src, "sgemm", opts)
+        assert r.verdict is Verdict.WRONG_RESULT, (seed, r.reason)
+
+
+def test_timed_calls_compared_in_full_include_visible_ones(checker, quick, monkeypatch):
+    """Batches alternate between visible inputs and drawn ones, and every check compares
+    min(3, V) of its V visible timed calls in full, besides the warm-up and one other."""
+    from roundtable_tui.kernels import inputs
+
+    made, full = [], []
+    make, check_full = inputs.make_call, inputs.check_full
+
+    def making(problem, dims, *args, **kw):
+        call = make(problem, dims, *args, **kw)
+        if kw.get("pool") is not None:
+            made.append(call)
+        return call
+
+    def checking(call, after, growth=1.0):
+        if call.label.startswith("call "):
+            full.append(call)
+        return check_full(call, after, growth)
+
+    monkeypatch.setattr(inputs, "make_call", making)
+    monkeypatch.setattr(inputs, "check_full", checking)
+    shape = {"m": 64, "n": 64, "k": 64}
+    for seed in range(4):
+        made.clear(), full.clear()
+        opts = quick(seed=seed, shape=shape, min_samples=12, max_samples=12)
+        assert checker.check(naive("sgemm"), "sgemm", opts).passed
+        timed = [c for c in made if c.label != "call 0"]
+        visible = [c for c in timed if inputs.is_visible(c)]
+        assert 0 < len(visible) < len(timed)  # both kinds, fresh calls of both halves
+        seen = [c for c in full if c.label != "call 0"]
+        assert sum(inputs.is_visible(c) for c in seen) >= min(3, len(visible))
+        assert any(not inputs.is_visible(c) for c in seen)
+
+
 def test_forged_report_is_refused_without_the_static_refusal(checker, quick):
     """Case 06 with the named #25860 refusal switched off: the kernel really gets arbitrary
     memory access and writes forged timing lines; the parent's own clock and protocol still

@@ -27,22 +27,27 @@ class FakeChecker:
     def __init__(self, times: dict[str, list[float]], fail: str | None = None):
         self.times = {k: list(v) for k, v in times.items()}
         self.calls: list[tuple[str, int | None]] = []
+        self.anchored: list[bool] = []
         self.fail = fail
 
     def check(self, source, problem, options, cancel=None):
         self.calls.append((source, options.seed))
+        self.anchored.append(options.anchor)
         assert options.baselines is False
+        assert options.cases is False  # both kernels passed whole checks already
         if source == self.fail:
             return SimpleNamespace(passed=False, median_s=None, verdict="crashed", reason="boom")
         median = self.times[source].pop(0)
         # OpenBLAS takes 1.2 s in every round (timed beside the kernel when anchored)
-        fraction = 1.2 / median if options.anchor else None
+        flops = SGEMM.flops(SGEMM.shape())
+        blas = {"openblas": SimpleNamespace(gflops=flops / 1.2 / 1e9)} if options.anchor else {}
         return SimpleNamespace(
             passed=True,
             median_s=median,
+            gflops=flops / median / 1e9,
             verdict="passed",
             reason="",
-            fraction_of_openblas=fraction,
+            baselines=blas,
         )
 
 
@@ -80,7 +85,9 @@ def test_rounds_alternate_abba_on_the_same_inputs_per_round():
     assert got.ratios == pytest.approx([1.3, 1.31, 1.29, 1.3])
     assert got.candidate_gflops > got.best_gflops
     assert got.interval().startswith("1.30x [")
-    # OpenBLAS in every round: both kernels get a median fraction of it (confirmed figures)
+    # OpenBLAS once a round, beside its first check: both kernels get a median fraction of
+    # it (confirmed figures)
+    assert fake.anchored == [True, False] * 4
     assert got.candidate_fraction == pytest.approx(1.2)
     assert got.best_fraction == pytest.approx(1.2 / 1.3, rel=0.01)
     assert Confirmation.from_dict(got.to_dict()).best_fraction == got.best_fraction

@@ -233,6 +233,16 @@ def test_the_edit_prompt_holds_the_region_and_an_outline_not_the_other_bodies():
     assert len(text) < len(code) * 0.6
 
 
+def test_the_proposer_is_offered_parts_not_the_regions_that_hold_them():
+    code = sgemm_template()
+    offered = [r.name for r in edits.targets(code)]
+    # a region of several functions is offered as its functions; one without stays whole
+    assert "micro_kernel" not in offered and "loop_nest" not in offered
+    assert {"micro_kernel.rank1", "micro_kernel.micro_kernel", "threading"} <= set(offered)
+    # still editable when a proposal names it
+    assert edits.choose_region(code, "micro_kernel") == "micro_kernel"
+
+
 def test_a_function_of_a_region_is_a_part_of_its_own_and_an_edit_stays_in_it():
     code = sgemm_template()
     names = [r.name for r in edits.parts(code)]

@@ -1,7 +1,8 @@
 """Every kernel in tests/kernels/ gets the verdict its header states.
 
-Header lines: `// expect: <verdict>`, `// why: ...`, optionally `// flags: --allow-unsafe`
-and/or `--shape MxNxK` (a smaller benchmark shape for a kernel too slow for the default one).
+Header lines: `// expect: <verdict>`, `// why: ...`, optionally `// flags: --allow-unsafe`,
+`--shape MxNxK` (a smaller benchmark shape for a kernel too slow for the default one) and/or
+`--samples N` (N timed calls, as a real check makes, for a kernel wrong only on later calls).
 The failing inputs of the public bug reports (shared/cases/checker) are here as `case*.rs`;
 `redteam_*.rs` were written by someone who had not read the checker's code.
 The library holds the confabulations of the original experiment (diagonal fallacy, broken
@@ -76,6 +77,9 @@ def test_verdict(path, checker, quick):
     if "--shape" in flags:
         problem = problems.get(path.parent.name)
         options.shape = problem.parse_shape(flags[flags.index("--shape") + 1])
+    if "--samples" in flags:  # a kernel wrong only on later calls needs the calls to be made
+        options.min_samples = options.max_samples = int(flags[flags.index("--samples") + 1])
+        options.bench_budget_ms = 60_000.0  # all N calls, however slow the machine
     result = checker.check(source, path.parent.name, options)
     assert result.verdict == expected, (
         f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}"

@@ -267,12 +267,14 @@ class Proposer:
     """Replies asked for per call before giving up on unparseable output."""
     MAX_TOKENS = 400
     """A reply's limit on the free-form path (a written block scheme can be long)."""
-    MAX_TOKENS_TEMPLATE = 128
+    MAX_TOKENS_TEMPLATE = 96
     """With a template: a kind, a few changes (or a region, or a named scheme) and a
-    one-sentence idea fit in ~60–120 tokens (a whole set of nine parameters is ~75); the
-    embedded model's idea once ran on to 400 tokens (78 s), and at 160 most replies still
-    ran to the limit, at ~6 tokens/s under the grammar on 2 cores. A reply cut inside its
-    idea keeps the idea so far (`_complete_members`)."""
+    one-sentence idea. The part before the idea is ≤ ~60 tokens (the longest `changes` of
+    97 recorded proposals was 130 characters; a whole set of nine parameters is ~75
+    tokens), so 96 leaves the idea ≥ 36; the embedded model's idea runs on to any limit
+    (400 tokens once, 78 s; most replies reached 160 and then 128), at ~6 tokens/s under
+    the grammar on 2 cores. A reply cut inside its idea keeps the idea so far
+    (`_complete_members`)."""
 
     def __init__(
         self,

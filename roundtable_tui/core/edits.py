@@ -219,6 +219,16 @@ def parts(source: str) -> list[Region]:
     return found
 
 
+def targets(source: str) -> list[Region]:
+    """The parts offered to the Proposer: every function part (`REGION.FUNCTION`) and the
+    regions that hold no such parts. A region with parts is still editable when named, but
+    not offered: named whole (35 lines of micro-kernel), the embedded model rewrote it
+    unchanged three times in a row. Raises RegionError as `regions` does."""
+    found = parts(source)
+    split = {r.within for r in found if r.within}
+    return [r for r in found if r.name not in split]
+
+
 def find_region(source: str, name: str) -> Region:
     """The region or part called `name` (`parts`); EditError naming them otherwise."""
     try:

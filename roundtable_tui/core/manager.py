@@ -873,7 +873,7 @@ class Manager:
             return []
         code = self._best_code()
         try:
-            return [r.describe() for r in edits.parts(code)]
+            return [r.describe() for r in edits.targets(code)]
         except edits.RegionError:
             return []
 

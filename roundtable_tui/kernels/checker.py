@@ -46,11 +46,16 @@ LINES_CHECKED = 16
 SKETCHES = 2
 """Random-vector (Freivalds) checks of every row per timed call."""
 FULL_CHECKS = 3
-"""Timed calls compared in full (every element), drawn uniformly from all of a check's timed
-calls by reservoir sampling; the warm-up call is compared in full as well. Three, not two: a
-kernel that drops one product term in one element from its third call on escaped two full
-comparisons about 2% of the time (with 3 timed calls, one wrong call compared, its dropped
-term |a·b| under that element's bound: ~3% of elements for normal inputs at K = 1024)."""
+"""Timed calls with visible inputs (every operand "away", see inputs.VISIBLE) compared in
+full (every element), drawn uniformly from all such calls of a check by reservoir sampling;
+one more is drawn from the other timed calls, and the warm-up call is compared in full as
+well. A dropped product term |a·b| is under its element's bound for ~80% of elements when an
+operand has per-element scales 2⁻²⁴…2²⁴ ("mixed"), for ~5% with the other distributions, and
+never with visible inputs at K ≤ 4096: a kernel dropping one term in one element from its
+third call on escaped a CI check (1 wrong call of 2, its inputs mixed) ~30% of the time before
+the full comparisons were drawn from visible calls."""
+FULL_OTHER = 1
+"""Timed calls without visible inputs compared in full as well (drawn the same way)."""
 OVERHEAD_PROBES = 9
 """Empty exchanges timed to measure the parent's per-call overhead."""
 
@@ -67,6 +72,10 @@ class Options:
     bench_budget_ms: float = 1500.0
     min_samples: int = 5
     max_samples: int = 30
+    cases: bool = True
+    """Run the correctness cases before the benchmark. False only for a kernel that passed a
+    whole check already and is timed again (a confirmation round): its benchmark calls are
+    still verified as in any check."""
     seed: int | None = None
     """Master seed of the parent's generator; random unless given. It never leaves the parent."""
     refuse_soundness_holes: bool = True
@@ -211,11 +220,11 @@ class Checker:
 
         master = opt.seed if opt.seed is not None else secrets.randbits(63)
         rng = np.random.default_rng(master)
-        cases = self._cases(problem, rng)
+        cases = self._cases(problem, rng) if opt.cases else []
         limits = Limits(wall_s=self.cfg.timeout_s, memory_bytes=self.cfg.memory_limit_mb << 20)
         dims = problem.dims_of(shape)
         size = max(
-            max(inputs.call_nbytes(problem, c.dims, True, c.slack) for c in cases),
+            max((inputs.call_nbytes(problem, c.dims, True, c.slack) for c in cases), default=0),
             inputs.call_nbytes(problem, dims, True, BENCH_SLACK),
         )
         say("correctness")
@@ -376,8 +385,9 @@ class Checker:
     ) -> str | None:
         """Fresh inputs on every call (random distribution per matrix), the parent's clock,
         every call verified after it returned: guard zones and inputs bit for bit, random rows,
-        columns and sketches, and every element of the warm-up call and of FULL_CHECKS timed
-        calls drawn in secret against a float64 reference."""
+        columns and sketches, and every element of the warm-up call, of FULL_CHECKS timed calls
+        with visible inputs and FULL_OTHER others, drawn in secret, against a float64
+        reference."""
         shape = "x".join(map(str, dims))
         run.running = f"the call at shape {shape}"
         run.overheads = [server.noop() for _ in range(OVERHEAD_PROBES)]
@@ -392,8 +402,12 @@ class Checker:
 
         prev: inputs.Call | None = None
         deferred: list[tuple[str, inputs.Call, list]] = []
-        kept: list[tuple[str, inputs.Call, list]] = []  # a uniform sample of the timed calls
-        timed_seen = 0
+        # uniform samples of the timed calls with visible inputs and of the others
+        kept = {True: _Reservoir(FULL_CHECKS, rng), False: _Reservoir(FULL_OTHER, rng)}
+        # batches alternate, from a random phase, between visible inputs (every call of the
+        # batch: updates keep their base's) and distributions drawn per matrix, so that of
+        # any two batches one is compared in full at visible inputs with a good chance
+        phase, batches = int(rng.integers(2)), 0
         in_slots, out_slots, _ = inputs.layout(problem, dims)
         pool = inputs.Pool(rng, max(s.length for s in (*in_slots, *out_slots)))
         while len(run.samples) < opt.max_samples and not (enough() and spent >= budget):
@@ -401,6 +415,8 @@ class Checker:
             # the batch; later calls of a batch are sometimes the previous inputs updated
             batch: list[inputs.Call] = []
             size = 1 if call_no == 0 else int(rng.integers(1, 4))
+            visible = call_no == 0 or (batches + phase) % 2 == 0
+            batches += 1
             if enough() or (run.samples and spent / len(run.samples) > budget / opt.min_samples):
                 size = 1  # a slow kernel, or the last calls: no call beyond what is needed
             for b in range(min(size, opt.max_samples - len(run.samples))):
@@ -409,9 +425,14 @@ class Checker:
                     call = inputs.updated_call(prev, rng, f"call {n} (an update of call {n - 1})")
                 else:
                     slack = int(rng.integers(0, BENCH_SLACK + 1))
-                    dists = ("away",) if n == 0 else None
                     call = inputs.make_call(
-                        problem, dims, rng, label=f"call {n}", slack=slack, dists=dists, pool=pool
+                        problem,
+                        dims,
+                        rng,
+                        label=f"call {n}",
+                        slack=slack,
+                        dists=(inputs.VISIBLE,) if visible else None,
+                        pool=pool,
                     )
                 batch.append(call)
                 prev = call
@@ -427,23 +448,18 @@ class Checker:
                     return f"{when} {msg} at the benchmark shape"
                 if call_no < warmup:
                     deferred.append((when, call, outs))
-                else:  # reservoir sampling: every timed call equally likely to be kept
-                    timed_seen += 1
-                    if len(kept) < FULL_CHECKS:
-                        kept.append((when, call, outs))
-                    elif (slot := int(rng.integers(timed_seen))) < FULL_CHECKS:
-                        kept[slot] = (when, call, outs)
+                else:
+                    kept[inputs.is_visible(call)].offer((when, call, outs))
                 if call_no >= warmup:
                     run.samples.append(timing.wall_s)
                     run.cpu_timed_s += timing.cpu_s
                     spent += timing.wall_s
                 call_no += 1
         run.calls = call_no
-        # every element of the warm-up call and of FULL_CHECKS timed calls drawn uniformly
-        # (in secret) from all of them, after the timed calls (so the parent's BLAS may use
-        # every core without slowing a timed call)
+        # every element of the warm-up call and of the timed calls drawn (in secret), after
+        # the timed calls (so the parent's BLAS may use every core without slowing a timed call)
         with threadpool_limits(self.cfg.n_threads):
-            for when, call, outs in deferred + kept:
+            for when, call, outs in deferred + kept[True].items + kept[False].items:
                 msg, worst = inputs.check_full(call, outs, run.error_growth)
                 run.full_checked += 1
                 run.bench_worst.merge(worst.abs_err, worst.bound, worst.ratio)
@@ -704,6 +720,22 @@ class _Run:
     """Real multiplications / 2·m·n·k: below 1 only for a verified scheme (Options.scheme)."""
     error_growth: float = 1.0
     """Factor on the classical error bound: above 1 only for a verified scheme."""
+
+
+class _Reservoir:
+    """A uniform sample of at most `size` of the items offered (reservoir sampling): every
+    item offered is equally likely to be kept, whatever their number."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.size, self.rng, self.seen = size, rng, 0
+        self.items: list = []
+
+    def offer(self, item) -> None:
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append(item)
+        elif (slot := int(self.rng.integers(self.seen))) < self.size:
+            self.items[slot] = item
 
 
 def _baseline_seed(master: int, n: int) -> int:

@@ -40,6 +40,10 @@ TIMED_DISTRIBUTIONS = ("uniform", "normal", "positive", "integers", "scaled", "m
 """For timed calls: no subnormal products, nothing that changes the speed of honest code."""
 CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large")
 """For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes."""
+VISIBLE = "away"
+"""The distribution under which a single wrong product term shows in every element: every
+|a·b| ≥ 1/4 relative to the operands' scale, above the per-element bound up to K ≈ 4096.
+Every other fresh timed call draws all its operands from it (checker._benchmark)."""
 SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero")
 """Special-value kinds a correctness case can carry."""
 
@@ -276,6 +280,12 @@ def make_call(
     for kind in specials:
         _insert_special(call, rng, kind)
     return call
+
+
+def is_visible(call: Call) -> bool:
+    """Whether every operand of `call` was drawn from VISIBLE (an error of one product term
+    exceeds the bound in any element of its outputs)."""
+    return bool(call.dists) and all(d == VISIBLE for d in call.dists)
 
 
 def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
@@ -527,7 +537,8 @@ class Prepared:
     @classmethod
     def of(cls, pr: Product, growth: float = 1.0) -> Prepared:
         """`growth` widens the bound for a verified block scheme (Higham's factor, see
-        kernels/schemes.py); 1 for every other kernel."""
+        kernels/schemes.py) and makes its norm-wise term use the largest row and column
+        norms; 1 for every other kernel."""
         p, q = pr.p(), pr.q()
         fed_rows = ~np.isfinite(p).all(axis=1)
         fed_cols = ~np.isfinite(q).all(axis=0)
@@ -541,7 +552,15 @@ class Prepared:
             init = np.where(fed_init, 0.0, init)
         pn = np.sqrt(np.einsum("ij,ij->i", p, p))
         qn = np.sqrt(np.einsum("ij,ij->j", q, q))
-        rho = float(np.sqrt(np.mean(pn**2)) * np.sqrt(np.mean(qn**2))) if pn.size else 0.0
+        if not pn.size or not qn.size:
+            rho = 0.0
+        elif growth > 1.0:
+            # a block scheme mixes rows of different A blocks (and columns of B blocks) into
+            # each C element: its bound is norm-wise (Higham §23.2.2, max row and column
+            # norms), not the rms that suits a classical dot product
+            rho = float(pn.max() * qn.max())
+        else:
+            rho = float(np.sqrt(np.mean(pn**2)) * np.sqrt(np.mean(qn**2)))
         scale = UNIT_ROUNDOFF * lam(pr.k) * growth
         return cls(pr, p, q, init, pn, qn, rho, scale, fed_rows, fed_cols, fed_init)
 

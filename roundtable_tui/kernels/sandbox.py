@@ -458,39 +458,30 @@ class Server:
         while time.monotonic() < deadline and not self._all_stopped():
             time.sleep(0.0002)
 
-    def _all_stopped(self) -> bool:
-        """Whether every thread of the child is stopped (state T or t), or the child is gone;
-        True where /proc is missing."""
+    def _thread_states(self) -> list[bytes] | None:
+        """The state letter of every thread of the child (/proc/PID/task/*/stat: R running,
+        S sleeping, T stopped, ...); None where /proc is missing or the child is gone."""
         try:
             tasks = os.listdir(f"/proc/{self.proc.pid}/task")
         except OSError:
-            return True
+            return None
+        states = []
         for tid in tasks:
             try:
                 with open(f"/proc/{self.proc.pid}/task/{tid}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
+                    states.append(f.read().rsplit(b")", 1)[1].split()[0])
             except (OSError, IndexError):
-                continue
-            if state not in (b"T", b"t", b"Z", b"X"):
-                return False
-        return True
+                continue  # the thread exited meanwhile
+        return states
+
+    def _all_stopped(self) -> bool:
+        """Whether every thread of the child is stopped (or gone); True without /proc."""
+        states = self._thread_states() or []
+        return all(state in (b"T", b"t", b"Z", b"X") for state in states)
 
     def _running_threads(self) -> int:
-        """How many of the child's threads are running or runnable now (state R in
-        /proc/PID/task/*/stat); 0 where /proc is missing."""
-        busy = 0
-        try:
-            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
-        except OSError:
-            return 0
-        for tid in tasks:
-            try:
-                with open(f"/proc/{self.proc.pid}/task/{tid}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            busy += state == b"R"
-        return busy
+        """How many of the child's threads are running or runnable now; 0 without /proc."""
+        return sum(state == b"R" for state in self._thread_states() or [])
 
     def _settle(self) -> None:
         """After `done`, lets the child run on until none of its threads has been running

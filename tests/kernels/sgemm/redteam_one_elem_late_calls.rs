@@ -1,4 +1,5 @@
 // expect: wrong_result
+// flags: --samples 8
 // why: case 01's edge-tile bug (one element of C loses its last K term) but only from the third call at m·n·k >= 2^27 on, at a position that moves each call: correctness cases, the warm-up and the first timed call are exact. The error (~|a·b|, ~100x the element's bound) is invisible to row sketches and rarely in a few random rows or columns; only a full comparison of those later calls finds it.
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
