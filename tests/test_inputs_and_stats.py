@@ -182,6 +182,58 @@ def test_updated_call_changes_every_input_a_little():
             assert not (flipped[1::2] >> np.uint64(6)).any()
 
 
+def test_a_swap_update_keeps_the_values_but_not_the_product():
+    """An order-blind digest (a sum, a sorted sample) of the inputs is the same after a swap
+    update; the product is not, so a result cached under that digest is stale."""
+    rng = np.random.default_rng(11)
+    call = inputs.make_call(SGEMM, (9, 7, 5), rng, label="t")
+    nxt = inputs.updated_call(call, rng, "u", "swap")
+    for a, b in zip(call.inputs, nxt.inputs, strict=True):
+        assert int((a != b).sum()) == 2
+        assert np.array_equal(np.sort(a), np.sort(b))  # the same values, two of them moved
+    (before,), (after,) = inputs.products(call), inputs.products(nxt)
+    assert not np.allclose(before.p() @ before.q(), after.p() @ after.q())
+
+
+def test_zeroed_garbage_is_zero_but_for_a_few_values():
+    rng = np.random.default_rng(12)
+    call = inputs.make_call(SGEMM, (20, 30, 4), rng, label="t", garbage_outputs="zeros")
+    c = call.outputs[0][:600]
+    assert 1 <= int((c != 0).sum()) <= 3 and not np.signbit(c[c == 0]).any()
+
+
+def test_scaled_rows_give_every_row_and_column_its_own_power_of_two():
+    rng = np.random.default_rng(13)
+    call = inputs.make_call(
+        SGEMM, (40, 30, 20), rng, label="t", dists=["away", "away"], specials=["scaled_rows"]
+    )
+    (pr,) = inputs.products(call)
+    rows = np.abs(pr.p()).max(axis=1)
+    cols = np.abs(pr.q()).max(axis=0)
+    assert rows.max() / rows.min() > 2**8 and cols.max() / cols.min() > 2**8
+
+
+def test_the_classical_bound_holds_each_element_to_its_own_row():
+    """A zero row of A next to loud rows: its elements must come out (nearly) exactly zero;
+    an error the size of another row's rounding (a Strassen-like mix, a shared exponent)
+    is refused there, and accepted at a loud row."""
+    rng = np.random.default_rng(14)
+    call = inputs.make_call(SGEMM, (8, 6, 64), rng, label="t", dists=["normal", "normal"])
+    a = call.inputs[0]
+    a[:64] = 0.0  # row 0 of A
+    a[64:128] *= np.float32(2.0**20)  # row 1 loud
+    outs = run_honestly(call, np.float64)
+    assert inputs.check_full(call, outs)[0] is None
+    (pr,) = inputs.products(call)
+    noise = 1e-6 * np.linalg.norm(pr.p()[1]) * np.linalg.norm(pr.q()[:, 0]) * 2**-20
+    quiet = [o.copy() for o in outs]
+    quiet[0][0] += np.float32(noise)  # c[0,0], in the zero row
+    assert "c[0,0]" in (inputs.check_full(call, quiet)[0] or "")
+    loud = [o.copy() for o in outs]
+    loud[0][6] += np.float32(noise)  # c[1,0], in the loud row
+    assert inputs.check_full(call, loud)[0] is None
+
+
 def test_binary_bits_unpack_lsb_first():
     rng = np.random.default_rng(11)
     p = problems.get("binary_gemm")

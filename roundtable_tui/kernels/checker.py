@@ -13,6 +13,7 @@ ends the run (see sandbox.Server and inputs.py).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import signal
@@ -285,7 +286,10 @@ class Checker:
         """The correctness cases of one check, drawn afresh from the parent's generator:
         the catalogue's shapes with random distributions, every distribution crossed with a
         short and a long reduction, every special-value kind, shapes no kernel can know in
-        advance, a repeat with fresh values, and bias/no bias."""
+        advance (one with a reduction deeper than the benchmark's), huge against tiny values,
+        a repeat with fresh values and updates, outputs holding garbage or zeros, the inputs
+        as one buffer, bias/no bias; half of them with buffers starting off a 16-byte
+        boundary."""
         shapes = list(problem.correctness_shapes)
         red = _reduction_index(problem)
         short = [d for d in shapes if d[red] <= 5] or shapes[:1]
@@ -311,9 +315,12 @@ class Checker:
                     Case(f"{d}-{kind}", dims, bool(rng.random() < 0.5), slack(), (d, other))
                 )
         mid = [d for d in shapes if 8 <= d[red] <= 260] or shapes
+        # rows of different scales show a product that mixes rows (an unverified
+        # Strassen-like level) only at the largest shapes, where such code runs
+        large = sorted(shapes, key=math.prod)[-3:]
         for kind in inputs.SPECIALS:
             for n in range(2):
-                dims = pick(mid if n else shapes)
+                dims = pick(large) if kind == "scaled_rows" else pick(mid if n else shapes)
                 cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), ("normal",), (kind,)))
         for n in range(2):
             if len(problem.dims) == 3:
@@ -328,13 +335,32 @@ class Checker:
             cases.append(Case(f"random{n}-" + "x".join(map(str, dims)), dims, n % 2 == 0, slack()))
         base = cases[len(shapes) // 2]
         cases.append(Case(f"repeat-{base.label}", base.dims, base.bias, base.slack, base.dists))
-        for n in range(3):  # a training step's next call: the same buffers, a little changed
+        for how in inputs.UPDATES:  # a training step's next call: the buffers a little changed
             cases.append(
-                Case(f"update{n}-{base.label}", base.dims, base.bias, base.slack, update=True)
+                Case(f"update-{how}-{base.label}", base.dims, base.bias, base.slack, update=how)
             )
-        cases.append(Case(f"garbage-c-{base.label}", base.dims, True, slack(), garbage=True))
+        cases.append(Case(f"garbage-c-{base.label}", base.dims, True, slack(), garbage="large"))
+        cases.append(Case(f"zeroed-c-{base.label}", base.dims, True, slack(), garbage="zeros"))
+        # a reduction deeper than the benchmark's and any catalogue shape's (a K loop that
+        # stops at a block count, a fixed-size accumulator), on few rows and columns
+        deep = list(pick(short))
+        # matmul_backward's longest reduction is dinp's, over oc
+        deep[3 if problem.name == "matmul_backward" else red] = int(rng.integers(2049, 6145))
+        cases.append(Case("deep-K-" + "x".join(map(str, deep)), tuple(deep), True, slack()))
+        # magnitudes whose squares overflow f32 against tiny ones: finite products, so the
+        # outputs must be finite (row norms or scales computed in f32 overflow)
+        dims = pick(mid)
+        cases.append(
+            Case("huge-tiny-" + "x".join(map(str, dims)), dims, True, slack(), ("huge", "tiny"))
+        )
+        if (same := _alias_dims(problem, rng)) is not None:
+            label = "one-buffer-" + "x".join(map(str, same))
+            cases.append(Case(label, same, False, slack(), alias=True))
         if problem.has_bias:
             cases.append(Case(f"nobias-{base.label}", base.dims, False, slack()))
+        for case in cases:  # callers pass sub-slices: half the cases start mid-line
+            if not case.update and rng.random() < 0.5:
+                case.shift = 8 * int(rng.integers(1, inputs.ALIGN // 8))
         return cases
 
     def _correctness(
@@ -350,7 +376,7 @@ class Checker:
         for case in cases:
             run.running = f"the case {case.label}"
             if case.update and prev is not None:
-                call = inputs.updated_call(prev, rng, f"case {case.label}")
+                call = inputs.updated_call(prev, rng, f"case {case.label}", case.update)
             else:
                 call = inputs.make_call(
                     problem,
@@ -362,6 +388,8 @@ class Checker:
                     dists=case.dists or None,
                     specials=case.specials,
                     garbage_outputs=case.garbage,
+                    shift=case.shift,
+                    alias=case.alias,
                 )
             prev = call
             t = time.monotonic()
@@ -697,9 +725,14 @@ class Case:
     slack: int
     dists: tuple[str, ...] = ()
     specials: tuple[str, ...] = ()
-    garbage: bool = False
-    update: bool = False
-    """The previous case's inputs with a small part changed (inputs.updated_call)."""
+    garbage: str = ""
+    """What an overwritten output holds before the call instead of NaN (inputs.make_call)."""
+    shift: int = 0
+    """Bytes past a 64-byte boundary every buffer starts at (inputs.Call.shift)."""
+    alias: bool = False
+    """The second input is the first one's buffer (inputs.Call.alias)."""
+    update: str = ""
+    """The previous case's inputs changed this way (inputs.UPDATES, inputs.updated_call)."""
 
 
 @dataclass
@@ -742,6 +775,22 @@ def _baseline_seed(master: int, n: int) -> int:
     """Seed `n` of a check's trusted baseline runs (their inputs are made in the trusted
     process from it, harness/src/rng.rs), fixed by the check's master seed."""
     return int(np.random.SeedSequence([master & (2**64 - 1), n]).generate_state(1, np.uint64)[0])
+
+
+def _alias_dims(problem: Problem, rng: np.random.Generator) -> tuple[int, ...] | None:
+    """A shape at which the problem's first two inputs have one length, so one buffer can
+    be both (sgemm: A·A; forward: inp·inpᵀ; backward: dout and inp), or None (binary_gemm
+    has one float input)."""
+    if problem.name == "sgemm":
+        s = int(rng.integers(2, 97))
+        return (s, s, s)
+    b, t = int(rng.integers(1, 4)), int(rng.integers(1, 40))
+    c = int(rng.integers(1, 100))
+    if problem.name == "matmul_forward":
+        return (b, t, c, b * t)  # inp (b·t × c) and weight (oc × c)
+    if problem.name == "matmul_backward":
+        return (b, t, c, c)  # dout (b·t × oc) and inp (b·t × c)
+    return None
 
 
 def _reduction_index(problem: Problem) -> int:

@@ -8,10 +8,12 @@ check). Shapes, units and the bound:
 
 - A problem's outputs are products ``O = init + P·Q`` (P: rows×K, Q: K×cols) of the call's
   inputs (`Product`), compared in float64 with the per-element bound
-  ``u·λ(K)·(|init| + ‖P_i‖·‖Q_j‖ + ρ) + (K+2)·2⁻¹⁴⁷``, u = 2⁻²⁴, λ(K) = 4·√K + 16,
-  ρ = rms‖P_i‖·rms‖Q_j‖ (the norm-wise term one Strassen-like level needs); the last term
-  covers rounding in the subnormal range. ‖P_i‖·‖Q_j‖ ≥ Σ|p·q| (Cauchy–Schwarz), so any
-  summation order, FMA or wider accumulation stays inside.
+  ``u·λ(K)·(|init| + ‖P_i‖·‖Q_j‖) + (K+2)·2⁻¹⁴⁷``, u = 2⁻²⁴, λ(K) = 4·√K + 16; the last
+  term covers rounding in the subnormal range. ‖P_i‖·‖Q_j‖ ≥ Σ|p·q| (Cauchy–Schwarz), so
+  any summation order, FMA or wider accumulation stays inside, and each element is held to
+  its own row and column: a quiet row next to loud ones keeps its accuracy. A verified block
+  scheme gets `growth` times it plus the norm-wise term g·u·λ(K)·max‖P_i‖·max‖Q_j‖
+  (Higham §23.2.2).
 - Non-finite values (KERNELS.md): a NaN or ±Inf in row i of P, column j of Q or in init(i, j)
   feeds output (i, j), which must then be non-finite; when a call has any non-finite input,
   other outputs may be non-finite too, and finite ones must be within the bound.
@@ -44,7 +46,7 @@ VISIBLE = "away"
 """The distribution under which a single wrong product term shows in every element: every
 |a·b| ≥ 1/4 relative to the operands' scale, above the per-element bound up to K ≈ 4096.
 Every other fresh timed call draws all its operands from it (checker._benchmark)."""
-SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero")
+SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero", "scaled_rows")
 """Special-value kinds a correctness case can carry."""
 
 
@@ -76,6 +78,8 @@ def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** -int(rng.integers(40, 61)))
     if dist == "large":
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(20, 41)))
+    if dist == "huge":  # 2^60 … 2^64: squares overflow f32; only against "tiny" operands
+        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(60, 65)))
     raise ValueError(f"unknown distribution {dist!r}")
 
 
@@ -167,6 +171,12 @@ class Call:
     used_bits: int = 0
     specials: list[str] = field(default_factory=list)
     dists: list[str] = field(default_factory=list)
+    shift: int = 0
+    """Bytes past a 64-byte boundary at which every buffer starts (a multiple of 8, below
+    ALIGN): callers pass sub-slices that start anywhere (KERNELS.md)."""
+    alias: bool = False
+    """The second input is the first one's buffer (sgemm(a, a): legal for two shared
+    slices): a kernel must not assume its inputs are distinct."""
 
     @property
     def has_nonfinite(self) -> bool:
@@ -182,14 +192,15 @@ class Call:
 
     def nbytes(self) -> int:
         arrays = [*self.inputs, *self.outputs, self.bits]
-        return sum(_aligned(a.nbytes) for a in arrays if a is not None)
+        return sum(_aligned(a.nbytes) + ALIGN for a in arrays if a is not None)
 
 
 def call_nbytes(problem: Problem, dims: Sequence[int], has_bias: bool, slack: int) -> int:
-    """Bytes of shared memory one call's buffers take (each aligned to ALIGN)."""
+    """Bytes of shared memory one call's buffers take (each aligned to ALIGN, with room for
+    a `Call.shift`)."""
     ins, outs, n_bits = layout(problem, tuple(dims))
-    total = sum(_aligned(4 * (s.length + slack)) for s in (*ins, *outs))
-    return total + (_aligned(8 * (n_bits + slack)) if n_bits else 0)
+    total = sum(_aligned(4 * (s.length + slack)) + ALIGN for s in (*ins, *outs))
+    return total + (_aligned(8 * (n_bits + slack)) + ALIGN if n_bits else 0)
 
 
 def _aligned(n: int) -> int:
@@ -206,13 +217,18 @@ def make_call(
     slack: int = 0,
     dists: Sequence[str] | None = None,
     specials: Sequence[str] = (),
-    garbage_outputs: bool = False,
+    garbage_outputs: str = "",
     pool: Pool | None = None,
+    shift: int = 0,
+    alias: bool = False,
 ) -> Call:
     """Fresh arguments for one call. `dists` gives one distribution per input (and per
     accumulated output's prior), drawn from TIMED_DISTRIBUTIONS when None; `slack` extra
     elements follow every buffer (poisoned inputs, canaries after outputs); values come
-    from `pool` when given (timed calls), else are drawn afresh."""
+    from `pool` when given (timed calls), else are drawn afresh. `garbage_outputs`: what
+    overwritten outputs hold before the call instead of NaN ("large" finite values, or
+    "zeros": +0.0 but for a few large ones; a kernel must not read them); `shift` and
+    `alias` as in Call (`alias` needs the first two inputs of one length)."""
 
     def fill(dist: str, out: np.ndarray, n: int) -> None:
         if pool is not None:
@@ -249,8 +265,12 @@ def make_call(
         if s.accumulate:
             fill(dists[d], v, s.length)
             d += 1
-        elif garbage_outputs:  # finite garbage: a kernel must not read C before writing it
+        elif garbage_outputs == "large":  # finite garbage: C must not be read before written
             v[: s.length] = draw(rng, "large", s.length)
+        elif garbage_outputs == "zeros":  # looks cleared: a kernel sampling C to decide
+            v[: s.length] = 0.0  # whether to clear it adds into the few that are not
+            few = rng.integers(0, s.length, min(s.length, int(rng.integers(1, 4))))
+            v[few] = draw(rng, "large", len(few))
         else:
             v[: s.length] = np.nan
         v[s.length :] = canaries(rng, slack)
@@ -263,6 +283,15 @@ def make_call(
         if n % 64:
             rows = bits[:n_bits].reshape(k, w)
             rows[:, -1] &= np.uint64((1 << (n % 64)) - 1)
+    if alias:
+        if len(inputs) < 2 or inputs[0] is None or inputs[1] is None:
+            raise ValueError("alias needs two inputs")
+        if ins[0].length != ins[1].length:
+            raise ValueError(
+                f"alias needs inputs of one length, not {ins[0].length}, {ins[1].length}"
+            )
+        inputs[1] = inputs[0]
+        dists[1] = dists[0]
     call = Call(
         problem,
         dims,
@@ -275,6 +304,8 @@ def make_call(
         bits,
         n_bits,
         dists=dists,
+        shift=shift,
+        alias=alias,
     )
     balance_init(call, rng, bias=True)
     for kind in specials:
@@ -288,19 +319,35 @@ def is_visible(call: Call) -> bool:
     return bool(call.dists) and all(d == VISIBLE for d in call.dists)
 
 
-def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
+UPDATES = ("swap", "run", "few")
+"""How an update changes each input: two elements of different values swapped (the same
+values, so an order-blind digest of them is unchanged), a run of √n elements redrawn, or one
+to three elements redrawn."""
+
+
+def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = "") -> Call:
     """The previous call's inputs, every one with a small part changed (a run of elements or
     a few scattered ones; a few bits of a packed B), as a training loop's next step looks: a
     kernel that caches a packed operand or a result by pointer, shape or sampled values
     returns a stale product here, whichever input it keys on. Outputs start afresh (new
-    poison, new priors and canaries)."""
+    poison, new priors and canaries). `how` (one of UPDATES) is the change for every input;
+    drawn at random when empty, the same for all inputs of the call."""
+    mode = how or str(rng.choice(UPDATES))
     ins = [None if a is None else a.copy() for a in prev.inputs]
     for n, arr in enumerate(ins):  # every input changes: a cache keyed on any one is stale
         if arr is None:
             continue
         used = prev.used_in[n]
         dist = prev.dists[n] if n < len(prev.dists) else "normal"
-        if rng.random() < 0.4 and used > 1:
+        if mode == "swap" and used > 1:
+            # two elements of different values swapped: the same multiset of values, so a
+            # cache keyed on a sum, a sorted sample or any order-blind digest is stale
+            i, j = (int(x) for x in rng.choice(used, 2, replace=False))
+            if arr[i] == arr[j]:
+                arr[j] = -arr[j] - np.float32(1)
+            arr[i], arr[j] = arr[j], arr[i]
+            continue
+        if mode == "run" and used > 1:
             width = max(1, int(np.sqrt(used)))
             start = int(rng.integers(0, max(1, used - width)))
             idx = np.arange(start, min(start + width, used))
@@ -342,6 +389,7 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str) -> Call:
         prev.used_bits,
         specials=list(prev.specials),
         dists=list(prev.dists),
+        shift=prev.shift,
     )
     balance_init(call, rng, bias=False)
     return call
@@ -425,6 +473,20 @@ def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
         mant = rng.integers(1, 2**23, idx.size).astype(np.uint32)
         sign = rng.integers(0, 2, idx.size).astype(np.uint32) << np.uint32(31)
         arr[idx] = (mant | sign).view(np.float32)
+    elif kind == "scaled_rows":
+        # every row of P and every column of Q its own power of two (2^-20 … 2^20, exact):
+        # an outlier row or a quiet token next to loud ones; a kernel that scales a whole
+        # matrix by one exponent (block floating point) loses the quiet rows
+        if pr.p_src is not None:
+            arr, rs, cs = pr.p_src
+            for i in range(rows):
+                idx = i * rs + np.arange(k) * cs
+                arr[idx] *= np.float32(2.0 ** int(rng.integers(-20, 21)))
+        if pr.q_src is not None:
+            arr, rs, cs = pr.q_src
+            for j in range(cols):
+                idx = np.arange(k) * rs + j * cs
+                arr[idx] *= np.float32(2.0 ** int(rng.integers(-20, 21)))
     elif kind == "signed_zero":
         if pr.p_src is None:
             return
@@ -552,15 +614,11 @@ class Prepared:
             init = np.where(fed_init, 0.0, init)
         pn = np.sqrt(np.einsum("ij,ij->i", p, p))
         qn = np.sqrt(np.einsum("ij,ij->j", q, q))
-        if not pn.size or not qn.size:
-            rho = 0.0
-        elif growth > 1.0:
+        rho = 0.0  # a classical product: each element's error follows its own row and column
+        if growth > 1.0 and pn.size and qn.size:
             # a block scheme mixes rows of different A blocks (and columns of B blocks) into
-            # each C element: its bound is norm-wise (Higham §23.2.2, max row and column
-            # norms), not the rms that suits a classical dot product
+            # each C element: its bound is norm-wise (Higham §23.2.2, max row and column norms)
             rho = float(pn.max() * qn.max())
-        else:
-            rho = float(np.sqrt(np.mean(pn**2)) * np.sqrt(np.mean(qn**2)))
         scale = UNIT_ROUNDOFF * lam(pr.k) * growth
         return cls(pr, p, q, init, pn, qn, rho, scale, fed_rows, fed_cols, fed_init)
 

@@ -515,12 +515,17 @@ class Server:
         offset = 0
         flat = np.frombuffer(self.buf, dtype=np.uint8)
 
+        shift = getattr(call, "shift", 0)
+        if shift % 8 or not 0 <= shift < ALIGN:
+            raise ValueError(f"a buffer shift of {shift} bytes (a multiple of 8 below {ALIGN})")
+
         def place(arr) -> str:
             nonlocal offset
             if arr is None:
                 regions.append(None)
                 return "-"
             n = arr.nbytes
+            offset += shift
             if offset + n > self.size:
                 raise ValueError("the call does not fit the shared buffer")
             flat[offset : offset + n] = arr.reshape(-1).view(np.uint8)
@@ -530,7 +535,14 @@ class Server:
             return spec
 
         arrays = [*call.inputs, *call.outputs, call.bits]
-        specs = [place(a) for a in arrays]
+        specs = []
+        for i, a in enumerate(arrays):
+            if i == 1 and getattr(call, "alias", False):
+                # the second input is the first one's buffer: one region, named twice
+                specs.append(specs[0])
+                regions.append(regions[0])
+            else:
+                specs.append(place(a))
         n_in, n_out = len(call.inputs), len(call.outputs)
         dims = ",".join(map(str, call.dims))
         line = (

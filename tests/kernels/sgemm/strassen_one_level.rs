@@ -1,5 +1,5 @@
-// expect: passed
-// why: one level of Strassen (7 half-size products, each an i-k-j loop parallel over rows) on zero-padded even halves; small shapes use a plain loop; within the norm-wise bound.
+// expect: wrong_result
+// why: one level of Strassen (7 half-size products, each an i-k-j loop parallel over rows) on zero-padded even halves; small shapes use a plain loop. Written as a kernel, not proposed as a formulation the Verifier proves, so it is held to the classical bound (KERNELS.md): each element's error follows its own row and column, and Strassen's follows other rows' (a quiet or zero row of A next to loud ones comes out wrong). roundtable's own sgemm/strassen kernels get a scheme's bound only from the trusted side.
 use rayon::prelude::*;
 
 /// Dense row-major matrix owned by this kernel.
