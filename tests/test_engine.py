@@ -296,7 +296,7 @@ def test_a_code_proposal_in_the_template_schema_is_named_by_its_idea():
 
 def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
     # the small model's reply in a real run: a long formulation cut off at the token limit
-    from roundtable_tui.core.agents import parse_proposal
+    from roundtable_tui.core.agents import AgentError, parse_proposal
 
     reply = (
         '{"kind": "parameters", "changes": {"mr": 6, "nr": 16}, "idea": "a 6x16 tile, '
@@ -319,6 +319,15 @@ def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
     assert '"packed"' in p.idea
     # cut right after an escape's backslash: the lone backslash is dropped
     assert parse_proposal(rambling[:-3] + "\\").idea.endswith("for the…")
+    # a whole set written out, cut before the idea or inside the set: its whole members
+    # stand (a cut value is no setting)
+    whole = '{"kind": "parameters", "changes": {"mr": 2, "nr": 32, "kc": 256}, "ide'
+    p = parse_proposal(whole)
+    assert p.changes == {"mr": 2, "nr": 32, "kc": 256} and "before its idea" in p.idea
+    inside = '{"kind": "parameters", "changes": {"mr": 2, "nr": 32, "parallel": "spl'
+    assert parse_proposal(inside).changes == {"mr": 2, "nr": 32}
+    with pytest.raises(AgentError):  # a code proposal is its idea: none, no proposal
+        parse_proposal('{"kind": "code", "region": "threading", "ide')
 
 
 def test_a_formulation_under_another_kind_is_a_formulation():

@@ -161,10 +161,12 @@ PROPOSAL_KINDS = ("code", "parameters", "formulation")
 """The kinds a model may name; anything else is read as "code"."""
 
 
-def _complete_members(body: str) -> dict[str, Any] | None:
+def _complete_members(body: str, *, top: bool = True) -> dict[str, Any] | None:
     """The top-level members of a JSON object that was cut off (a reply that reached the
     token limit inside its last member), or None when the object is closed (malformed, not
-    cut off) or not even one member is whole."""
+    cut off) or not even one member is whole. At the top level a cut string member (an
+    idea) is kept as far as it went and a cut object member (a set) by its whole members;
+    inside that object a cut value is dropped (`"parallel": "spl` is no setting)."""
     _, cut_off, commas = _scan_json(body)
     if not cut_off:
         return None
@@ -176,10 +178,16 @@ def _complete_members(body: str) -> dict[str, Any] | None:
         if not isinstance(obj, dict) or not obj:
             return None
         # the member the limit cut, when it is a string (a rambling idea): its text so far
-        tail = _CUT_STRING.match(body[cut + 1 :])
+        tail = _CUT_STRING.match(body[cut + 1 :]) if top else None
         if tail and tail["key"] not in obj:
             with contextlib.suppress(json.JSONDecodeError):
                 obj[tail["key"]] = json.loads(f'"{tail["text"]}"').rstrip() + "…"
+        # an object the limit cut (a whole parameter set written out): its whole members
+        inner = _CUT_OBJECT.match(body[cut + 1 :]) if top else None
+        if inner and inner["key"] not in obj:
+            members = _complete_members(inner["body"], top=False)
+            if members:
+                obj[inner["key"]] = members
         return obj
     return None
 
@@ -188,6 +196,9 @@ _CUT_STRING = re.compile(
     r'\s*"(?P<key>\w+)"\s*:\s*"(?P<text>(?:[^"\\]|\\[^u]|\\u[0-9a-fA-F]{4})*)\\?\Z', re.S
 )
 """A last member `"key": "text…` whose string the token limit cut (escapes kept whole)."""
+_CUT_OBJECT = re.compile(r'\s*"(?P<key>changes|parameters)"\s*:\s*(?P<body>\{.*)\Z', re.S)
+"""A last parameter set `"changes": {…` the token limit cut (each of its members stands on
+its own, unlike a cut formulation's)."""
 
 
 def parse_proposal(text: str) -> Proposal:
@@ -199,9 +210,9 @@ def parse_proposal(text: str) -> Proposal:
     start, end = text.find("{"), text.rfind("}")
     if start < 0:
         raise AgentError("the proposal is not JSON")
-    if end <= start:
+    if end <= start and _complete_members(text[start:]) is None:
         raise AgentError("the proposal JSON is truncated (no closing brace)")
-    body = text[start : end + 1]
+    body = text[start : end + 1] if end > start else text[start:]
     depth = _json_depth(body)
     if depth > MAX_JSON_DEPTH:
         raise AgentError(f"the proposal JSON is nested {depth} deep (limit {MAX_JSON_DEPTH})")
@@ -237,6 +248,10 @@ def parse_proposal(text: str) -> Proposal:
     params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
     changes: dict[str, Any] | None = raw_changes if isinstance(raw_changes, dict) else None
     idea = str(obj.get("idea") or "").strip()
+    if not idea and kind == "parameters" and (params or changes):
+        # the reply reached its token limit before the idea (a whole set written out): the
+        # set stands on its own, as a cut idea does (asking again would cost a generation)
+        idea = "(the reply ended before its idea)"
     # a parameter set is named by the manager after what it changes
     named = {"parameters": "parameters", "formulation": "formulation"}.get(kind, "")
     # the template schema (mixed strategy) asks no title: a code change is named by its idea
@@ -267,14 +282,14 @@ class Proposer:
     """Replies asked for per call before giving up on unparseable output."""
     MAX_TOKENS = 400
     """A reply's limit on the free-form path (a written block scheme can be long)."""
-    MAX_TOKENS_TEMPLATE = 96
+    MAX_TOKENS_TEMPLATE = 64
     """With a template: a kind, a few changes (or a region, or a named scheme) and a
-    one-sentence idea. The part before the idea is ≤ ~60 tokens (the longest `changes` of
-    97 recorded proposals was 130 characters; a whole set of nine parameters is ~75
-    tokens), so 96 leaves the idea ≥ 36; the embedded model's idea runs on to any limit
-    (400 tokens once, 78 s; most replies reached 160 and then 128), at ~6 tokens/s under
-    the grammar on 2 cores. A reply cut inside its idea keeps the idea so far
-    (`_complete_members`)."""
+    one-sentence idea. The part before the idea is ~15–30 tokens for the usual one to three
+    changes, so 64 leaves the idea ~35–50; the embedded model's idea runs on to any limit
+    (400 tokens once, 78 s; at 160, 128 and 96 most replies reached it), at ~7 tokens/s under
+    the grammar on 2 cores. A reply cut inside its idea keeps the idea so far, one cut inside
+    a whole set written out keeps the set's whole members, and one cut before its idea keeps
+    the set (`_complete_members`, `parse_proposal`)."""
 
     def __init__(
         self,
