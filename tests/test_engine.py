@@ -392,9 +392,9 @@ def test_extract_code(text, expect):
 
 
 def test_the_proposer_prompt_keeps_its_prefix_while_the_best_stands():
-    """llama.cpp reuses the prompt prefix it has processed: with the best unchanged, the next
-    iteration's prompt repeats the last one up to the end of its measured sets, and only
-    what follows (candidates, hints, the closing line) is new."""
+    """llama.cpp reuses the prompt prefix it has processed: the next iteration's prompt
+    repeats the last one up to the end of its measured sets, even when the best changed,
+    and only what follows (the best, candidates, hints, the closing line) is new."""
     from roundtable_tui.core.prompts import proposer_messages
     from roundtable_tui.kernels import problems, templates
 
@@ -412,15 +412,16 @@ def test_the_proposer_prompt_keeps_its_prefix_while_the_best_stands():
     first = proposer_messages(
         problems.get("sgemm"), {}, **base, tried=["kc=256 -> 80.0 GFLOPS"], candidates=["mc=64"]
     )[1][1]
+    base["best"] = "'blis: mc 64' at 90.1 GFLOPS"
     second = proposer_messages(
         problems.get("sgemm"),
         {},
         **base,
-        tried=["kc=256 -> 80.0 GFLOPS", "mc=64 -> 70.1 GFLOPS"],
+        tried=["kc=256 -> 80.0 GFLOPS", "mc=64 -> 90.1 GFLOPS"],
         candidates=["nc=2048"],
         hints=["try 4x24 tiles"],
     )[1][1]
     kept = first[: first.index("kc=256 -> 80.0 GFLOPS") + len("kc=256 -> 80.0 GFLOPS")]
     assert second.startswith(kept)
-    assert kept.startswith("Notes from papers") and "Current best" in kept
-    assert second.index("mc=64 -> 70.1") < second.index("try 4x24 tiles")
+    assert kept.startswith("Notes from papers") and "Current best" not in kept
+    assert second.index("mc=64 -> 90.1") < second.index("Current best") < second.index("try 4x")

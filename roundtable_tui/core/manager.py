@@ -606,9 +606,11 @@ class Manager:
 
     def _knowledge(self, it: int, context: dict[str, Any]) -> list[dict[str, Any]]:
         """Chunks for the Proposer; a failing knowledge base is reported and skipped."""
-        # the best so far: the same query (so the same notes) while the best stands, which
-        # keeps the notes in the model's cached prompt prefix from one iteration to the next
-        query = context["best"]
+        # the same query (so the same notes) from one iteration to the next keeps the notes in
+        # the model's cached prompt prefix: with a template, its family for the whole session
+        # (the sets to choose are in the prompt itself); otherwise the best, while it stands
+        family = self.family
+        query = f"{family.id}: {family.summary}" if family is not None else context["best"]
         # the parameter path has the measured sets and the moves to go on: fewer notes, so
         # less prompt to process (the slowest part of an iteration on a CPU)
         budget = 300 if self.family is not None else 600

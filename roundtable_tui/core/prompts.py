@@ -164,10 +164,11 @@ def proposer_messages(
     untried: list[str] | None = None,
     regions: list[str] | None = None,
 ) -> list[tuple[str, str]]:
-    # what changes least comes first: the notes (the same while the best stands), the
-    # regions, the best, the measured sets (they only grow at the end), then what changes
-    # every iteration; llama.cpp reuses the prompt prefix it has already processed, and on a
-    # 2-core CPU every token it must process again costs ~25-35 ms
+    # what changes least comes first: the notes (with a template, the same for the whole
+    # session), the regions, the other kernels, the measured sets (they only grow at the
+    # end), then the best and what changes every iteration; llama.cpp reuses the prompt
+    # prefix it has already processed, and on a 2-core CPU every token it must process again
+    # costs ~25-35 ms
     parts = []
     if knowledge:
         parts.append(
@@ -178,9 +179,6 @@ def proposer_messages(
             "Regions of the best kernel a code change edits, with their lines (name one in "
             "`region`; a small one is easier to get right): " + ", ".join(regions)
         )
-    parts.append(f"Current best: {best}")
-    if best_parameters:
-        parts.append(f"Best parameter set: {best_parameters}")
     if leaderboard:
         parts.append("Leaderboard:\n" + "\n".join(f"- {line}" for line in leaderboard))
     if tried:
@@ -188,6 +186,10 @@ def proposer_messages(
             "Parameter sets measured, oldest first (unlisted parameters at their defaults):\n"
             + "\n".join(f"- {t}" for t in tried)
         )
+    # the best after the measured sets: a new best then costs only the prompt's tail
+    parts.append(f"Current best: {best}")
+    if best_parameters:
+        parts.append(f"Best parameter set: {best_parameters}")
     if failures:
         parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
     if feedback:
