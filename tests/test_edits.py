@@ -241,6 +241,10 @@ def test_the_proposer_is_offered_parts_not_the_regions_that_hold_them():
     assert {"micro_kernel.rank1", "micro_kernel.micro_kernel", "threading"} <= set(offered)
     # still editable when a proposal names it
     assert edits.choose_region(code, "micro_kernel") == "micro_kernel"
+    # no region given, one named in the title (the embedded model's reply in a real run)
+    said = "Loop nest.gemm_rows: use rayon over rows. Replace the inner loop"
+    assert edits.choose_region(code, None, said) == "loop_nest.gemm_rows"
+    assert edits.choose_region(code, "", "unroll the micro kernel") == "micro_kernel"
 
 
 def test_a_function_of_a_region_is_a_part_of_its_own_and_an_edit_stays_in_it():

@@ -623,8 +623,9 @@ grammars; a code line may not start with <, = or > after its indentation)."""
 
 
 # --------------------------------------------------------------------------- the Coder's edit path
-def choose_region(source: str, wanted: str | None) -> str:
-    """The region a proposal edits: the one it names (or the closest name), else the
+def choose_region(source: str, wanted: str | None, text: str = "") -> str:
+    """The region a proposal edits: the one it names (or the closest name), else one its
+    `text` (title and idea) names (`Loop nest.gemm_rows: …` with no region given), else the
     micro-kernel's, else the first. EditError when the kernel has no regions."""
     try:
         names = [r.name for r in parts(source)]
@@ -645,6 +646,10 @@ def choose_region(source: str, wanted: str | None) -> str:
         close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.5)
         if close:
             return close[0]
+    said = re.sub(r"[\s-]+", "_", text.lower())
+    named = [n for n in names if n.lower() in said]
+    if named:  # the longest: `loop_nest.gemm_rows` before `loop_nest`
+        return max(named, key=len)
     return "micro_kernel" if "micro_kernel" in names else names[0]
 
 
@@ -710,7 +715,8 @@ class EditCoder:
         from roundtable_tui.llm.backend import Message
 
         self.best = self.current = best_code
-        self.region = choose_region(best_code, proposal.get("region"))
+        said = f"{proposal.get('title') or ''} {proposal.get('idea') or ''}"
+        self.region = choose_region(best_code, proposal.get("region"), said)
         self.idea = str(proposal.get("idea") or proposal.get("title") or "")
         region = find_region(best_code, self.region)
         self.max_tokens = budget(region.text(best_code))

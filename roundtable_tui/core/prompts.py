@@ -28,7 +28,8 @@ PROPOSAL_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"type": ["integer", "string", "boolean"]},
         },
     },
-    "required": ["title", "kind", "idea", "rationale"],
+    # the region is asked for: left optional, the embedded model named it in its title
+    "required": ["title", "kind", "region", "idea", "rationale"],
 }
 
 STRATEGIES = ("mixed", "parameters", "code")
