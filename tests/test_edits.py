@@ -247,6 +247,21 @@ def test_the_proposer_is_offered_parts_not_the_regions_that_hold_them():
     assert edits.choose_region(code, "", "unroll the micro kernel") == "micro_kernel"
 
 
+def test_a_fragment_sent_as_a_parts_whole_text_goes_back_before_any_build():
+    """The embedded model's repair in a real run: the tail of a loop nest, two `}` too many,
+    sent as the whole of `loop_nest.macro_block`; it would reach the compiler only as
+    `unexpected closing delimiter`."""
+    code = sgemm_template()
+    fragment = "```rust\n        tile(c, ir, jr);\n    }\n} else {\n    x();\n}\n```"
+    with pytest.raises(edits.EditError, match="more `}` than it can have"):
+        edits.apply_edit(code, edits.parse_edit(fragment, "loop_nest.macro_block"))
+    # braces in strings, chars and comments do not count
+    part = edits.find_region(code, "micro_kernel.rank1")
+    body = part.text(code) + '    let _s = "{"; // }\n'
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{body}```", part.name))
+    assert '"{"' in applied.code
+
+
 def test_a_function_of_a_region_is_a_part_of_its_own_and_an_edit_stays_in_it():
     code = sgemm_template()
     names = [r.name for r in edits.parts(code)]

@@ -440,7 +440,7 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     matches: list[str] = []
     if edit.whole is not None:
         new = edit.whole if edit.whole.endswith("\n") or not edit.whole else edit.whole + "\n"
-        problem = _whole_file(lines, region, new)
+        problem = _whole_file(lines, region, new) or _unbalanced(region, source, new)
         if problem:
             raise EditError(problem)
         lines = lines[:start] + new.splitlines(keepends=True) + lines[end:]
@@ -469,6 +469,30 @@ def _whole_file(lines: list[str], region: Region, new: str) -> str | None:
             "with SEARCH/REPLACE blocks, or with the region's lines only"
         )
     return None
+
+
+_LITERALS = re.compile(r'//[^\n]*|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)\'')
+
+
+def _brace_balance(text: str) -> int:
+    """`{` minus `}` outside comments, strings and char literals."""
+    code = _LITERALS.sub("", text)
+    return code.count("{") - code.count("}")
+
+
+def _unbalanced(region: Region, source: str, new: str) -> str | None:
+    """Why a region's replacement text cannot be all of it (None if its braces balance as
+    the old text's do): a fragment of a body the model sent instead of the whole, which
+    would only reach the compiler as `unexpected closing delimiter`."""
+    want, got = _brace_balance(region.text(source)), _brace_balance(new)
+    if want == got:
+        return None
+    more = "`}`" if got < want else "`{`"
+    return (
+        f"the new text of `{region.name}` has {abs(got - want)} more {more} than it can have "
+        "(a fragment, not the whole of it); reply with all of its lines, or with "
+        "SEARCH/REPLACE blocks"
+    )
 
 
 def outside_change(before: str, after: str, region: Region) -> str | None:
