@@ -169,7 +169,7 @@ def test_updated_call_changes_every_input_a_little():
         problem = (SGEMM, binary, problems.get("matmul_backward"))[n % 3]
         dims = (4, 5, 6, 70) if problem.name == "matmul_backward" else (20, 70, 20)
         call = inputs.make_call(problem, dims, rng, label="t", slack=2)
-        nxt = inputs.updated_call(call, rng, "u")
+        nxt = inputs.updated_call(call, rng, "u", ("swap", "run", "few")[n % 3 - 1])
         for a, b in zip(call.inputs, nxt.inputs, strict=True):
             if a is None:
                 continue
@@ -180,6 +180,21 @@ def test_updated_call_changes_every_input_a_little():
             assert flipped.any()
             # only bits of the matrix change, never the last word's padding (n = 70)
             assert not (flipped[1::2] >> np.uint64(6)).any()
+
+
+def test_a_one_element_update_leaves_every_other_input_alone():
+    """A cache keyed on values sampled from every input (a small bias's samples are hit by
+    most changes of every input) sees one element of one input change."""
+    rng = np.random.default_rng(15)
+    forward = problems.get("matmul_forward")
+    touched = set()
+    for _ in range(20):
+        call = inputs.make_call(forward, (2, 3, 33, 65), rng, label="t")
+        nxt = inputs.updated_call(call, rng, "u", "one")
+        diffs = [int((a != b).sum()) for a, b in zip(call.inputs, nxt.inputs, strict=True)]
+        assert sorted(diffs) == [0, 0, 1]
+        touched.add(diffs.index(1))
+    assert touched == {0, 1, 2}  # inp, weight and bias each in turn
 
 
 def test_a_swap_update_keeps_the_values_but_not_the_product():

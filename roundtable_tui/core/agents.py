@@ -210,8 +210,11 @@ def parse_proposal(text: str) -> Proposal:
     start, end = text.find("{"), text.rfind("}")
     if start < 0:
         raise AgentError("the proposal is not JSON")
-    if end <= start and _complete_members(text[start:]) is None:
-        raise AgentError("the proposal JSON is truncated (no closing brace)")
+    if end <= start:
+        # cut before any `}`: only a parameter set cut while written out stands on its own
+        cut = _complete_members(text[start:])
+        if cut is None or not (cut.get("changes") or cut.get("parameters")):
+            raise AgentError("the proposal JSON is truncated (no closing brace)")
     body = text[start : end + 1] if end > start else text[start:]
     depth = _json_depth(body)
     if depth > MAX_JSON_DEPTH:

@@ -78,8 +78,8 @@ def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** -int(rng.integers(40, 61)))
     if dist == "large":
         return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(20, 41)))
-    if dist == "huge":  # 2^60 … 2^64: squares overflow f32; only against "tiny" operands
-        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(60, 65)))
+    if dist == "huge":  # 2^66 … 2^96: squares overflow f32; only against "tiny" operands
+        return rng.standard_normal(n, dtype=f32) * f32(2.0 ** int(rng.integers(66, 97)))
     raise ValueError(f"unknown distribution {dist!r}")
 
 
@@ -319,10 +319,12 @@ def is_visible(call: Call) -> bool:
     return bool(call.dists) and all(d == VISIBLE for d in call.dists)
 
 
-UPDATES = ("swap", "run", "few")
-"""How an update changes each input: two elements of different values swapped (the same
-values, so an order-blind digest of them is unchanged), a run of √n elements redrawn, or one
-to three elements redrawn."""
+UPDATES = ("swap", "run", "few", "one")
+"""How an update changes the inputs: in every input, two elements of different values swapped
+(the same values, so an order-blind digest of them is unchanged), a run of √n elements
+redrawn, or one to three elements redrawn; or ("one") a single element of a single input (or
+a bit of a packed B), the rest untouched: a cache keyed on values sampled from every input
+(a small bias's samples are hit by most changes of every input) is stale there."""
 
 
 def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = "") -> Call:
@@ -334,8 +336,11 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
     drawn at random when empty, the same for all inputs of the call."""
     mode = how or str(rng.choice(UPDATES))
     ins = [None if a is None else a.copy() for a in prev.inputs]
+    present = [n for n, a in enumerate(ins) if a is not None]
+    targets = [*present, -1] if prev.bits is not None else present  # -1: the packed bits
+    only = int(rng.choice(targets)) if mode == "one" and targets else None
     for n, arr in enumerate(ins):  # every input changes: a cache keyed on any one is stale
-        if arr is None:
+        if arr is None or (only is not None and n != only):
             continue
         used = prev.used_in[n]
         dist = prev.dists[n] if n < len(prev.dists) else "normal"
@@ -346,6 +351,11 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
             if arr[i] == arr[j]:
                 arr[j] = -arr[j] - np.float32(1)
             arr[i], arr[j] = arr[j], arr[i]
+            continue
+        if mode == "one":
+            i = int(rng.integers(used))
+            new1 = draw(rng, dist, 1)[0]
+            arr[i] = new1 if new1 != arr[i] else -arr[i] - np.float32(1)
             continue
         if mode == "run" and used > 1:
             width = max(1, int(np.sqrt(used)))
@@ -369,8 +379,8 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
     bits = prev.bits
     if bits is not None:
         bits = bits.copy()
-        if prev.used_bits:  # and a few bits of B
-            idx = rng.integers(0, prev.used_bits, min(prev.used_bits, 4))
+        if prev.used_bits and only in (None, -1):  # and a few bits of B (one for "one")
+            idx = rng.integers(0, prev.used_bits, 1 if only == -1 else min(prev.used_bits, 4))
             n_ = prev.dims[1]
             w = -(-n_ // 64)
             for i in idx:  # a bit inside the matrix (not the last word's padding)
@@ -431,7 +441,9 @@ def balance_init(call: Call, rng: np.random.Generator, *, bias: bool) -> None:
         top = float(np.max(np.abs(buf[:used][np.isfinite(buf[:used])]), initial=0.0))
         if top > 0:
             e = min(e, 120 - int(np.ceil(np.log2(top))))
-        buf[:used] *= np.float32(2.0 ** max(e, -126))
+        # in float64: the factor itself may lie outside f32 (a tiny prior against a huge
+        # product: 2^161 is Inf in f32); the scaled values fit (the cap above), exactly
+        buf[:used] = (buf[:used].astype(np.float64) * 2.0 ** max(e, -126)).astype(np.float32)
 
 
 def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
