@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -290,7 +291,8 @@ class RoundtableApp(App[None]):
             self.notify(
                 f"{event.worker.description}: {error}", title="error", severity="error", timeout=15
             )
-            self.pane(Agent.MANAGER).note(f"[red]error:[/red] {escape(str(error))}")
+            with contextlib.suppress(NoMatches):  # the app may be shutting down
+                self.pane(Agent.MANAGER).note(f"[red]error:[/red] {escape(str(error))}")
             self._set_phase("stopped by an error")
         elif event.state is WorkerState.SUCCESS and event.worker.group == "manager":
             self._set_phase("finished")
@@ -451,7 +453,11 @@ class RoundtableApp(App[None]):
                 f"REPLAY {self._replay_at}/{len(self._replay)} ×{self._replay_speed:g}"
                 f" {'▶' if self._replay_playing else '⏸'}",
             )
-        self.query_one(StatusLine).update(escape(" · ".join(p for p in parts if p)))
+        try:
+            line = self.query_one(StatusLine)
+        except NoMatches:  # the app is shutting down (a worker finished as it closed)
+            return
+        line.update(escape(" · ".join(p for p in parts if p)))
 
     # ------------------------------------------------------------------ replay
     def load_replay(self, path: Path) -> None:
