@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from roundtable_tui.kernels import problems, templates
 from roundtable_tui.kernels.confirm import (
     Confirmation,
     Outcome,
+    cannot_be_faster,
     confirm,
     decide,
     ratio_interval,
@@ -106,6 +108,32 @@ def test_confirmation_round_trips_through_an_event_dict():
     again = Confirmation.from_dict(got.to_dict())
     assert again == got
     assert got.to_dict()["outcome"] == "within noise"
+
+
+def test_rounds_stop_once_faster_is_out_of_reach():
+    # the candidate is slower in the first two of four rounds: two rounds are enough
+    fake = FakeChecker({"cand": [1.1, 1.2, 1.0, 1.0], "best": [1.0, 1.0, 1.0, 1.0]})
+    got = confirm(fake, SGEMM, "cand", "best", rounds=4, seed=3)
+    assert len(fake.calls) == 4 and got.rounds == 2 and len(got.ratios) == 2
+    assert got.outcome is not Outcome.FASTER and "stopped after 2 of 4 rounds" in got.detail
+    # one slower round of four can still be outvoted: all four rounds run
+    fake = FakeChecker({"cand": [1.1, 0.7, 0.7, 0.7], "best": [1.0] * 4})
+    got = confirm(fake, SGEMM, "cand", "best", rounds=4, seed=3)
+    assert len(fake.calls) == 8 and got.rounds == 4 and got.detail == ""
+
+
+def test_an_early_stop_never_turns_away_a_kernel_the_full_rounds_would_confirm():
+    rng = np.random.default_rng(11)
+    for rounds in (3, 4, 5, 6):
+        for _ in range(300):
+            ratios = list(np.exp(rng.normal(0.0, 0.2, rounds)))
+            for r in range(1, rounds):
+                if cannot_be_faster(ratios[:r], rounds):
+                    # even the best possible rest of the rounds is not "faster"
+                    best_rest = ratios[:r] + [50.0] * (rounds - r)
+                    assert decide(best_rest, seed=r)[0] is not Outcome.FASTER
+                    assert decide(ratios, seed=r)[0] is not Outcome.FASTER
+                    break
 
 
 def test_worth_confirming_skips_clearly_slower_candidates():

@@ -78,6 +78,47 @@ def test_a_repeated_set_is_filled_by_the_optimizer_not_vetoed(tmp_path):
     assert "The optimizer's candidates" in prompt
 
 
+class GrowingMemory:
+    """A knowledge base whose answer changes with every attempt recorded (as past attempts
+    join the notes)."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def context(self, problem, query, budget_tokens):
+        return [{"id": "p", "text": "pack B into panels"}] + [
+            {"id": f"a{i}", "text": f"past attempt {i}"} for i in range(self.attempts)
+        ]
+
+    def record(self, attempt):
+        self.attempts += 1
+
+
+@pytest.mark.slow
+def test_the_prompt_prefix_holds_while_the_knowledge_base_grows(tmp_path):
+    backend = ScriptedBackend([said({"kc": 128}), said({"mc": 48})])
+    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
+    memory = GrowingMemory()
+    m = Manager(
+        session,
+        backend,
+        SGEMM,
+        AutoPolicy(),
+        RunConfig(iterations=2, check=SMALL, strategy="parameters", confirm_rounds=0),
+        machine={"cores": 2, "simd": "AVX2"},
+        knowledge=memory,
+    )
+    m.run(threading.Event())
+    session.close()
+    assert memory.attempts >= 2  # the base grew between the two prompts
+    first, second = (call[1][-1].content for call in backend.calls)
+    # the same notes both times, and the second prompt extends the first up to its sets
+    notes = first.split("\n\n")[0]
+    assert "pack B into panels" in notes and notes == second.split("\n\n")[0]
+    head = first[: first.index("Current best")]
+    assert second.startswith(head) and "Parameter sets measured" in second[len(head) :]
+
+
 @pytest.mark.slow
 def test_an_optimizer_only_run_asks_no_model(tmp_path):
     m, events, reason, backend = run(
@@ -131,7 +172,9 @@ def test_the_best_changes_only_by_confirmation(tmp_path, monkeypatch):
     assert confirmations[0].faster and confirmations[0].against is None
     best = 0
     for c in confirmations[1:]:
-        assert c.against == best and c.rounds == 2 and len(c.ratios) == 2
+        assert c.against == best and len(c.ratios) == c.rounds
+        # one round is enough when the candidate was not faster in it (two would not do)
+        assert c.rounds == 2 or (c.rounds == 1 and c.ratios[0] <= 1.0)
         assert c.outcome in ("faster", "within noise", "slower")
         assert c.low is None or c.low <= c.ratio <= c.high
         if c.faster:

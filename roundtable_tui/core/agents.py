@@ -285,14 +285,15 @@ class Proposer:
     """Replies asked for per call before giving up on unparseable output."""
     MAX_TOKENS = 400
     """A reply's limit on the free-form path (a written block scheme can be long)."""
-    MAX_TOKENS_TEMPLATE = 64
+    MAX_TOKENS_TEMPLATE = 48
     """With a template: a kind, a few changes (or a region, or a named scheme) and a
     one-sentence idea. The part before the idea is ~15–30 tokens for the usual one to three
-    changes, so 64 leaves the idea ~35–50; the embedded model's idea runs on to any limit
-    (400 tokens once, 78 s; at 160, 128 and 96 most replies reached it), at ~7 tokens/s under
-    the grammar on 2 cores. A reply cut inside its idea keeps the idea so far, one cut inside
-    a whole set written out keeps the set's whole members, and one cut before its idea keeps
-    the set (`_complete_members`, `parse_proposal`)."""
+    changes, so 48 leaves the idea ~20–30, a phrase; the embedded model's idea runs on to any
+    limit (400 tokens once, 78 s; at 160, 128, 96 and 64 most replies reached it), at ~7
+    tokens/s under the grammar on 2 cores (64 tokens: 8.4 s of a ~21 s iteration). A reply
+    cut inside its idea keeps the idea so far, one cut inside a whole set written out keeps
+    the set's whole members, and one cut before its idea keeps the set
+    (`_complete_members`, `parse_proposal`)."""
 
     def __init__(
         self,

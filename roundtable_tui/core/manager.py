@@ -183,6 +183,9 @@ class Manager:
         self._seed_of_search = zlib.crc32(session.id.encode())
         """The optimizer's seed: fixed per session, so resume and replay suggest the same."""
         self._candidates: list[Candidate] = []
+        self._notes: list[dict[str, Any]] = []
+        """With a template: the knowledge notes of the session, kept from their first retrieval
+        (see `_knowledge`)."""
         self._best_number_before: int | None = None
         self.proposer = Proposer(backend, problem, self.machine, self.family, config.strategy)
         self.verifier = Verifier()
@@ -610,12 +613,20 @@ class Manager:
         # the model's cached prompt prefix: with a template, its family for the whole session
         # (the sets to choose are in the prompt itself); otherwise the best, while it stands
         family = self.family
+        if family is not None and self._notes:
+            # the query is the same, but the knowledge base grows by every attempt, so its
+            # answer would change (past attempts) and break the cached prefix from the notes
+            # on; this session's attempts are in the prompt's measured sets already
+            return self._notes
         query = f"{family.id}: {family.summary}" if family is not None else context["best"]
         # the parameter path has the measured sets and the moves to go on: fewer notes, so
         # less prompt to process (the slowest part of an iteration on a CPU)
         budget = 300 if self.family is not None else 600
         try:
-            return list(self.knowledge.context(self.problem.name, query, budget))
+            notes = list(self.knowledge.context(self.problem.name, query, budget))
+            if family is not None:
+                self._notes = notes
+            return notes
         except Exception as exc:
             log.warning("knowledge failed: %s", exc)
             known = isinstance(exc, KnowledgeUnavailable)  # already says what and why

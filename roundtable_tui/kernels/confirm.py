@@ -11,7 +11,9 @@ candidate is faster); the estimate is their geometric mean and the interval a pe
 bootstrap of the mean log ratio (`scipy.stats.bootstrap`).
 
 The outcome is "faster" only when the whole 95% interval is above 1, "slower" when it is
-below 1, otherwise "within noise"; "failed" when either kernel did not pass a round.
+below 1, otherwise "within noise"; "failed" when either kernel did not pass a round. The
+rounds stop early once "faster" is out of reach (`cannot_be_faster`): most candidates are
+not faster, and their rounds were half of a search iteration's time.
 """
 
 from __future__ import annotations
@@ -141,6 +143,17 @@ def ratio_interval(
     return estimate, float(np.exp(ci.low)), float(np.exp(ci.high))
 
 
+def cannot_be_faster(ratios: list[float], rounds: int, confidence: float = CONFIDENCE) -> bool:
+    """Whether `ratios` (the first rounds of `rounds`) already rule out "faster", whatever the
+    remaining rounds give: a bootstrap resample drawn only from the k ratios at or below 1
+    has a mean log ratio at or below 0, and such resamples are a share (k/rounds)^rounds of
+    all; once that share reaches 1 - `confidence` (twice the interval's lower tail, a margin
+    for the Monte Carlo), the interval's lower end cannot lie above 1. With 4 rounds: two
+    rounds in which the candidate was not faster."""
+    k = sum(1 for r in ratios if r <= 1.0)
+    return k > 0 and (k / rounds) ** rounds >= 1.0 - confidence
+
+
 def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -225,18 +238,28 @@ def confirm(
         times["candidate"].append(got["candidate"])
         times["best"].append(got["best"])
         ratios.append(got["best"] / got["candidate"])
+        if r + 1 < rounds and cannot_be_faster(ratios, rounds):
+            break  # the rounds left could not make it the best: they would only cost time
     outcome, estimate, low, high = decide(ratios, seed=int(master.integers(2**31)))
+    detail = ""
+    if len(ratios) < rounds:
+        slow = sum(1 for r in ratios if r <= 1.0)
+        detail = (
+            f"stopped after {len(ratios)} of {rounds} rounds: not faster in {slow}, so no "
+            "later round could confirm it faster"
+        )
     flops = problem.flops(shape or problem.shape())
     return Confirmation(
         outcome,
         estimate,
         low,
         high,
-        rounds,
+        len(ratios),
         candidate_gflops=flops / float(np.median(times["candidate"])) / 1e9,
         best_gflops=flops / float(np.median(times["best"])) / 1e9,
         candidate_fraction=_median(fractions["candidate"]),
         best_fraction=_median(fractions["best"]),
+        detail=detail,
         seconds=time.monotonic() - t0,
         ratios=ratios,
     )
