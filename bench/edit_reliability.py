@@ -2,15 +2,15 @@
 
 For a handful of real edit requests on a problem's template kernel (its best parameter set
 from bench/best/, with its region markers), each on one region or one function's body inside
-a region (`edits.parts`), asks the model for an edit twice (free: the part's new text or
-SEARCH/REPLACE blocks, as the Coder asks; grammar: blocks constrained by `edits.GRAMMAR`),
-side by side in one run, and counts how
-many replies parse, apply inside the region, pass the static gate, and (with --check) build
+a region (`edits.parts`), asks the model for an edit once per mode, side by side in one
+run (free: the part's new text or SEARCH/REPLACE blocks, as the Coder asks; grammar: blocks
+constrained by `edits.GRAMMAR`; lines: `REPLACE a-b` … `END` blocks against the part's
+numbered lines, constrained by `edits.LINES_GRAMMAR`), and counts how many replies parse, apply inside the region, pass the static gate, and (with --check) build
 and pass `roundtable check` (all correctness cases, a short benchmark). Prints one row per
 reply and a summary.
 
     .venv/bin/python bench/edit_reliability.py [--model embedded] [--problem sgemm] [--check]
-        [--modes free,grammar] [--json OUT]
+        [--modes free,grammar,lines] [--json OUT]
 """
 
 from __future__ import annotations
@@ -112,8 +112,10 @@ def best_template_kernel(problem: str) -> str:
         return family.instantiate({})
 
 
-def complete(backend, messages: list[Message], max_tokens: int, grammar: bool) -> Completion:
-    """One reply; with `grammar`, constrained by `edits.GRAMMAR` (embedded backend only)."""
+def complete(
+    backend, messages: list[Message], max_tokens: int, grammar: str | None
+) -> Completion:
+    """One reply; with `grammar` (GBNF), constrained by it (embedded backend only)."""
     if not grammar:
         return backend.complete(messages, max_tokens=max_tokens, temperature=0.2, tag="coder")
     from llama_cpp import LlamaGrammar
@@ -124,7 +126,7 @@ def complete(backend, messages: list[Message], max_tokens: int, grammar: bool) -
         messages=[{"role": m.role, "content": m.content} for m in messages],
         max_tokens=max_tokens,
         temperature=0.2,
-        grammar=LlamaGrammar.from_string(edits.GRAMMAR, verbose=False),
+        grammar=LlamaGrammar.from_string(grammar, verbose=False),
     )
     usage = out["usage"]
     return Completion(
@@ -169,14 +171,16 @@ def main() -> int:
     requests = REQUESTS[args.problem][: args.limit or None]
     for region_name, title, idea in requests:
         region = edits.find_region(source, region_name)
-        msgs = edits.edit_messages(
-            preamble(problem, machine), {"title": title, "idea": idea}, source, region, []
-        )
-        messages = [Message(role, text) for role, text in msgs]
         for mode in args.modes.split(","):
+            fmt = "lines" if mode == "lines" else "blocks"
+            msgs = edits.edit_messages(
+                preamble(problem, machine), {"title": title, "idea": idea}, source, region, [], fmt
+            )
+            messages = [Message(role, text) for role, text in msgs]
+            grammar = {"grammar": edits.GRAMMAR, "lines": edits.LINES_GRAMMAR}.get(mode)
             start = time.monotonic()
-            limit = args.max_tokens or edits.budget(region.text(source))
-            done = complete(backend, messages, limit, mode == "grammar")
+            limit = args.max_tokens or edits.budget(region.text(source), fmt)
+            done = complete(backend, messages, limit, grammar)
             row = {
                 "region": region_name,
                 "title": title,

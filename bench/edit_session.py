@@ -8,7 +8,7 @@ build and pass, the share of iterations that reach a kernel at all, the median i
 time, and whether an edit beat the starting kernel (with its diff).
 
     .venv/bin/python bench/edit_session.py [--model embedded] [--problem sgemm]
-        [--iterations 10] [--minutes 40] [--grammar] [--keep DIR]
+        [--iterations 10] [--minutes 40] [--grammar] [--format blocks|lines] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--grammar", action="store_true", help="constrain edits with the GBNF")
+    ap.add_argument(
+        "--format", default="blocks", choices=["blocks", "lines"], help="the edit format"
+    )
     ap.add_argument("--keep", type=Path, help="keep the session under this directory")
     args = ap.parse_args()
 
@@ -57,6 +60,7 @@ def main() -> int:
         minutes=args.minutes,
         strategy="code",
         grammar=args.grammar,
+        edit_format=args.format,
         start=start,
         start_title="template (parameter path's best)",
         # no OpenBLAS baseline per kernel: the figures are compared with the start's

@@ -162,5 +162,7 @@ def test_a_real_comparison_of_two_template_kernels(checker):
         seed=2,
     )
     assert got.outcome in (Outcome.FASTER, Outcome.WITHIN_NOISE, Outcome.SLOWER), got.detail
-    assert got.rounds == 3 and len(got.ratios) == 3 and all(r > 0 for r in got.ratios)
+    assert len(got.ratios) == got.rounds and all(r > 0 for r in got.ratios)
+    # all three rounds, unless the first two already ruled "faster" out
+    assert got.rounds == 3 or (got.rounds == 2 and all(r <= 1.0 for r in got.ratios))
     assert got.ratio is not None and got.low is not None and got.low <= got.ratio <= got.high

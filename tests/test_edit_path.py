@@ -243,3 +243,42 @@ def test_a_recorded_model_reply_rewrites_the_region_and_its_build_error_goes_bac
     assert "rank1" in sent and "acc_even" in sent  # the error and the region as it now reads
     assert second.code is not None and "fn rank1(" in second.code
     assert edits.check(code, second.code, "micro_kernel", SGEMM)["ok"]
+
+
+def test_a_line_edit_through_the_manager_is_constrained_applied_and_checked(tmp_path):
+    import json
+
+    seen: list = []
+
+    class Capturing(ScriptedBackend):
+        def complete(self, messages, **kwargs):
+            seen.append((kwargs.get("tag"), kwargs.get("grammar"), messages[-1].content))
+            return super().complete(messages, **kwargs)
+
+    proposal = {**PROPOSAL, "region": "rank1", "idea": "b first in the fused multiply-add"}
+    line = "            acc[i][j] = b[j].mul_add(a[i], acc[i][j]);"
+    replies = [
+        {"tag": "proposer", "text": json.dumps({**proposal, "rationale": "same work"})},
+        {"tag": "coder", "text": f"REPLACE 3-3\n{line}\nEND\n"},
+    ]
+    from roundtable_tui.core.manager import Manager, RunConfig
+    from roundtable_tui.core.review import AutoPolicy
+    from roundtable_tui.core.session import Session
+
+    backend = Capturing(replies)
+    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "l")
+    events: list = []
+    config = RunConfig(
+        iterations=1, strategy="code", check=SMALL, start=best(), edit_format="lines"
+    )
+    Manager(
+        session, backend, SGEMM, AutoPolicy(), config, on_event=events.append, machine=MACHINE
+    ).run(threading.Event())
+    session.close()
+    (coder_call,) = [s for s in seen if s[0] == "coder"]
+    assert coder_call[1] == edits.LINES_GRAMMAR
+    assert "3|             acc[i][j] = a[i].mul_add(b[j], acc[i][j]);" in coder_call[2]
+    (kernel,) = [e for e in events if e.kind is Kind.KERNEL and e.iteration == 1]
+    assert kernel.data["region"] == "micro_kernel.rank1" and line in kernel.data["code"]
+    (result,) = [e for e in events if e.kind is Kind.CHECK_RESULT and e.iteration == 1]
+    assert result.data["verdict"] == "passed", result.data["reason"]

@@ -311,3 +311,77 @@ def test_an_unchanged_reply_is_reminded_of_the_idea():
     assert "unchanged" in text and "unroll j by 2" in text and "micro_kernel.rank1" in text
     other = edits.repair_message(EditError("SEARCH is never followed"), "x", "unroll j by 2")
     assert "unroll j by 2" not in other
+
+
+# ------------------------------------------------------------------ line edits
+def test_a_line_edit_replaces_the_numbered_lines_of_its_part_only():
+    code = sgemm_template()
+    part = edits.find_region(code, "micro_kernel.micro_kernel")
+    shown = edits.numbered(part.text(code)).splitlines()
+    assert shown[0].startswith("1| ") or shown[0].startswith(" 1| ")
+    old = part.text(code).splitlines()
+    # a reply that copies the numbers and writes flush left: numbers dropped, indented as
+    # the line it replaces
+    reply = f"REPLACE 2-2\n2| {old[1].strip()}  // same\nEND\n"
+    edit = edits.parse_edit(reply, part.name)
+    assert edit.blocks[0].span == (2, 2)
+    applied = edits.apply_edit(code, edit)
+    new = applied.region.text(applied.code).splitlines()
+    assert new[1] == old[1].rstrip() + "  // same" and applied.matches == ["lines"]
+    assert len(new) == len(old) and new[0] == old[0] and new[2:] == old[2:]
+    assert edits.check(code, applied.code, part.name, SGEMM)["ok"]
+
+
+def test_several_line_edits_use_the_numbers_as_shown_not_as_shifted():
+    code = sgemm_template()
+    part = edits.find_region(code, "micro_kernel.rank1")  # 5 lines
+    old = part.text(code).splitlines()
+    # block 1 grows line 1 into three lines; block 2 still means the original line 3
+    reply = (
+        "REPLACE 1-1\n    // a\n    // b\n" + old[0] + "\nEND\n"
+        "REPLACE 3\n            acc[i][j] = b[j].mul_add(a[i], acc[i][j]);\nEND\n"
+    )
+    applied = edits.apply_edit(code, edits.parse_edit(reply, part.name))
+    new = applied.region.text(applied.code).splitlines()
+    assert new[:3] == ["    // a", "    // b", old[0]]
+    assert new[4].strip() == "acc[i][j] = b[j].mul_add(a[i], acc[i][j]);"
+    assert new[3] == old[1] and new[5:] == old[3:]
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        ("REPLACE 4-9\nx;\nEND\n", "outside the part's lines 1-5"),
+        ("REPLACE 3-2\nx;\nEND\n", "outside the part's lines 1-5"),
+        ("REPLACE 1-3\nx;\nEND\nREPLACE 3-4\ny;\nEND\n", "overlap block 1"),
+        ("REPLACE 3-3\nfor k in 0..NR {\nEND\n", "unmatched `{`"),
+        ("REPLACE 1-1\nx;\n", "no `END` line"),
+    ],
+)
+def test_a_line_edit_that_cannot_be_right_goes_back_before_any_build(reply, says):
+    code = sgemm_template()
+    with pytest.raises(EditError, match=re.escape(says)):
+        edits.apply_edit(code, edits.parse_edit(reply, "micro_kernel.rank1"))
+
+
+def test_an_unbalanced_search_replace_block_is_refused_too():
+    code = sgemm_template()
+    line = "            acc[i][j] = a[i].mul_add(b[j], acc[i][j]);\n"
+    reply = f"<<<<<<< SEARCH\n{line}=======\n{line}        }}\n>>>>>>> REPLACE\n"
+    with pytest.raises(EditError, match="unmatched"):
+        edits.apply_edit(code, edits.parse_edit(reply, "micro_kernel.rank1"))
+
+
+def test_the_line_format_prompt_numbers_the_part_and_its_grammar_is_valid():
+    code = sgemm_template()
+    part = edits.find_region(code, "micro_kernel.rank1")
+    system, user = edits.edit_messages(
+        "pre\n", {"title": "t", "idea": "i"}, code, part, [], "lines"
+    )
+    assert "REPLACE 4-5" in system[1] and "SEARCH" not in system[1]
+    assert "3|             acc[i][j]" in user[1] and "REPLACE a-b" in user[1]
+    again = edits.repair_message(EditError("x"), part.name, "i", "lines")
+    assert "REPLACE a-b" in again and "SEARCH" not in again
+    assert edits.budget(part.text(code), "lines") == edits.EditCoder.LINES_TOKENS
+    llama_cpp = pytest.importorskip("llama_cpp")
+    assert llama_cpp.LlamaGrammar.from_string(edits.LINES_GRAMMAR, verbose=False) is not None

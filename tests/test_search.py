@@ -75,7 +75,7 @@ def test_a_repeated_set_is_filled_by_the_optimizer_not_vetoed(tmp_path):
     assert [e.proposed_by for e in m.state.entries if e.template] == ["model", "optimizer"]
     # the second prompt showed the optimizer's candidates
     prompt = backend.calls[1][1][-1].content
-    assert "The optimizer's candidates" in prompt
+    assert "Optimizer's candidates" in prompt
 
 
 class GrowingMemory:

@@ -57,6 +57,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         help="run without the knowledge base (papers and past attempts)",
     )
     p.add_argument(
+        "--edit-format",
+        choices=["blocks", "lines"],
+        default="blocks",
+        help="how the Coder writes a code edit: blocks (default: the part's new text or "
+        "SEARCH/REPLACE blocks) or lines (REPLACE a-b … END against the part's numbered "
+        "lines, held to a grammar)",
+    )
+    p.add_argument(
         "--start-from",
         metavar="template|FILE.rs",
         help="a new session's starting kernel instead of the naive one: `template` (the "

@@ -48,6 +48,7 @@ def spec_from(args: argparse.Namespace) -> RunSpec:
             knowledge=not getattr(args, "no_knowledge", False),
             record=Path(record) if record else None,
             start=getattr(args, "start_from", None),
+            edit_format=getattr(args, "edit_format", None) or "blocks",
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

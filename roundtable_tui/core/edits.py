@@ -23,6 +23,16 @@ changing a few lines of one that works. So the code path works on the current be
   indentation, inner spacing and blank lines, and in both cases only when the match is
   unique. A block that does not apply raises `EditError` with the block's number and the
   nearest line of the region, which goes back to the Coder as a repair.
+- **Line edits** (`FORMATS`: "lines"). The part is shown with its lines numbered, and the
+  Coder replies with blocks that name lines instead of copying them::
+
+      REPLACE 4-5
+      the lines that replace lines 4 to 5 of the part
+      END
+
+  A small model copying SEARCH lines wrote the whole part into them until its token limit
+  (bench/RESULTS.md, 2026-11-29); a line range costs a few tokens and always matches.
+  `LINES_GRAMMAR` holds a llama.cpp reply to this format.
 - **Checks.** `outside_change` says whether an edited file changed anything outside the
   region (the Verifier refuses such an edit before the static gate and the build).
 
@@ -44,6 +54,13 @@ _SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
 _REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\s*$")
 _FENCE = re.compile(r"^\s*```")
+_LINES = re.compile(r"^\s*REPLACE(?:\s+LINES?)?\s+(?P<a>\d+)\s*(?:-\s*(?P<b>\d+))?\s*:?\s*$")
+_LINES_END = re.compile(r"^\s*END\s*$")
+_NUMBERED = re.compile(r"^\s*\d+\s*\|\s?")
+
+FORMATS = ("blocks", "lines")
+"""The Coder's edit formats: "blocks" (the part's new text, or SEARCH/REPLACE blocks) and
+"lines" (REPLACE a-b … END blocks against the part's numbered lines)."""
 
 
 class RegionError(ValueError):
@@ -249,6 +266,9 @@ class Block:
     """1-based, in the order of the reply."""
     search: str
     replace: str
+    span: tuple[int, int] | None = None
+    """A line edit's first and last line (1-based, inclusive, of the part as shown);
+    `search` is then unused."""
 
 
 @dataclass(frozen=True)
@@ -296,6 +316,9 @@ def parse_edit(text: str, region: str) -> Edit:
         i = k + 1
     if blocks:
         return Edit(region, tuple(blocks))
+    spans = _line_blocks(lines)
+    if spans:
+        return Edit(region, tuple(spans))
     fenced = re.findall(r"```[ \t]*(?:rust|rs)?[^\n]*\n(.*?)(?:```|\Z)", text, re.S)
     fenced = [f for f in fenced if f.strip()]
     if len(fenced) == 1:
@@ -304,6 +327,73 @@ def parse_edit(text: str, region: str) -> Edit:
         "the reply has no `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` block"
         + (" (and more than one code block)" if fenced else "")
     )
+
+
+def _line_blocks(lines: list[str]) -> list[Block]:
+    """The `REPLACE a-b` … `END` blocks of a reply (see the module's docstring); a missing
+    `b` means the one line `a`. Raises EditError for a block without its END."""
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = _LINES.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        number = len(blocks) + 1
+        j = i + 1
+        while j < len(lines) and not _LINES_END.match(lines[j]):
+            if _LINES.match(lines[j]):
+                raise EditError("the block has no `END` line before the next REPLACE", number)
+            j += 1
+        if j >= len(lines):
+            raise EditError("the block has no `END` line (truncated?)", number)
+        new = [ln for ln in lines[i + 1 : j] if not _FENCE.match(ln)]
+        if new and all(_NUMBERED.match(ln) for ln in new if ln.strip()):
+            new = [_NUMBERED.sub("", ln, count=1) for ln in new]  # numbers copied as shown
+        a = int(m["a"])
+        b = int(m["b"]) if m["b"] else a
+        blocks.append(Block(number, "", "".join(new), (a, b)))
+        i = j + 1
+    return blocks
+
+
+def numbered(text: str) -> str:
+    """`text` with its lines numbered from 1 (`  4| …`), as the line format shows a part."""
+    rows = text.rstrip("\n").split("\n")
+    width = len(str(len(rows)))
+    return "\n".join(f"{n:>{width}}| {line}" for n, line in enumerate(rows, 1))
+
+
+def _apply_spans(lines: list[str], start: int, end: int, blocks: list[Block]) -> list[str]:
+    """`lines` with the line edits applied inside lines[start:end]; their numbers are of
+    the part as shown (before any of them), so they apply from the last up. EditError for a
+    range outside the part or ranges that overlap."""
+    size = end - start
+    taken: list[tuple[int, int, int]] = []
+    for block in blocks:
+        a, b = block.span or (0, 0)
+        if not 1 <= a <= b <= size:
+            raise EditError(
+                f"REPLACE {a}-{b} is outside the part's lines 1-{size} (the first number is "
+                "the first line replaced, the second the last)",
+                block.number,
+            )
+        for a2, b2, n2 in taken:
+            if a <= b2 and a2 <= b:
+                raise EditError(f"lines {a}-{b} overlap block {n2}'s lines {a2}-{b2}", block.number)
+        taken.append((a, b, block.number))
+    for block in sorted(blocks, key=lambda x: -(x.span or (0, 0))[0]):
+        a, b = block.span or (0, 0)
+        first, last = start + a - 1, start + b - 1
+        new = block.replace
+        if new and not new.endswith("\n"):
+            new += "\n"
+        got = next((ln for ln in new.splitlines() if ln.strip()), "")
+        have = next((ln for ln in lines[first : last + 1] if ln.strip()), lines[first])
+        if got and not _indent(got) and _indent(have):  # written flush left: indent as before
+            new = _reindent(new, "", _indent(have))
+        lines = lines[:first] + new.splitlines(keepends=True) + lines[last + 1 :]
+    return lines
 
 
 def _norm(line: str) -> str:
@@ -446,14 +536,31 @@ def apply_edit(source: str, edit: Edit) -> Applied:
         lines = lines[:start] + new.splitlines(keepends=True) + lines[end:]
         end = start + len(new.splitlines())
         matches.append("whole")
+    spans = [b for b in edit.blocks if b.span is not None]
+    if spans:
+        before = len(lines)
+        lines = _apply_spans(lines, start, end, spans)
+        end += len(lines) - before
+        matches.extend("lines" for _ in spans)
     for block in edit.blocks:
+        if block.span is not None:
+            continue
         before = len(lines)
         lines, how = _apply_block(lines, start, end, block)
         end += len(lines) - before
         matches.append(how)
     code = "".join(lines)
     if code == source or code == source + "\n":
-        raise EditError("the edit changes nothing (REPLACE equals SEARCH)")
+        raise EditError("the edit changes nothing (its new lines equal the old ones)")
+    if edit.blocks:  # a whole new text was checked above
+        was = _brace_balance(region.text(source))
+        now = _brace_balance("".join(lines[start:end]))
+        if now != was:
+            more = "`{`" if now > was else "`}`"
+            raise EditError(
+                f"the edit leaves {abs(now - was)} unmatched {more} in the region; open and "
+                "close every block within the new lines"
+            )
     return Applied(code, Region(region.name, start, end, region.marked, region.function), matches)
 
 
@@ -595,38 +702,77 @@ def context_of(source: str, region: Region) -> list[str]:
     return out
 
 
+LINES_ROLE = (
+    "Your role: Coder. Change ONLY the region of the current best kernel shown below, to "
+    "implement the proposal. Its lines are numbered. Reply with one to three edit blocks and "
+    "nothing else:\n"
+    "REPLACE 4-5\n"
+    "the new lines that take the place of lines 4 to 5\n"
+    "END\n"
+    "The numbers are the first and the last line replaced, as shown; write the new lines "
+    "without numbers. To add lines, replace a line with itself plus the new ones. The "
+    "result must differ from the region as shown. Keep every name the rest of the file "
+    "uses. Safe Rust only."
+)
+
+
+def show(text: str, fmt: str) -> str:
+    """A part's text as the Coder sees it in format `fmt` (`FORMATS`): numbered lines for
+    "lines", else as it is; fenced as Rust."""
+    body = numbered(text) if fmt == "lines" else text.rstrip()
+    return f"```rust\n{body}\n```"
+
+
 def edit_messages(
-    preamble: str, proposal: dict[str, Any], source: str, region: Region, feedback: list[str]
+    preamble: str,
+    proposal: dict[str, Any],
+    source: str,
+    region: Region,
+    feedback: list[str],
+    fmt: str = "blocks",
 ) -> list[tuple[str, str]]:
-    """The Coder's messages for an edit: the file's outline and the region's text (first:
-    the same for every edit of that region of the same best kernel, so llama.cpp reuses the
-    processed prefix), then the proposal."""
+    """The Coder's messages for an edit in format `fmt` (`FORMATS`): the file's outline and
+    the region's text (first: the same for every edit of that region of the same best
+    kernel, so llama.cpp reuses the processed prefix), then the proposal."""
     where = f" (inside fn {region.function})" if region.function else ""
     if region.within:
         where = f" (the body of fn {region.function}, in region `{region.within}`)"
     lines = [
         "The rest of the file (read-only):\n" + "\n".join(context_of(source, region)),
         f"Region `{region.name}`{where}, the only lines you may change:\n"
-        f"```rust\n{region.text(source).rstrip()}\n```",
+        + show(region.text(source), fmt),
         f"Proposal: {proposal.get('title', '')}",
         f"Idea: {proposal.get('idea', '')}",
     ]
     if feedback:
         lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
     lines.append(
-        "Reply with the region's complete new text in one ```rust block, or with "
+        "Reply with REPLACE a-b … END blocks for the numbered lines."
+        if fmt == "lines"
+        else "Reply with the region's complete new text in one ```rust block, or with "
         "SEARCH/REPLACE blocks for it."
     )
-    return [("system", preamble + EDIT_ROLE), ("user", "\n\n".join(lines))]
+    role = LINES_ROLE if fmt == "lines" else EDIT_ROLE
+    return [("system", preamble + role), ("user", "\n\n".join(lines))]
 
 
-def repair_message(error: EditError | str, region: str, idea: str = "") -> str:
+def _how_to_fix(fmt: str) -> str:
+    if fmt == "lines":
+        return "Fix it with REPLACE a-b … END blocks against these numbered lines."
+    return "Fix it with SEARCH/REPLACE blocks against these lines."
+
+
+def repair_message(
+    error: EditError | str, region: str, idea: str = "", fmt: str = "blocks"
+) -> str:
     """The Coder's next prompt after an edit that did not apply or did not pass a check; an
     edit that changed nothing is reminded of the `idea` it must carry out (the embedded
     model rewrote a region unchanged three times in a row when only told to try again)."""
     again = (
-        f"Reply again with region `{region}`'s complete new text in one ```rust block, or "
-        "with SEARCH/REPLACE blocks whose SEARCH lines are copied exactly from it."
+        f"Reply again with REPLACE a-b … END blocks for region `{region}`'s numbered lines."
+        if fmt == "lines"
+        else f"Reply again with region `{region}`'s complete new text in one ```rust block, "
+        "or with SEARCH/REPLACE blocks whose SEARCH lines are copied exactly from it."
     )
     if idea and "changes nothing" in str(error):
         again = (
@@ -644,6 +790,15 @@ line    ::= ( [ \t]* [^<=> \t\n] [^\n]* )? "\n"
 """
 """GBNF for a reply of one to four SEARCH/REPLACE blocks and nothing else (llama.cpp
 grammars; a code line may not start with <, = or > after its indentation)."""
+
+LINES_GRAMMAR = r"""
+root    ::= block block? block?
+block   ::= "REPLACE " num "-" num "\n" line* "END\n"
+num     ::= [1-9] [0-9]? [0-9]?
+line    ::= ( [ \t]+ [^\n]* | [^E \t\n] [^\n]* )? "\n"
+"""
+"""GBNF for a reply of one to three line edits (`REPLACE a-b` … `END`) and nothing else; a
+new line may not start with E unless indented (so END always ends a block)."""
 
 
 # --------------------------------------------------------------------------- the Coder's edit path
@@ -677,7 +832,9 @@ def choose_region(source: str, wanted: str | None, text: str = "") -> str:
     return "micro_kernel" if "micro_kernel" in names else names[0]
 
 
-def build_repair_message(verdict: str, reason: str, detail: str, region: str, now: str) -> str:
+def build_repair_message(
+    verdict: str, reason: str, detail: str, region: str, now: str, fmt: str = "blocks"
+) -> str:
     """The Coder's next prompt after an applied edit failed to build or gave wrong results:
     the failure, and the region as it now reads (the next blocks apply to that text)."""
     detail = detail.strip()
@@ -686,8 +843,8 @@ def build_repair_message(verdict: str, reason: str, detail: str, region: str, no
     return (
         f"The edited kernel failed ({verdict}): {reason}\n"
         + (f"{detail}\n" if detail else "")
-        + f"Region `{region}` now reads:\n```rust\n{now.rstrip()}\n```\n"
-        "Fix it with SEARCH/REPLACE blocks against these lines."
+        + f"Region `{region}` now reads:\n{show(now, fmt)}\n"
+        + _how_to_fix(fmt)
     )
 
 
@@ -703,11 +860,13 @@ class Attempt:
     """The reply was a complete kernel file instead of an edit (taken as it is)."""
 
 
-def budget(region_text: str) -> int:
+def budget(region_text: str, fmt: str = "blocks") -> int:
     """Tokens a reply may use: enough to write `region_text` out whole with room to change it
     (about 3.5 characters a token for Rust, plus half again), never below
     EditCoder.MAX_TOKENS. A reply cut at its limit dropped helper functions in the
-    measurements of 2026-11-29."""
+    measurements of 2026-11-29. Line edits rewrite a few lines: EditCoder.LINES_TOKENS."""
+    if fmt == "lines":
+        return EditCoder.LINES_TOKENS
     return max(EditCoder.MAX_TOKENS, int(len(region_text) / 3.5 * 1.5) + 64)
 
 
@@ -717,9 +876,19 @@ class EditCoder:
 
     MAX_TOKENS = 800
     """At least this many tokens per reply; more for a long region (`budget`)."""
+    LINES_TOKENS = 320
+    """A line-edit reply's limit: up to three blocks of a few lines (~45 s at 7 tokens/s)."""
 
-    def __init__(self, problem: Any, machine: dict[str, Any], grammar: str | None = None):
-        self.problem, self.machine, self.grammar = problem, machine, grammar
+    def __init__(
+        self,
+        problem: Any,
+        machine: dict[str, Any],
+        grammar: str | None = None,
+        fmt: str = "blocks",
+    ):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown edit format {fmt!r} (one of {FORMATS})")
+        self.problem, self.machine, self.grammar, self.fmt = problem, machine, grammar, fmt
         self.history: list[Any] = []
         self.best = self.current = ""
         self.region = ""
@@ -743,11 +912,11 @@ class EditCoder:
         self.region = choose_region(best_code, proposal.get("region"), said)
         self.idea = str(proposal.get("idea") or proposal.get("title") or "")
         region = find_region(best_code, self.region)
-        self.max_tokens = budget(region.text(best_code))
+        self.max_tokens = budget(region.text(best_code), self.fmt)
         pre = preamble(self.problem, self.machine)
         self.history = [
             Message(role, text)
-            for role, text in edit_messages(pre, proposal, best_code, region, feedback)
+            for role, text in edit_messages(pre, proposal, best_code, region, feedback, self.fmt)
         ]
         return self._ask(talk, cancel)
 
@@ -764,7 +933,7 @@ class EditCoder:
         """Another try after the edited kernel failed to build or gave wrong results."""
         now = find_region(self.current, self.region).text(self.current)
         return self.repair(
-            talk, cancel, build_repair_message(verdict, reason, detail, self.region, now)
+            talk, cancel, build_repair_message(verdict, reason, detail, self.region, now, self.fmt)
         )
 
     def _ask(self, talk: Any, cancel: Any, temperature: float = 0.2) -> Attempt:
@@ -777,7 +946,7 @@ class EditCoder:
         self.history.append(Message("assistant", done.text))
         if len(self.history) > 4:  # the first request and the latest exchange
             self.history = self.history[:2] + self.history[-2:]
-        if not _SEARCH_ANYWHERE.search(done.text):
+        if not _SEARCH_ANYWHERE.search(done.text) and not _LINES_ANYWHERE.search(done.text):
             # a model that rewrites the whole file anyway: taken as a new kernel, not an edit
             from roundtable_tui.core.agents import extract_code, make_public
 
@@ -789,11 +958,11 @@ class EditCoder:
         try:
             applied = apply_edit(self.current, parse_edit(done.text, self.region))
         except EditError as exc:
-            message = repair_message(exc, self.region, self.idea)
+            message = repair_message(exc, self.region, self.idea, self.fmt)
             if self.current != self.best:  # the blocks apply to the last version
                 try:
-                    now = find_region(self.current, self.region).text(self.current).rstrip()
-                    message += f"\nRegion `{self.region}` now reads:\n```rust\n{now}\n```"
+                    now = find_region(self.current, self.region).text(self.current)
+                    message += f"\nRegion `{self.region}` now reads:\n{show(now, self.fmt)}"
                 except EditError:  # a whole file the model wrote has no such region
                     self.current = self.best
             return Attempt(None, message)
@@ -802,6 +971,7 @@ class EditCoder:
 
 
 _SEARCH_ANYWHERE = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$", re.M)
+_LINES_ANYWHERE = re.compile(_LINES.pattern, re.M)
 _WHOLE_FILE_ASK = re.compile(r"\s*(Fix it\. )?Reply with the whole.*\Z", re.S)
 
 
@@ -820,8 +990,9 @@ class EditWriter:
         machine: dict[str, Any],
         grammar: str | None = None,
         whole_file: Any = None,
+        fmt: str = "blocks",
     ):
-        self.coder = EditCoder(problem, machine, grammar)
+        self.coder = EditCoder(problem, machine, grammar, fmt)
         self.whole_file = whole_file
         """The writer used instead when the best kernel has no region to edit."""
         self.failure = ""
@@ -857,11 +1028,12 @@ class EditWriter:
         else:  # the gate, the build or the checker refused the edited kernel
             why = _WHOLE_FILE_ASK.sub("", message).strip()
             now = find_region(self.coder.current, self.coder.region).text(self.coder.current)
+            fmt = self.coder.fmt
             attempt = self.coder.repair(
                 job.talk,
                 job.cancel,
-                f"{why}\nRegion `{self.coder.region}` now reads:\n```rust\n{now.rstrip()}\n```\n"
-                "Fix it with SEARCH/REPLACE blocks against these lines.",
+                f"{why}\nRegion `{self.coder.region}` now reads:\n{show(now, fmt)}\n"
+                + _how_to_fix(fmt),
             )
         self._note(attempt)
         return attempt.code

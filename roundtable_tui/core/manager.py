@@ -119,7 +119,12 @@ class RunConfig:
     """Code proposals are search/replace edits of one region of the best kernel
     (`core.edits`); False: the Coder writes whole files."""
     grammar: bool = False
-    """Constrain the Coder's edit replies with `edits.GRAMMAR` (llama.cpp backends)."""
+    """Constrain the Coder's SEARCH/REPLACE replies with `edits.GRAMMAR` (llama.cpp
+    backends; line edits always have theirs)."""
+    edit_format: str = "blocks"
+    """How the Coder writes an edit (`edits.FORMATS`): blocks (the part's new text or
+    SEARCH/REPLACE blocks) or lines (REPLACE a-b … END against numbered lines, held to
+    `edits.LINES_GRAMMAR`)."""
     start: str | None = None
     """The starting kernel's source (iteration 0) instead of the naive kernel."""
     start_title: str = ""
@@ -194,7 +199,11 @@ class Manager:
         """The writer of each proposal kind (kinds not listed go to the model's Coder)."""
         if config.edits:
             grammar = edits.GRAMMAR if config.grammar else None
-            self.writers["code"] = edits.EditWriter(problem, self.machine, grammar, self.coder)
+            if config.edit_format == "lines":
+                grammar = edits.LINES_GRAMMAR
+            self.writers["code"] = edits.EditWriter(
+                problem, self.machine, grammar, self.coder, config.edit_format
+            )
         if self.family is not None:
             self.writers["parameters"] = TemplateCoder(self.family)
         if problem.name == "sgemm":
@@ -872,9 +881,7 @@ class Manager:
             "failures": fails,
             "feedback": s.feedback[-3:],
             "tried": space.tried(s) if space else [],
-            "best_parameters": " ".join(f"{k}={v}" for k, v in space.base(s).items())
-            if space
-            else "",
+            "best_parameters": space.changes_from_defaults(space.base(s)) if space else "",
             # the optimizer's candidates stand in for the one-parameter moves
             "untried": space.untried(s) if space and not self._candidates else [],
             "regions": self._regions(),

@@ -47,7 +47,6 @@ class ParameterSpace:
         defaults (compact: every prompt token costs time on a CPU), each with its GFLOPS or
         outcome; beyond `limit`, the `limit` fastest, still in that order. Oldest first, so
         the list only grows at its end and the model's prompt cache keeps what it had."""
-        defaults = self.family.defaults
         mine = [e for e in state.entries if e.template == self.family.id]
         if len(mine) > limit:
             ranked = sorted(mine, key=lambda e: (not e.passed, -(e.gflops or 0.0)))[:limit]
@@ -55,7 +54,7 @@ class ParameterSpace:
             mine = [e for e in mine if id(e) in keep]
         lines = []
         for e in mine:
-            diff = " ".join(f"{k}={v}" for k, v in e.parameters.items() if defaults.get(k) != v)
+            diff = self.changes_from_defaults(e.parameters, "")
             result = (
                 f"{e.gflops:.1f} GFLOPS"
                 + (f" ({e.fraction_of_openblas:.0%} of OpenBLAS)" if e.fraction_of_openblas else "")
@@ -64,6 +63,12 @@ class ParameterSpace:
             )
             lines.append(f"{diff or 'defaults'} -> {result}")
         return lines
+
+    def changes_from_defaults(self, values: dict[str, Any], none: str = "defaults") -> str:
+        """`values` as its changes from the family's defaults (`kc=256 mc=48`), or `none`
+        when it is the defaults (compact: the defaults are in the Proposer's system prompt)."""
+        defaults = self.family.defaults
+        return " ".join(f"{k}={v}" for k, v in values.items() if defaults.get(k) != v) or none
 
     def untried(self, state: SessionState, limit: int = 6) -> list[str]:
         """Valid one-parameter moves from the best set that were not measured, in an order

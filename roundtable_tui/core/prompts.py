@@ -135,7 +135,10 @@ def template_role(family: Family, strategy: str) -> str:
         "Your role: Proposer. Choose the next kernel to measure. A tested kernel template "
         f"exists. {how} In `changes` give only the one or two parameters that differ from "
         "the best set, guided by the results; never repeat a set already measured. Answer in "
-        "JSON; the idea is one short sentence on why the change should be faster.\n"
+        "JSON; the idea is one short sentence on why the change should be faster. Sets are "
+        "written as changes from the defaults below. \"Optimizer's candidates\" and "
+        "\"Unmeasured valid changes\" are valid sets not measured yet: pick one with its "
+        "change, or propose another valid change.\n"
         + family.describe()
         + (f"\n{prompt_text(family.problem, written=False)}" if strategy == "mixed" else "")
     )
@@ -188,9 +191,11 @@ def proposer_messages(
             + "\n".join(f"- {t}" for t in tried)
         )
     # the best after the measured sets: a new best then costs only the prompt's tail
-    parts.append(f"Current best: {best}")
-    if best_parameters:
-        parts.append(f"Best parameter set: {best_parameters}")
+    # the tail is processed anew every iteration (~30 ms a token on 2 cores): short lines,
+    # their explanations in the system prompt (`template_role`)
+    parts.append(
+        f"Current best: {best}" + (f"; its set: {best_parameters}" if best_parameters else "")
+    )
     if failures:
         parts.append("Recent failures (do not repeat):\n" + "\n".join(f"- {f}" for f in failures))
     if feedback:
@@ -201,15 +206,9 @@ def proposer_messages(
             + "\n".join(f"- {h}" for h in hints)
         )
     if candidates:
-        parts.append(
-            "The optimizer's candidates (valid, not measured yet; pick one with its change, "
-            "or propose another valid change): " + "; ".join(candidates)
-        )
+        parts.append("Optimizer's candidates: " + "; ".join(candidates))
     if untried:
-        parts.append(
-            "Valid changes of the best set not measured yet (pick one, or another valid "
-            "change): " + "; ".join(untried)
-        )
+        parts.append("Unmeasured valid changes: " + "; ".join(untried))
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
         ways = ['kind "parameters" with changes and idea']

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from roundtable_tui.config import Settings, settings
+from roundtable_tui.core.edits import FORMATS
 from roundtable_tui.core.events import Event
 from roundtable_tui.core.hints import Hints
 from roundtable_tui.core.knowledge import Knowledge
@@ -92,12 +93,18 @@ class RunSpec:
     """A new session's starting kernel (iteration 0) instead of the naive one: "template"
     (the problem's first template family with this machine's defaults) or the path of a
     kernel file (`starting_kernel`)."""
+    edit_format: str = "blocks"
+    """How the Coder writes a code edit (`RunConfig.edit_format`)."""
 
     def __post_init__(self) -> None:
         if self.problem is not None:
             problems.get(self.problem)  # ValueError naming the choices
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r} (one of {', '.join(STRATEGIES)})")
+        if self.edit_format not in FORMATS:
+            raise ValueError(
+                f"unknown edit format {self.edit_format!r} (one of {', '.join(FORMATS)})"
+            )
         for name in ("iterations", "repairs", "max_tokens", "patience"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -248,6 +255,7 @@ def prepare(
         strategy=spec.strategy,
         check=spec.check or Options(allow_unsafe=spec.allow_unsafe),
         search=spec.search,
+        edit_format=spec.edit_format,
     )
     if start is not None:
         config.start, config.start_title = start
