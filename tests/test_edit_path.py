@@ -282,3 +282,17 @@ def test_a_line_edit_through_the_manager_is_constrained_applied_and_checked(tmp_
     assert kernel.data["region"] == "micro_kernel.rank1" and line in kernel.data["code"]
     (result,) = [e for e in events if e.kind is Kind.CHECK_RESULT and e.iteration == 1]
     assert result.data["verdict"] == "passed", result.data["reason"]
+
+
+def test_the_edit_format_is_a_run_option_and_an_unknown_one_is_refused():
+    import pytest
+
+    from roundtable_tui.cli.parser import build_parser
+    from roundtable_tui.cli.run import spec_from
+    from roundtable_tui.core.run import RunSpec
+
+    args = build_parser().parse_args(["run", "--auto", "--edit-format", "lines"])
+    assert spec_from(args).edit_format == "lines"
+    assert spec_from(build_parser().parse_args(["run", "--auto"])).edit_format == "blocks"
+    with pytest.raises(ValueError, match="unknown edit format 'diff' \\(one of blocks, lines\\)"):
+        RunSpec(edit_format="diff")

@@ -356,6 +356,8 @@ def test_several_line_edits_use_the_numbers_as_shown_not_as_shifted():
         ("REPLACE 1-3\nx;\nEND\nREPLACE 3-4\ny;\nEND\n", "overlap block 1"),
         ("REPLACE 3-3\nfor k in 0..NR {\nEND\n", "unmatched `{`"),
         ("REPLACE 1-1\nx;\n", "no `END` line"),
+        # an END left out: the next header closes the block, and the ranges still count
+        ("REPLACE 1-2\nx;\nREPLACE 2-3\ny;\nEND\n", "overlap block 1"),
     ],
 )
 def test_a_line_edit_that_cannot_be_right_goes_back_before_any_build(reply, says):
@@ -378,7 +380,7 @@ def test_the_line_format_prompt_numbers_the_part_and_its_grammar_is_valid():
     system, user = edits.edit_messages(
         "pre\n", {"title": "t", "idea": "i"}, code, part, [], "lines"
     )
-    assert "REPLACE 4-5" in system[1] and "SEARCH" not in system[1]
+    assert "REPLACE first-last" in system[1] and "SEARCH" not in system[1]
     assert "3|             acc[i][j]" in user[1] and "REPLACE a-b" in user[1]
     again = edits.repair_message(EditError("x"), part.name, "i", "lines")
     assert "REPLACE a-b" in again and "SEARCH" not in again

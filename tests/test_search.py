@@ -120,6 +120,22 @@ def test_the_prompt_prefix_holds_while_the_knowledge_base_grows(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_model_only_set_given_on_the_second_try_is_still_the_models(tmp_path):
+    m, events, _, backend = run(
+        tmp_path,
+        [said({"kc": 128}), said({"kc": 128}), said({"mc": 48})],
+        iterations=2,
+        search="model",
+        confirm_rounds=0,
+    )
+    # iteration 2 repeated iteration 1's set, went back once and got a new one
+    assert [tag for tag, _ in backend.calls] == ["proposer"] * 3
+    second = of(events, Kind.PROPOSAL, 2)[0].payload
+    assert second.changes == {"mc": 48} and second.proposed_by == "model"
+    assert [e.proposed_by for e in m.state.entries if e.template] == ["model", "model"]
+
+
+@pytest.mark.slow
 def test_an_optimizer_only_run_asks_no_model(tmp_path):
     m, events, reason, backend = run(
         tmp_path, [], iterations=2, search="optimizer", confirm_rounds=0

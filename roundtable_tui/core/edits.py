@@ -341,9 +341,8 @@ def _line_blocks(lines: list[str]) -> list[Block]:
             continue
         number = len(blocks) + 1
         j = i + 1
-        while j < len(lines) and not _LINES_END.match(lines[j]):
-            if _LINES.match(lines[j]):
-                raise EditError("the block has no `END` line before the next REPLACE", number)
+        # a block ends at its END, or where the next REPLACE starts (an END left out)
+        while j < len(lines) and not _LINES_END.match(lines[j]) and not _LINES.match(lines[j]):
             j += 1
         if j >= len(lines):
             raise EditError("the block has no `END` line (truncated?)", number)
@@ -353,7 +352,7 @@ def _line_blocks(lines: list[str]) -> list[Block]:
         a = int(m["a"])
         b = int(m["b"]) if m["b"] else a
         blocks.append(Block(number, "", "".join(new), (a, b)))
-        i = j + 1
+        i = j + 1 if _LINES_END.match(lines[j]) else j
     return blocks
 
 
@@ -705,12 +704,10 @@ def context_of(source: str, region: Region) -> list[str]:
 LINES_ROLE = (
     "Your role: Coder. Change ONLY the region of the current best kernel shown below, to "
     "implement the proposal. Its lines are numbered. Reply with one to three edit blocks and "
-    "nothing else:\n"
-    "REPLACE 4-5\n"
-    "the new lines that take the place of lines 4 to 5\n"
-    "END\n"
-    "The numbers are the first and the last line replaced, as shown; write the new lines "
-    "without numbers. To add lines, replace a line with itself plus the new ones. The "
+    "nothing else, each: a line `REPLACE first-last` (the numbers, as shown, of the first "
+    "and the last line the block replaces: find the lines the change needs), the new lines "
+    "that take their place (without numbers or fences), and a line `END`. To add lines, "
+    "replace a line with itself plus the new ones. The "
     "result must differ from the region as shown. Keep every name the rest of the file "
     "uses. Safe Rust only."
 )
@@ -795,10 +792,11 @@ LINES_GRAMMAR = r"""
 root    ::= block block? block?
 block   ::= "REPLACE " num "-" num "\n" line* "END\n"
 num     ::= [1-9] [0-9]? [0-9]?
-line    ::= ( [ \t]+ [^\n]* | [^E \t\n] [^\n]* )? "\n"
+line    ::= ( [ \t]+ [^`\n] [^\n]* | [^ER` \t\n] [^\n]* )? "\n"
 """
 """GBNF for a reply of one to three line edits (`REPLACE a-b` … `END`) and nothing else; a
-new line may not start with E unless indented (so END always ends a block)."""
+new line may not start with E or R unless indented (so only END ends a block, and a block
+cannot swallow the next one's header), nor be a code fence."""
 
 
 # --------------------------------------------------------------------------- the Coder's edit path

@@ -451,8 +451,6 @@ class Manager:
                     it,
                 )
                 proposal, refusal = self._from_optimizer(self._candidates[0], refusal), None
-            elif proposal.kind == "parameters" and self.family is not None:
-                proposal = replace(proposal, proposed_by="model")
             if refusal is not None and self.proposer.attempts_left:
                 self.emit(
                     Event.of(
@@ -460,6 +458,9 @@ class Manager:
                     )
                 )
                 proposal, refusal = self._complete(self.proposer.again(talk, cancel, refusal))
+            if proposal.kind == "parameters" and self.family is not None:
+                # the model's, first try or second (the optimizer's filler is named already)
+                proposal = replace(proposal, proposed_by=proposal.proposed_by or "model")
         except AgentError as exc:
             self.emit(
                 Event.of(
