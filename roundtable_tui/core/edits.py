@@ -32,7 +32,10 @@ changing a few lines of one that works. So the code path works on the current be
 
   A small model copying SEARCH lines wrote the whole part into them until its token limit
   (bench/RESULTS.md, 2026-11-29); a line range costs a few tokens and always matches.
-  `LINES_GRAMMAR` holds a llama.cpp reply to this format.
+  `LINES_GRAMMAR` holds a llama.cpp reply to this format. The embedded 1.5B model does not
+  address lines (it copied an example's numbers, or replaced lines 1-3 with most of the
+  part: 0 of 6 edits applied, against 5 of 6 free replies; bench/RESULTS.md, 2026-11-30),
+  so "blocks" is the default.
 - **Checks.** `outside_change` says whether an edited file changed anything outside the
   region (the Verifier refuses such an edit before the static gate and the build).
 
