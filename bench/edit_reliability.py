@@ -5,9 +5,10 @@ from bench/best/, with its region markers), each on one region or one function's
 a region (`edits.parts`), asks the model for an edit once per mode, side by side in one
 run (free: the part's new text or SEARCH/REPLACE blocks, as the Coder asks; grammar: blocks
 constrained by `edits.GRAMMAR`; lines: `REPLACE a-b` … `END` blocks against the part's
-numbered lines, constrained by `edits.LINES_GRAMMAR`), and counts how many replies parse, apply inside the region, pass the static gate, and (with --check) build
-and pass `roundtable check` (all correctness cases, a short benchmark). Prints one row per
-reply and a summary.
+numbered lines, constrained by `edits.LINES_GRAMMAR`), and counts how many replies parse,
+apply inside the region, pass the static gate, and (with --check) build and pass
+`roundtable check` (all correctness cases, a short benchmark). Prints one row per reply and
+a summary.
 
     .venv/bin/python bench/edit_reliability.py [--model embedded] [--problem sgemm] [--check]
         [--modes free,grammar,lines] [--json OUT]

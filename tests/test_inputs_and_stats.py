@@ -5,6 +5,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from roundtable_tui.kernels import inputs, problems
 from roundtable_tui.kernels.verdict import CheckResult, Stats, Verdict
@@ -284,3 +285,19 @@ def test_result_json_has_no_nan():
     d = json.loads(r.to_json())
     assert d["gflops"] is None and d["ci95_s"] == [None, 1.0]
     assert d["verdict"] == "crashed"
+
+
+@pytest.mark.parametrize("name", ["sgemm", "matmul_backward"])
+def test_every_check_has_scaled_rows_at_the_shapes_large_in_every_dimension(name):
+    """A one-level Strassen runs only where every GEMM dimension is large (its plain loop
+    takes the rest): a check that drew its scaled rows at 256x17x257 passed one."""
+    from roundtable_tui.kernels.checker import Checker
+
+    problem = problems.get(name)
+    for seed in range(8):
+        cases = Checker()._cases(problem, np.random.default_rng(seed))
+        scaled = sorted(c.dims for c in cases if "scaled_rows" in c.specials)
+        want = {"sgemm": [(127, 129, 65), (129, 127, 255)]}.get(
+            name, [(1, 31, 127, 129), (4, 16, 96, 80)]
+        )
+        assert scaled == sorted(want)

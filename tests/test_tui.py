@@ -181,12 +181,26 @@ def _request() -> ReviewRequest:
     )
 
 
+async def settled(pilot) -> None:
+    """Waits until the leaderboard has measured its rows: a DataTable sizes its columns on
+    idle, and a loaded CI host once took the snapshot before that (every column at its
+    header's width)."""
+    from roundtable_tui.tui.widgets import Leaderboard
+
+    board = pilot.app.query_one(Leaderboard)
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if not board._require_update_dimensions:
+            break
+    await pilot.pause()
+
+
 def test_snapshot_main_screen(snap_compare):
     async def run_before(pilot):
         await pilot.press("space")
         for _ in range(len(pilot.app._replay)):
             pilot.app.action_replay_step()
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(
         RoundtableApp(Plan(replay=EXAMPLE)), terminal_size=SIZE, run_before=run_before
@@ -207,7 +221,7 @@ def test_snapshot_replay_midway(snap_compare):
         await pilot.press("space")
         for _ in range(12):
             pilot.app.action_replay_step()
-        await pilot.pause()
+        await settled(pilot)
 
     assert snap_compare(
         RoundtableApp(Plan(replay=EXAMPLE)), terminal_size=SIZE, run_before=run_before
