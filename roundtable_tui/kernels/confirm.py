@@ -33,8 +33,8 @@ from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem, Shape
 
 ROUNDS = 4
-"""Alternations by default: four paired ratios from eight short checks (~40 s on a loaded
-2-core host)."""
+"""Alternations by default: up to four paired ratios from eight short checks (~15 s on a
+quiet 2-core host; ~7 s when two rounds rule "faster" out, `cannot_be_faster`)."""
 CONFIDENCE = 0.95
 WORTH_MARGIN = 0.10
 """A candidate is confirmed when its single check is within this fraction of the best's (or
