@@ -190,7 +190,9 @@ async def settled(pilot) -> None:
     board = pilot.app.query_one(Leaderboard)
     for _ in range(100):
         await pilot.pause(0.02)
-        if not board._require_update_dimensions:
+        title = board.columns.get("title")
+        measured = title is not None and title.content_width > len("title")
+        if measured and not board._require_update_dimensions:
             break
     await pilot.pause()
 
