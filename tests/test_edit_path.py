@@ -66,7 +66,7 @@ def test_a_block_that_does_not_apply_goes_back_with_the_nearest_line_then_applie
     assert "rank1(&mut acc, &a_u[u], &b_u[u]);" in first.error  # the nearest line
     prompt = backend.calls[0][1][-1].content
     assert edits.find_region(code, "micro_kernel").text(code).rstrip() in prompt
-    assert "fn pack_a(" in prompt and "panel[kk * MR + i] = v;" not in prompt
+    assert "fn pack_a(" in prompt and "col[i] = rows[i][kk];" not in prompt
 
     second = writer.repair(talk, threading.Event(), first.error)
     assert backend.calls[1][1][-1].content == first.error

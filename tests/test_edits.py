@@ -151,10 +151,10 @@ def test_an_ambiguous_block_names_every_place_it_matches():
 
 def test_a_block_outside_the_region_is_refused_with_its_line():
     code = sgemm_template()
-    line = next(n for n, t in enumerate(code.splitlines()) if "panel[kk * MR + i] = v;" in t)
+    line = next(n for n, t in enumerate(code.splitlines()) if "col[i] = rows[i][kk];" in t)
     with pytest.raises(EditError, match=rf"block 1: SEARCH matches line {line + 1}, outside"):
         edits.apply_edit(
-            code, Edit("micro_kernel", (block("panel[kk * MR + i] = v;", "panel[0] = v;"),))
+            code, Edit("micro_kernel", (block("col[i] = rows[i][kk];", "col[0] = rows[i][kk];"),))
         )
 
 
@@ -229,7 +229,7 @@ def test_the_edit_prompt_holds_the_region_and_an_outline_not_the_other_bodies():
     text = user[1]
     assert region.text(code).rstrip() in text
     assert "fn pack_a(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]);" in text
-    assert "panel[kk * MR + i] = v;" not in text  # pack_a's body is not shown
+    assert "col[i] = rows[i][kk];" not in text  # pack_a's body is not shown
     assert len(text) < len(code) * 0.6
 
 

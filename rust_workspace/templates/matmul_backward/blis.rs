@@ -262,25 +262,40 @@ fn rank1_update(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
 }
 // @endregion
 
-/// Adds the valid rows×cols corner of a tile into `c` (gradients accumulate).
+/// Adds the valid rows×cols corner of a tile into `c` (gradients accumulate); a full-width
+/// row as one fixed-length array.
 fn add_tile(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, rows: usize, cols: usize) {
     for (i, src) in acc.iter().enumerate().take(rows) {
-        for (d, &s) in c[i * ldc..i * ldc + cols].iter_mut().zip(&src[..cols]) {
-            *d += s;
+        let dst = &mut c[i * ldc..i * ldc + cols];
+        if let Ok(full) = <&mut [f32; NR]>::try_from(&mut *dst) {
+            for (d, &s) in full.iter_mut().zip(src) {
+                *d += s;
+            }
+        } else {
+            for (d, &s) in dst.iter_mut().zip(&src[..cols]) {
+                *d += s;
+            }
         }
     }
 }
 
 // @region packing
 /// Packs rows 0..kc, columns jc..jc+nc of a row-major B (row stride ldb) into NR-wide
-/// micro-panels, zero-padding the last one.
+/// micro-panels, zero-padding the last one. A full-width row is one fixed-length copy (vector
+/// moves, not a call per row).
 fn pack_b(b: &[f32], ldb: usize, jc: usize, nc: usize, kc: usize, out: &mut [f32], par: bool) {
     let fill = |(p, panel): (usize, &mut [f32])| {
         let j0 = jc + p * NR;
         let width = NR.min(jc + nc - j0);
-        for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-            dst[..width].copy_from_slice(&b[kk * ldb + j0..kk * ldb + j0 + width]);
-            dst[width..].fill(0.0);
+        let (rows, _) = panel.as_chunks_mut::<NR>();
+        for (kk, dst) in rows.iter_mut().enumerate() {
+            let src = &b[kk * ldb + j0..];
+            if width == NR {
+                *dst = *src.first_chunk::<NR>().unwrap();
+            } else {
+                dst[..width].copy_from_slice(&src[..width]);
+                dst[width..].fill(0.0);
+            }
         }
     };
     let out = &mut out[..nc.div_ceil(NR) * NR * kc];
@@ -292,21 +307,25 @@ fn pack_b(b: &[f32], ldb: usize, jc: usize, nc: usize, kc: usize, out: &mut [f32
 }
 
 /// Packs an mc×kc block of a row-major A (row stride lda) into MR-tall micro-panels, column
-/// by column, zero-padding the rows past mc.
+/// by column, zero-padding the rows past mc. A full micro-panel reads its MR rows in step.
 fn pack_a_rows(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) {
     let len = mc.div_ceil(MR) * MR * kc;
     for (q, panel) in out[..len].chunks_exact_mut(MR * kc).enumerate() {
         let i0 = q * MR;
         let height = MR.min(mc - i0);
-        for i in 0..height {
-            let src = &a[(i0 + i) * lda..(i0 + i) * lda + kc];
-            for (col, &v) in panel.chunks_exact_mut(MR).zip(src) {
-                col[i] = v;
+        let (cols, _) = panel.as_chunks_mut::<MR>();
+        if height == MR {
+            let rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(i0 + i) * lda..(i0 + i) * lda + kc]);
+            for (kk, col) in cols.iter_mut().enumerate() {
+                for i in 0..MR {
+                    col[i] = rows[i][kk];
+                }
             }
-        }
-        if height < MR {
-            for col in panel.chunks_exact_mut(MR) {
-                col[height..].fill(0.0);
+        } else {
+            for (kk, col) in cols.iter_mut().enumerate() {
+                for (i, x) in col.iter_mut().enumerate() {
+                    *x = if i < height { a[(i0 + i) * lda + kk] } else { 0.0 };
+                }
             }
         }
     }
@@ -319,9 +338,15 @@ fn pack_a_columns(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) 
     for (q, panel) in out[..len].chunks_exact_mut(MR * kc).enumerate() {
         let i0 = q * MR;
         let height = MR.min(mc - i0);
-        for (kk, col) in panel.chunks_exact_mut(MR).enumerate() {
-            col[..height].copy_from_slice(&a[kk * lda + i0..kk * lda + i0 + height]);
-            col[height..].fill(0.0);
+        let (cols, _) = panel.as_chunks_mut::<MR>();
+        for (kk, col) in cols.iter_mut().enumerate() {
+            let src = &a[kk * lda + i0..];
+            if height == MR {
+                *col = *src.first_chunk::<MR>().unwrap();
+            } else {
+                col[..height].copy_from_slice(&src[..height]);
+                col[height..].fill(0.0);
+            }
         }
     }
 }

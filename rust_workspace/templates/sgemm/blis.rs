@@ -71,17 +71,21 @@ fn gemm_rows(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], 
             pack_b(&b[pc * n..], n, jc, nc, kc, &mut bpack, parallel);
             let bp = &bpack[..];
             let first = pc == 0;
-            let block = |(blk, c_blk): (usize, &mut [f32])| {
+            // One packed A block per rayon task (for_each_init), reused across its blocks.
+            let a_len = MC.min(m).div_ceil(MR) * MR * kc;
+            let block = |apack: &mut Vec<f32>, (blk, c_blk): (usize, &mut [f32])| {
                 let ic = blk * MC;
                 let mc = c_blk.len() / n;
-                let mut apack = vec![0.0f32; mc.div_ceil(MR) * MR * kc];
-                pack_a(&a[ic * k + pc..], k, mc, kc, &mut apack);
-                macro_block(&apack, bp, c_blk, n, jc, mc, nc, kc, first);
+                let apack = &mut apack[..mc.div_ceil(MR) * MR * kc];
+                pack_a(&a[ic * k + pc..], k, mc, kc, apack);
+                macro_block(apack, bp, c_blk, n, jc, mc, nc, kc, first);
             };
             if parallel {
-                c[..m * n].par_chunks_mut(MC * n).enumerate().for_each(block);
+                let blocks = c[..m * n].par_chunks_mut(MC * n).enumerate();
+                blocks.for_each_init(|| vec![0.0f32; a_len], block);
             } else {
-                c[..m * n].chunks_mut(MC * n).enumerate().for_each(block);
+                let mut apack = vec![0.0f32; a_len];
+                c[..m * n].chunks_mut(MC * n).enumerate().for_each(|x| block(&mut apack, x));
             }
         }
     }
@@ -163,15 +167,23 @@ fn rank1(acc: &mut [[f32; NR]; MR], a: &[f32; MR], b: &[f32; NR]) {
 }
 // @endregion
 
-/// Writes (first pc block) or adds the valid mr×nr corner of a tile into C.
+/// Writes (first pc block) or adds the valid mr×nr corner of a tile into C. A full-width row
+/// is moved as one fixed-length array (vector moves, not a call per row).
 fn store(acc: &[[f32; NR]; MR], c: &mut [f32], ldc: usize, mr: usize, nr: usize, first: bool) {
     for (i, row) in acc.iter().enumerate().take(mr) {
         let dst = &mut c[i * ldc..i * ldc + nr];
-        if first {
-            dst.copy_from_slice(&row[..nr]);
-        } else {
-            for (x, y) in dst.iter_mut().zip(&row[..nr]) {
-                *x += *y;
+        match (first, <&mut [f32; NR]>::try_from(&mut *dst).ok()) {
+            (true, Some(full)) => *full = *row,
+            (false, Some(full)) => {
+                for (x, y) in full.iter_mut().zip(row) {
+                    *x += *y;
+                }
+            }
+            (true, None) => dst.copy_from_slice(&row[..nr]),
+            (false, None) => {
+                for (x, y) in dst.iter_mut().zip(&row[..nr]) {
+                    *x += *y;
+                }
             }
         }
     }
@@ -183,9 +195,16 @@ fn pack_b(b: &[f32], ldb: usize, jc: usize, nc: usize, kc: usize, out: &mut [f32
     let fill = |(p, panel): (usize, &mut [f32])| {
         let j0 = jc + p * NR;
         let w = NR.min(jc + nc - j0);
-        for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-            dst[..w].copy_from_slice(&b[kk * ldb + j0..kk * ldb + j0 + w]);
-            dst[w..].fill(0.0);
+        let (rows, _) = panel.as_chunks_mut::<NR>();
+        for (kk, dst) in rows.iter_mut().enumerate() {
+            let src = &b[kk * ldb + j0..];
+            if w == NR {
+                // A fixed-length copy: a few vector moves, not a call per row.
+                *dst = *src.first_chunk::<NR>().unwrap();
+            } else {
+                dst[..w].copy_from_slice(&src[..w]);
+                dst[w..].fill(0.0);
+            }
         }
     };
     let out = &mut out[..nc.div_ceil(NR) * NR * kc];
@@ -201,15 +220,20 @@ fn pack_a(a: &[f32], lda: usize, mc: usize, kc: usize, out: &mut [f32]) {
     for (q, panel) in out.chunks_exact_mut(kc * MR).enumerate() {
         let i0 = q * MR;
         let h = MR.min(mc - i0);
-        for i in 0..h {
-            let row = &a[(i0 + i) * lda..(i0 + i) * lda + kc];
-            for (kk, &v) in row.iter().enumerate() {
-                panel[kk * MR + i] = v;
+        let (cols, _) = panel.as_chunks_mut::<MR>();
+        if h == MR {
+            // MR row slices of length kc, read in step: one column of the micro-panel per kk.
+            let rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(i0 + i) * lda..(i0 + i) * lda + kc]);
+            for (kk, col) in cols.iter_mut().enumerate() {
+                for i in 0..MR {
+                    col[i] = rows[i][kk];
+                }
             }
-        }
-        if h < MR {
-            for col in panel.chunks_exact_mut(MR) {
-                col[h..].fill(0.0);
+        } else {
+            for (kk, col) in cols.iter_mut().enumerate() {
+                for i in 0..MR {
+                    col[i] = if i < h { a[(i0 + i) * lda + kk] } else { 0.0 };
+                }
             }
         }
     }
