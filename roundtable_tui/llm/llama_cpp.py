@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import math
 import os
 import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from roundtable_tui.llm.backend import (
     Completion,
@@ -20,6 +24,85 @@ from roundtable_tui.llm.backend import (
 
 PROMPT_CACHE_BYTES = 2 << 30
 """KV states kept in RAM, keyed by prompt prefix: each agent's static prefix stays cached."""
+
+
+TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+"""llama.cpp's `llama_token_data` (token id, logit, probability) as a numpy record."""
+
+
+class GrammarCheckedSampler:
+    """Samples without the grammar, then checks only the sampled token against it.
+
+    llama-cpp-python puts the grammar first in its sampler chain, so every step matches the
+    grammar against the whole vocabulary (152k tokens for Qwen2.5) before top-k keeps 40 of
+    them; with the embedded model that made a JSON reply ~7 tokens/s instead of ~10.5. Here
+    the step samples from the grammar-free chain (same top-k, top-p, min-p, temperature) and
+    matches one token; only when that token is refused does it resample with the grammar
+    applied to the whole vocabulary first, as llama.cpp's own `common_sampler` does. The
+    result is a token the grammar accepts either way, drawn from the same filtered
+    distribution as before.
+
+    `free` is the grammar-free `llama_cpp._internals.LlamaSampler`; `grammar_text` GBNF whose
+    root rule is `root`. Raises LLMError when llama.cpp cannot parse the grammar.
+    """
+
+    def __init__(self, llm: Any, free: Any, grammar_text: str, root: str = "root") -> None:
+        import llama_cpp
+
+        self._c = llama_cpp
+        self.free = free
+        self.n_vocab = llm.n_vocab()
+        self.grammar = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar_text.encode(), root.encode()
+        )
+        if not self.grammar:
+            raise LLMError("llama.cpp could not parse the reply grammar")
+        self.resampled = 0
+        """Steps whose first token the grammar refused (for tests and measurements)."""
+
+    def sample(self, ctx: Any, idx: int = -1) -> int:
+        c = self._c
+        token = int(c.llama_sampler_sample(self.free.sampler, ctx.ctx, idx))
+        one = (c.llama_token_data * 1)(c.llama_token_data(token, 1.0, 0.0))
+        single = c.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+        c.llama_sampler_apply(self.grammar, ctypes.byref(single))
+        if not math.isinf(one[0].logit):
+            c.llama_sampler_accept(self.grammar, token)
+            return token
+        self.resampled += 1
+        logits = c.llama_get_logits_ith(ctx.ctx, idx)
+        data = (c.llama_token_data * self.n_vocab)()
+        view = np.frombuffer(data, dtype=TOKEN_DATA)
+        view["id"] = np.arange(self.n_vocab, dtype=np.int32)
+        view["logit"] = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+        full = c.llama_token_data_array(data=data, size=self.n_vocab, selected=-1, sorted=False)
+        c.llama_sampler_apply(self.grammar, ctypes.byref(full))
+        c.llama_sampler_apply(self.free.sampler, ctypes.byref(full))
+        token = int(full.data[full.selected].id)
+        c.llama_sampler_accept(self.grammar, token)
+        return token
+
+    def close(self) -> None:
+        if self.grammar:
+            self._c.llama_sampler_free(self.grammar)
+            self.grammar = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def check_grammar_per_token(llm: Any) -> None:
+    """Makes `llm` (a llama_cpp.Llama) sample under a grammar with GrammarCheckedSampler."""
+    original = llm._init_sampler
+
+    def init_sampler(**kwargs: Any) -> Any:
+        grammar = kwargs.pop("grammar", None)
+        free = original(grammar=None, **kwargs)
+        if grammar is None:
+            return free
+        return GrammarCheckedSampler(llm, free, grammar._grammar, grammar._root)
+
+    llm._init_sampler = init_sampler
 
 
 def state_bytes(state: Any) -> int:
@@ -92,6 +175,7 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError) as exc:
             raise LLMError(f"cannot load {model_path}: {exc} (a damaged or partial file?)") from exc
         self.llm.set_cache(bounded_ram_cache(PROMPT_CACHE_BYTES))
+        check_grammar_per_token(self.llm)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
