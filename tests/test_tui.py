@@ -156,6 +156,29 @@ async def test_replay_rebuilds_every_pane_from_the_log():
         assert app.query_one("#leaderboard").row_count >= 2
 
 
+async def test_leaderboard_columns_fit_their_rows_as_soon_as_they_are_filled():
+    from roundtable_tui.tui.widgets import Leaderboard
+
+    app = RoundtableApp(Plan(replay=EXAMPLE))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space")
+        for _ in range(len(app._replay)):
+            app.action_replay_step()
+        board = app.query_one(Leaderboard)
+        board.refresh_from(app.state)  # no idle in between: the widths are already right
+        best = app.state.best
+        shown = [("★ " if e is best else "") + e.title[:40] for e in app.state.leaderboard()]
+        widest = max(len(t) for t in shown)
+        assert board.columns["title"].get_render_width(board) == widest + 2 * board.cell_padding
+        assert board.columns["verdict"].width == max(
+            len("verdict"), *(len(e.verdict) for e in app.state.leaderboard())
+        )
+        # a title holding markup is shown as written, not interpreted
+        app.state.leaderboard()[0].title = "[red]x[/red]"
+        board.refresh_from(app.state)
+        assert "[red]x[/red]" in str(board.get_row_at(0)[2]) + str(board.get_row_at(1)[2])
+
+
 def _request() -> ReviewRequest:
     code = NAIVE.replace("for i in 0..m", "for i in 0..m /* rows */")
     return ReviewRequest(
@@ -182,17 +205,14 @@ def _request() -> ReviewRequest:
 
 
 async def settled(pilot) -> None:
-    """Waits until the leaderboard has measured its rows: a DataTable sizes its columns on
-    idle, and a loaded CI host once took the snapshot before that (every column at its
-    header's width)."""
+    """Waits until the leaderboard has laid out its rows (a DataTable does so on idle; its
+    columns have fixed widths, so the snapshot does not depend on when it measured them)."""
     from roundtable_tui.tui.widgets import Leaderboard
 
     board = pilot.app.query_one(Leaderboard)
     for _ in range(100):
         await pilot.pause(0.02)
-        title = board.columns.get("title")
-        measured = title is not None and title.content_width > len("title")
-        if measured and not board._require_update_dimensions:
+        if not board._require_update_dimensions:
             break
     await pilot.pause()
 

@@ -841,12 +841,14 @@ def build_repair_message(
     detail = detail.strip()
     if len(detail) > 1200:
         detail = detail[:1200] + "\n…"
-    return (
-        f"The edited kernel failed ({verdict}): {reason}\n"
-        + (f"{detail}\n" if detail else "")
-        + f"Region `{region}` now reads:\n{show(now, fmt)}\n"
-        + _how_to_fix(fmt)
-    )
+    head = f"The edited kernel failed ({verdict}): {reason}\n" + (f"{detail}\n" if detail else "")
+    return head + region_now(region, now, fmt)
+
+
+def region_now(region: str, now: str, fmt: str = "blocks") -> str:
+    """The tail of a repair prompt: the region as it now reads (the next edit applies to that
+    text, shown in format `fmt`) and how to reply."""
+    return f"Region `{region}` now reads:\n{show(now, fmt)}\n" + _how_to_fix(fmt)
 
 
 @dataclass
@@ -1029,13 +1031,8 @@ class EditWriter:
         else:  # the gate, the build or the checker refused the edited kernel
             why = _WHOLE_FILE_ASK.sub("", message).strip()
             now = find_region(self.coder.current, self.coder.region).text(self.coder.current)
-            fmt = self.coder.fmt
-            attempt = self.coder.repair(
-                job.talk,
-                job.cancel,
-                f"{why}\nRegion `{self.coder.region}` now reads:\n{show(now, fmt)}\n"
-                + _how_to_fix(fmt),
-            )
+            tail = region_now(self.coder.region, now, self.coder.fmt)
+            attempt = self.coder.repair(job.talk, job.cancel, f"{why}\n{tail}")
         self._note(attempt)
         return attempt.code
 

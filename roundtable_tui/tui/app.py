@@ -416,11 +416,9 @@ class RoundtableApp(App[None]):
             self.exit()
 
     def _flush_tokens(self) -> None:
-        try:
+        with contextlib.suppress(NoMatches):  # shutting down
             for agent in (Agent.PROPOSER, Agent.CODER):
                 self.pane(agent).flush()
-        except NoMatches:  # shutting down
-            pass
 
     def _knowledge_status(self) -> None:
         """While the knowledge base indexes in the background, the status line says how far

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.markdown import Markdown
-from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
@@ -90,24 +89,35 @@ class Leaderboard(DataTable):
             self.add_column(col, key=col)
 
     def refresh_from(self, state: SessionState) -> None:
-        self.clear()
         best = state.best
+        rows = []
         for e in state.leaderboard():
             ok = e.verdict == "passed"
             c = e.confirmation
             # the comparison with the best it met: outcome and speed ratio [95% interval]
             versus = f"{c.outcome} {c.interval()}".strip() if c and c.against is not None else "—"
-            self.add_row(
-                str(e.iteration),
-                "—" if e.number is None else str(e.number),
-                ("★ " if e is best else "") + escape(e.title[:40]),
-                e.proposed_by or "—",
-                Text(e.verdict, style="green" if ok else "red"),
-                f"{e.gflops:.1f}" if e.gflops else "—",
-                f"{e.speedup_vs_naive:.2f}×" if e.speedup_vs_naive else "—",
-                f"{e.fraction_of_openblas:.0%}" if e.fraction_of_openblas else "—",
-                versus,
+            rows.append(
+                (
+                    Text(str(e.iteration)),
+                    Text("—" if e.number is None else str(e.number)),
+                    Text(("★ " if e is best else "") + e.title[:40]),
+                    Text(e.proposed_by or "—"),
+                    Text(e.verdict, style="green" if ok else "red"),
+                    Text(f"{e.gflops:.1f}" if e.gflops else "—"),
+                    Text(f"{e.speedup_vs_naive:.2f}×" if e.speedup_vs_naive else "—"),
+                    Text(f"{e.fraction_of_openblas:.0%}" if e.fraction_of_openblas else "—"),
+                    Text(versus),
+                )
             )
+        self.clear()
+        # every column as wide as its widest cell, set before the rows are added: left to
+        # the table, widths are measured on idle, and a snapshot (or a glance) could catch
+        # every column at its header's width while the rows were already drawn
+        for i, column in enumerate(self.columns.values()):
+            column.width = max([column.label.cell_len, *(row[i].cell_len for row in rows)])
+            column.auto_width = False
+        for row in rows:
+            self.add_row(*row)
 
 
 class BestChart(PlotextPlot):
