@@ -206,7 +206,8 @@ def _request() -> ReviewRequest:
 
 async def settled(pilot) -> None:
     """Waits until the leaderboard has laid out its rows (a DataTable does so on idle; its
-    columns have fixed widths, so the snapshot does not depend on when it measured them)."""
+    column widths are set from the rows as they are added, so the snapshot does not depend
+    on when the table measures them)."""
     from roundtable_tui.tui.widgets import Leaderboard
 
     board = pilot.app.query_one(Leaderboard)

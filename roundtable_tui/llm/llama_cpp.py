@@ -38,9 +38,10 @@ class GrammarCheckedSampler:
     them; with the embedded model that made a JSON reply ~7 tokens/s instead of ~10.5. Here
     the step samples from the grammar-free chain (same top-k, top-p, min-p, temperature) and
     matches one token; only when that token is refused does it resample with the grammar
-    applied to the whole vocabulary first, as llama.cpp's own `common_sampler` does. The
-    result is a token the grammar accepts either way, drawn from the same filtered
-    distribution as before.
+    applied to the whole vocabulary first, as llama.cpp's own `common_sampler` does. Every
+    token is one the grammar accepts, drawn with the same top-k, top-p, min-p and
+    temperature; the probabilities differ a little from grammar-first sampling (a valid
+    first draw is kept), as they do in llama.cpp.
 
     `free` is the grammar-free `llama_cpp._internals.LlamaSampler`; `grammar_text` GBNF whose
     root rule is `root`. Raises LLMError when llama.cpp cannot parse the grammar.
