@@ -60,3 +60,24 @@ def test_a_grammar_llama_cpp_cannot_parse_is_one_clear_error(backend):
         backend.complete(ASK, max_tokens=8, grammar='root ::= "unclosed')
     # the backend still answers afterwards
     assert backend.complete(ASK, max_tokens=4, temperature=0.0).text
+
+
+def test_without_the_private_hook_llama_cpp_python_samples_as_it_always_did():
+    from roundtable_tui.llm.llama_cpp import check_grammar_per_token
+
+    class Older:  # a llama-cpp-python without `_init_sampler`
+        pass
+
+    old = Older()
+    check_grammar_per_token(old)
+    assert not hasattr(old, "_init_sampler")
+
+    class Llm:
+        def _init_sampler(self, **kwargs):
+            return ("own", kwargs.get("grammar"))
+
+    llm = Llm()
+    check_grammar_per_token(llm)
+    odd = object()  # a grammar object of another shape: left to llama-cpp-python
+    assert llm._init_sampler(top_k=40, grammar=odd) == ("own", odd)
+    assert llm._init_sampler(top_k=40, grammar=None) == ("own", None)

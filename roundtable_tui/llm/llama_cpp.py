@@ -93,15 +93,20 @@ class GrammarCheckedSampler:
 
 
 def check_grammar_per_token(llm: Any) -> None:
-    """Makes `llm` (a llama_cpp.Llama) sample under a grammar with GrammarCheckedSampler."""
-    original = llm._init_sampler
+    """Makes `llm` (a llama_cpp.Llama) sample under a grammar with GrammarCheckedSampler.
+    This wraps llama-cpp-python's private `_init_sampler` (0.3.x); on a version without it,
+    or with a grammar object of another shape, its own grammar-first sampling stays."""
+    original = getattr(llm, "_init_sampler", None)
+    if original is None:
+        return
 
     def init_sampler(**kwargs: Any) -> Any:
-        grammar = kwargs.pop("grammar", None)
-        free = original(grammar=None, **kwargs)
-        if grammar is None:
-            return free
-        return GrammarCheckedSampler(llm, free, grammar._grammar, grammar._root)
+        grammar = kwargs.get("grammar")
+        text, root = getattr(grammar, "_grammar", None), getattr(grammar, "_root", None)
+        if grammar is None or not isinstance(text, str) or not isinstance(root, str):
+            return original(**kwargs)
+        free = original(**{**kwargs, "grammar": None})
+        return GrammarCheckedSampler(llm, free, text, root)
 
     llm._init_sampler = init_sampler
 
