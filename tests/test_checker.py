@@ -94,6 +94,17 @@ def test_one_term_dropped_on_later_calls_is_found_at_every_seed(checker, quick):
         assert r.verdict is Verdict.WRONG_RESULT, (seed, r.reason)
 
 
+def test_a_cache_keyed_on_an_order_blind_checksum_is_caught_at_every_seed(checker, quick):
+    """The kernel returns its last C when the inputs' multiset of values is the same: the
+    swap update must move two different values (a swap of an equal pair used to change one
+    of them, and seed 19 passed the whole check) that change the product beyond its bound."""
+    src = (KERNELS / "sgemm" / "redteam_order_blind_cache.rs").read_text()
+    for seed in range(12, 24):
+        r = checker.check(src, "sgemm", quick(seed=seed))
+        assert r.verdict is Verdict.WRONG_RESULT, (seed, r.reason)
+        assert "update-swap" in r.reason, (seed, r.reason)
+
+
 def test_timed_calls_compared_in_full_include_visible_ones(checker, quick, monkeypatch):
     """Batches alternate between visible inputs and drawn ones, and every check compares
     min(3, V) of its V visible timed calls in full, besides the warm-up and one other."""

@@ -202,13 +202,49 @@ def test_a_swap_update_keeps_the_values_but_not_the_product():
     """An order-blind digest (a sum, a sorted sample) of the inputs is the same after a swap
     update; the product is not, so a result cached under that digest is stale."""
     rng = np.random.default_rng(11)
-    call = inputs.make_call(SGEMM, (9, 7, 5), rng, label="t")
-    nxt = inputs.updated_call(call, rng, "u", "swap")
-    for a, b in zip(call.inputs, nxt.inputs, strict=True):
-        assert int((a != b).sum()) == 2
-        assert np.array_equal(np.sort(a), np.sort(b))  # the same values, two of them moved
-    (before,), (after,) = inputs.products(call), inputs.products(nxt)
-    assert not np.allclose(before.p() @ before.q(), after.p() @ after.q())
+    for n in range(60):  # integers repeat values: a swap of equal ones once changed them
+        dist = inputs.CASE_DISTRIBUTIONS[n % len(inputs.CASE_DISTRIBUTIONS)]
+        call = inputs.make_call(SGEMM, (9, 7, 5), rng, label="t", dists=(dist,))
+        nxt = inputs.updated_call(call, rng, "u", "swap")
+        for a, b in zip(call.inputs, nxt.inputs, strict=True):
+            assert int((a != b).sum()) == 2, dist
+            assert np.array_equal(np.sort(a), np.sort(b)), dist  # the same values, moved
+        (before,), (after,) = inputs.products(call), inputs.products(nxt)
+        assert not np.array_equal(before.p() @ before.q(), after.p() @ after.q()), dist
+
+
+def stale_outputs(prev: inputs.Call, call: inputs.Call) -> list[np.ndarray | None]:
+    """What a cache keyed on anything but `call`'s exact inputs returns for `call`: `prev`'s
+    honest outputs, over `call`'s priors where outputs accumulate (matmul_backward)."""
+    old = run_honestly(prev)
+    outs = [None if o is None else o.copy() for o in call.outputs]
+    slots = inputs.layout(call.problem, call.dims)[1]
+    for pr_old, pr_new in zip(inputs.products(prev), inputs.products(call), strict=True):
+        used = pr_old.rows * pr_old.cols
+        value = old[pr_old.slot][:used].astype(np.float64)
+        if slots[pr_old.slot].accumulate:  # the cached product, added to the new prior
+            value += (pr_new.init - pr_old.init).ravel()
+        outs[pr_old.slot][:used] = value.astype(np.float32)
+    return outs
+
+
+@pytest.mark.parametrize("name", ["sgemm", "matmul_forward", "matmul_backward", "binary_gemm"])
+def test_every_update_of_a_correctness_case_shows_in_its_products(name):
+    """An update that changes only elements too small to show (a `mixed` matrix holds 2⁻²⁴
+    next to 2²⁴) lets a stale cached result pass: a cache keyed on an order-blind checksum
+    passed a whole check that way. Every update kind, at every distribution, must leave a
+    stale result failing the case's full check (the check's base case shape)."""
+    problem = problems.get(name)
+    dims = problem.correctness_shapes[len(problem.correctness_shapes) // 2]
+    rng = np.random.default_rng(16)
+    for dist in inputs.CASE_DISTRIBUTIONS:
+        for how in inputs.UPDATES:
+            for _ in range(12):
+                prev = inputs.make_call(problem, dims, rng, label="t", dists=(dist,))
+                call = inputs.visible_update(prev, rng, "u", how)
+                msg, _ = inputs.check_full(call, stale_outputs(prev, call))
+                assert msg, (dist, how)
+                assert inputs.check_full(call, run_honestly(call, np.float64))[0] is None
 
 
 def test_zeroed_garbage_is_zero_but_for_a_few_values():

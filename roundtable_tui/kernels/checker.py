@@ -381,7 +381,9 @@ class Checker:
         for case in cases:
             run.running = f"the case {case.label}"
             if case.update and prev is not None:
-                call = inputs.updated_call(prev, rng, f"case {case.label}", case.update)
+                call = inputs.visible_update(
+                    prev, rng, f"case {case.label}", case.update, run.error_growth
+                )
             else:
                 call = inputs.make_call(
                     problem,

@@ -347,8 +347,14 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
         if mode == "swap" and used > 1:
             # two elements of different values swapped: the same multiset of values, so a
             # cache keyed on a sum, a sorted sample or any order-blind digest is stale
-            i, j = (int(x) for x in rng.choice(used, 2, replace=False))
-            if arr[i] == arr[j]:
+            # (j among the elements that differ from i's: an equal pair, changed to make
+            # the swap show, would change the multiset and miss such a cache)
+            i = int(rng.integers(used))
+            others = np.flatnonzero(arr[:used] != arr[i])
+            if others.size:
+                j = int(others[rng.integers(others.size)])
+            else:  # every element equal: no swap can show; change one instead
+                j = (i + 1) % used
                 arr[j] = -arr[j] - np.float32(1)
             arr[i], arr[j] = arr[j], arr[i]
             continue
@@ -402,6 +408,46 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
         shift=prev.shift,
     )
     balance_init(call, rng, bias=False)
+    return call
+
+
+def stale_caught(prev: Call, call: Call, growth: float = 1.0, margin: float = 3.0) -> bool:
+    """Whether `call`'s check fails the outputs a cache keyed on anything but `call`'s exact
+    inputs would return: `prev`'s products (added to `call`'s priors for an accumulated
+    output; with `prev`'s bias for a forward one), against the check's bound (`growth` as in
+    check_full) widened `margin` times (the cached result carries its own rounding). An
+    update can change only elements too small to show against the others (a `mixed` matrix
+    holds 2⁻²⁴ next to 2²⁴): then a stale result passes, and the update tests nothing."""
+    outs = layout(call.problem, call.dims)[1]
+    for pn, po in zip(products(call), products(prev), strict=True):
+        new, old = Prepared.of(pn, growth), Prepared.of(po)
+        new.scale *= margin
+        stale = old.p @ old.q
+        init = new.init if outs[pn.slot].accumulate else old.init
+        if init is not None:
+            stale = stale + init
+        reference = new.p @ new.q + (0.0 if new.init is None else new.init)
+        rows, cols = np.arange(pn.rows), np.arange(pn.cols)
+        if _compare(call, new, stale.astype(np.float32), reference, rows, cols)[0]:
+            return True
+    return False
+
+
+def visible_update(
+    prev: Call,
+    rng: np.random.Generator,
+    label: str,
+    how: str,
+    growth: float = 1.0,
+    tries: int = 32,
+) -> Call:
+    """updated_call, redrawn until a stale result fails its check (stale_caught), at most
+    `tries` times (the last draw is returned then: inputs with no visible change left).
+    Costs two float64 products per draw: for correctness cases, not timed calls."""
+    for _ in range(tries):
+        call = updated_call(prev, rng, label, how)
+        if stale_caught(prev, call, growth):
+            break
     return call
 
 
