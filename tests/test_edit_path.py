@@ -108,7 +108,7 @@ def test_the_applied_edit_builds_and_passes_the_checker():
 
 
 # --------------------------------------------------------------------------- through the Manager
-def run_session(tmp_path, replies, gate=None, **cfg):
+def run_session(tmp_path, replies, gate=None, iterations=1, **cfg):
     from roundtable_tui.core.manager import Manager, RunConfig
     from roundtable_tui.core.review import AutoPolicy
     from roundtable_tui.core.session import Session
@@ -117,7 +117,12 @@ def run_session(tmp_path, replies, gate=None, **cfg):
     session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "e")
     events: list = []
     config = RunConfig(
-        iterations=1, strategy="code", check=SMALL, start=best(), start_title="blis best", **cfg
+        iterations=iterations,
+        strategy="code",
+        check=SMALL,
+        start=best(),
+        start_title="blis best",
+        **cfg,
     )
     manager = Manager(
         session,
@@ -164,6 +169,43 @@ def test_the_manager_edits_the_best_kernel_repairs_a_missed_block_and_checks_the
     (result,) = of(Kind.CHECK_RESULT)
     assert result.data["verdict"] == "passed", result.data["reason"]
     assert result.data["region"] == "micro_kernel"
+
+
+def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_attempt(
+    tmp_path,
+):
+    """The Proposer on the code path sees concrete changes that fit the kernel's parts, minus
+    those already proposed; a Coder reply that writes its part back unchanged ends the
+    attempt at once (no repair: the embedded model repeated such parts twice more)."""
+    import json
+
+    code = best()
+    part = edits.find_region(code, "micro_kernel.micro_kernel")
+    unchanged = {"tag": "coder", "text": f"```rust\n{part.text(code)}```"}
+    pick = {
+        "title": "unroll k by 4",
+        "kind": "code",
+        "region": "micro_kernel.micro_kernel",
+        "idea": "four explicit rank-1 calls per step",
+        "rationale": "fewer loop steps",
+    }
+    replies = [
+        {"tag": "proposer", "text": json.dumps(pick)},
+        unchanged,
+        {"tag": "proposer", "text": json.dumps({**pick, "title": "two accumulator sets"})},
+        unchanged,
+    ]
+    events, reason, backend = run_session(tmp_path, replies, iterations=2, repairs=2)
+    assert "iteration budget" in reason
+    prompts = [c[1][-1].content for c in backend.calls]
+    assert len(prompts) == 4  # two proposals, one Coder reply each: no repair asked
+    first, second = prompts[0], prompts[2]
+    assert "micro_kernel.micro_kernel: unroll k by 4" in first
+    assert "unroll k by 4" not in second and "two accumulator sets" in second
+    errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
+    assert len(errors) == 2
+    assert all("back unchanged" in e["message"] and not e["recoverable"] for e in errors)
+    assert not [e for e in events if e.kind is Kind.KERNEL and e.iteration > 0]
 
 
 def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):

@@ -305,12 +305,12 @@ def test_every_kernel_on_record_has_regions_to_edit():
         assert edits.regions(path.read_text()), path
 
 
-def test_an_unchanged_reply_is_reminded_of_the_idea():
-    nothing = EditError("the edit changes nothing (REPLACE equals SEARCH)")
-    text = edits.repair_message(nothing, "micro_kernel.rank1", "unroll j by 2")
-    assert "unchanged" in text and "unroll j by 2" in text and "micro_kernel.rank1" in text
-    other = edits.repair_message(EditError("SEARCH is never followed"), "x", "unroll j by 2")
-    assert "unroll j by 2" not in other
+def test_a_reply_that_writes_its_part_back_unchanged_is_refused_as_unchanged():
+    code = sgemm_template()
+    part = edits.find_region(code, "micro_kernel.rank1")
+    whole = f"```rust\n{part.text(code)}```"
+    with pytest.raises(edits.Unchanged, match="changes nothing"):
+        edits.apply_edit(code, edits.parse_edit(whole, part.name))
 
 
 # ------------------------------------------------------------------ line edits
@@ -382,7 +382,7 @@ def test_the_line_format_prompt_numbers_the_part_and_its_grammar_is_valid():
     )
     assert "REPLACE first-last" in system[1] and "SEARCH" not in system[1]
     assert "3|             acc[i][j]" in user[1] and "REPLACE a-b" in user[1]
-    again = edits.repair_message(EditError("x"), part.name, "i", "lines")
+    again = edits.repair_message(EditError("x"), part.name, "lines")
     assert "REPLACE a-b" in again and "SEARCH" not in again
     assert edits.budget(part.text(code), "lines") == edits.EditCoder.LINES_TOKENS
     llama_cpp = pytest.importorskip("llama_cpp")

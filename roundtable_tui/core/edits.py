@@ -88,6 +88,13 @@ class EditError(ValueError):
         super().__init__(f"{where}{reason}.{near}")
 
 
+class Unchanged(EditError):
+    """An edit whose result is the text it edits: the model wrote its part back as it was."""
+
+    def __init__(self) -> None:
+        super().__init__("the edit changes nothing (its new lines equal the old ones)")
+
+
 @dataclass(frozen=True)
 class Region:
     """Lines ``start`` … ``end - 1`` (0-based, end exclusive) of a kernel file."""
@@ -247,6 +254,73 @@ def targets(source: str) -> list[Region]:
     found = parts(source)
     split = {r.within for r in found if r.within}
     return [r for r in found if r.name not in split]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A code change known to fit a part of a BLIS-style kernel (Goto & van de Geijn 2008;
+    Low et al. 2016, both in REFERENCES.md): offered to the Proposer on the code path, so
+    that a small model picks a change its Coder can carry out. Left to its own ideas, the
+    embedded 1.5B model proposed "reorder to reduce cache misses" on a 23-line part and its
+    Coder wrote the part back unchanged, iteration after iteration."""
+
+    functions: tuple[str, ...]
+    """The functions it edits (a part is `REGION.FUNCTION`), or a region without parts."""
+    title: str
+    idea: str
+    """What to change, in the kernel's own terms: one sentence a Coder can follow."""
+
+
+RECIPES = (
+    Recipe(
+        ("micro_kernel",),
+        "two accumulator sets",
+        "keep two accumulator tiles, even k steps into the first and odd ones into the "
+        "second, and return their sum (two independent FMA chains per register)",
+    ),
+    Recipe(
+        ("micro_kernel",),
+        "unroll k by 4",
+        "take the packed panels four k steps at a time (chunks_exact(4)) with four explicit "
+        "rank-1 calls per step, then the remaining steps one by one",
+    ),
+    Recipe(
+        ("macro_block",),
+        "slice panels once",
+        "slice the A micro-panel once per row of tiles and the B micro-panel once per column "
+        "of tiles, outside the inner loop",
+    ),
+    Recipe(
+        ("threading",),
+        "at least 4 tasks",
+        "in the Split arm use at least 4 tasks (SPLIT_TASKS.max(4)), so a core that finishes "
+        "early takes another task",
+    ),
+    Recipe(
+        ("pack_a", "pack_a_rows"),
+        "edge panel without a branch",
+        "in the last, partial micro-panel copy the valid rows as the full case does and fill "
+        "the rows past the edge with zeros, instead of testing i < h for every element",
+    ),
+)
+
+
+def recipes(source: str, proposed: list[str], limit: int = 3) -> list[str]:
+    """Up to `limit` RECIPES whose function is a part of `source` and that no proposal in
+    `proposed` (title and idea of every earlier proposal) has named, as
+    `part: title (idea)`; [] when `source` has no parts or broken markers."""
+    try:
+        found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
+    except RegionError:
+        return []
+    said = [re.sub(r"\s+", " ", p.lower()) for p in proposed]
+    out = []
+    for recipe in RECIPES:
+        part = next((found[f] for f in recipe.functions if f in found), None)
+        if part is None or any(recipe.title in text for text in said):
+            continue
+        out.append(f"{part}: {recipe.title} ({recipe.idea})")
+    return out[:limit]
 
 
 def find_region(source: str, name: str) -> Region:
@@ -553,7 +627,7 @@ def apply_edit(source: str, edit: Edit) -> Applied:
         matches.append(how)
     code = "".join(lines)
     if code == source or code == source + "\n":
-        raise EditError("the edit changes nothing (its new lines equal the old ones)")
+        raise Unchanged
     if edit.blocks:  # a whole new text was checked above
         was = _brace_balance(region.text(source))
         now = _brace_balance("".join(lines[start:end]))
@@ -762,23 +836,14 @@ def _how_to_fix(fmt: str) -> str:
     return "Fix it with SEARCH/REPLACE blocks against these lines."
 
 
-def repair_message(
-    error: EditError | str, region: str, idea: str = "", fmt: str = "blocks"
-) -> str:
-    """The Coder's next prompt after an edit that did not apply or did not pass a check; an
-    edit that changed nothing is reminded of the `idea` it must carry out (the embedded
-    model rewrote a region unchanged three times in a row when only told to try again)."""
+def repair_message(error: EditError | str, region: str, fmt: str = "blocks") -> str:
+    """The Coder's next prompt after an edit that did not apply or did not pass a check."""
     again = (
         f"Reply again with REPLACE a-b … END blocks for region `{region}`'s numbered lines."
         if fmt == "lines"
         else f"Reply again with region `{region}`'s complete new text in one ```rust block, "
         "or with SEARCH/REPLACE blocks whose SEARCH lines are copied exactly from it."
     )
-    if idea and "changes nothing" in str(error):
-        again = (
-            f"Your reply repeated region `{region}` unchanged. Change its lines to do this: "
-            f"{idea}\n" + again
-        )
     return f"That edit could not be used: {error}\n{again}"
 
 
@@ -861,6 +926,8 @@ class Attempt:
     applied: Applied | None = None
     whole_file: bool = False
     """The reply was a complete kernel file instead of an edit (taken as it is)."""
+    unchanged: bool = False
+    """The reply wrote its part back as it was."""
 
 
 def budget(region_text: str, fmt: str = "blocks") -> int:
@@ -895,8 +962,6 @@ class EditCoder:
         self.history: list[Any] = []
         self.best = self.current = ""
         self.region = ""
-        self.idea = ""
-        """The proposal's idea (a repair after an unchanged reply repeats it)."""
         self.max_tokens = self.MAX_TOKENS
 
     def write(
@@ -913,7 +978,6 @@ class EditCoder:
         self.best = self.current = best_code
         said = f"{proposal.get('title') or ''} {proposal.get('idea') or ''}"
         self.region = choose_region(best_code, proposal.get("region"), said)
-        self.idea = str(proposal.get("idea") or proposal.get("title") or "")
         region = find_region(best_code, self.region)
         self.max_tokens = budget(region.text(best_code), self.fmt)
         pre = preamble(self.problem, self.machine)
@@ -961,14 +1025,14 @@ class EditCoder:
         try:
             applied = apply_edit(self.current, parse_edit(done.text, self.region))
         except EditError as exc:
-            message = repair_message(exc, self.region, self.idea, self.fmt)
+            message = repair_message(exc, self.region, self.fmt)
             if self.current != self.best:  # the blocks apply to the last version
                 try:
                     now = find_region(self.current, self.region).text(self.current)
                     message += f"\nRegion `{self.region}` now reads:\n{show(now, self.fmt)}"
                 except EditError:  # a whole file the model wrote has no such region
                     self.current = self.best
-            return Attempt(None, message)
+            return Attempt(None, message, unchanged=isinstance(exc, Unchanged))
         self.current = applied.code
         return Attempt(applied.code, applied=applied)
 
@@ -983,7 +1047,10 @@ class EditWriter:
     the best kernel. A reply that does not apply, and a kernel that fails its checks, go
     back as repairs phrased for the edit format. `failure` says why the last reply gave no
     kernel; `region` is the region the last kernel changed (None when the model rewrote the
-    whole file instead, which is taken as a new kernel and repaired as one)."""
+    whole file instead, which is taken as a new kernel and repaired as one). `gave_up` says
+    why no repair is worth asking for (the Manager ends the attempt): a reply that wrote its
+    part back unchanged. Told so and shown the idea again, the embedded model repeated the
+    part unchanged twice more, 25–140 s each, in most such iterations."""
 
     repairable = True
 
@@ -999,6 +1066,7 @@ class EditWriter:
         self.whole_file = whole_file
         """The writer used instead when the best kernel has no region to edit."""
         self.failure = ""
+        self.gave_up = ""
         self.region: str | None = None
         self._delegated = False
         self._rewrote = False
@@ -1008,7 +1076,7 @@ class EditWriter:
 
         proposal = job.proposal
         request = {"title": proposal.title, "idea": proposal.idea, "region": proposal.region}
-        self._delegated = False
+        self._delegated, self.gave_up = False, ""
         try:
             attempt = self.coder.write(job.talk, job.cancel, request, job.best_code, job.feedback)
         except EditError as exc:  # the best kernel has no usable region
@@ -1038,6 +1106,11 @@ class EditWriter:
 
     def _note(self, attempt: Attempt) -> None:
         self.failure = attempt.error
+        if attempt.unchanged:
+            self.gave_up = (
+                f"the Coder wrote `{self.coder.region}` back unchanged: the idea was not "
+                "carried out"
+            )
         if attempt.code is not None:
             self._rewrote = attempt.whole_file
             self.region = None if attempt.whole_file else self.coder.region

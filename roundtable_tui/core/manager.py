@@ -689,15 +689,17 @@ class Manager:
             last = attempt == repairs + 1
             self._at(Agent.CODER, "code")
             if code is None:
-                why = getattr(writer, "failure", "") or "the Coder's reply had no kernel"
+                gave_up = getattr(writer, "gave_up", "")
+                why = gave_up or getattr(writer, "failure", "") or "the Coder's reply had no kernel"
+                stop = last or bool(gave_up)
                 self.emit(
                     Event.of(
-                        ErrorRaised(why, recoverable=not last, step="code"),
+                        ErrorRaised(why, recoverable=not stop, step="code"),
                         Agent.CODER,
                         it,
                     )
                 )
-                if last:
+                if stop:
                     break
                 code = writer.repair(
                     job,
@@ -886,6 +888,11 @@ class Manager:
             # the optimizer's candidates stand in for the one-parameter moves
             "untried": space.untried(s) if space and not self._candidates else [],
             "regions": self._regions(),
+            # concrete changes for the code path: a small model's own ideas were too vague
+            # for its Coder ("reorder to reduce cache misses")
+            "recipes": edits.recipes(self._best_code(), s.proposed)
+            if self.cfg.strategy == "code" and self._regions()
+            else [],
         }
 
     def _regions(self) -> list[str]:

@@ -167,6 +167,7 @@ def proposer_messages(
     best_parameters: str = "",
     untried: list[str] | None = None,
     regions: list[str] | None = None,
+    recipes: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     # what changes least comes first: the notes (with a template, the same for the whole
     # session), the regions, the other kernels, the measured sets (they only grow at the
@@ -209,6 +210,11 @@ def proposer_messages(
         parts.append("Optimizer's candidates: " + "; ".join(candidates))
     if untried:
         parts.append("Unmeasured valid changes: " + "; ".join(untried))
+    if recipes:
+        parts.append(
+            "Code changes known to fit this kernel, not tried yet (pick one: its part as "
+            "`region`, its words as title and idea):\n" + "\n".join(f"- {r}" for r in recipes)
+        )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)
         ways = ['kind "parameters" with changes and idea']

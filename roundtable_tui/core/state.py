@@ -96,6 +96,8 @@ class SessionState:
     """A human's hints, oldest first (the latest few reach the Proposer)."""
     hint_file_lines: int = 0
     """Lines of the session's hints file already recorded as hints."""
+    proposed: list[str] = field(default_factory=list)
+    """Title and idea of every proposal, oldest first (recipes not yet named, edits.recipes)."""
     _proposal: Proposal = field(default_factory=Proposal)
     _kernels: dict[int, str] = field(default_factory=dict)
     _bests: list[tuple[int, int]] = field(default_factory=list)
@@ -159,6 +161,7 @@ class SessionState:
                 self.tokens += p.tokens
         elif isinstance(p, Proposal):
             self._proposal = p
+            self.proposed.append(f"{p.title} {p.idea}")
         elif isinstance(p, KernelWritten):
             self._kernels[p.number] = p.code
         elif isinstance(p, Reviewed):
