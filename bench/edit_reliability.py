@@ -1,6 +1,7 @@
 """How reliably a model writes edits to the best kernel: free text against a llama.cpp grammar.
 
-For a handful of real edit requests on a problem's template kernel (its best parameter set
+For the recipes the Proposer is offered (`edits.RECIPES`) and a few requests of earlier runs
+on a problem's template kernel (its best parameter set
 from bench/best/, with its region markers), each on one region or one function's body inside
 a region (`edits.parts`), asks the model for an edit once per mode, side by side in one
 run (free: the part's new text or SEARCH/REPLACE blocks, as the Coder asks; grammar: blocks
@@ -35,32 +36,12 @@ from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.llm.backend import Completion, Message
 from roundtable_tui.llm.factory import open_backend
 
-REQUESTS = {
+HAND_WRITTEN = {
     "sgemm": [
-        (
-            "micro_kernel.micro_kernel",
-            "two accumulator sets",
-            "alternate even and odd k steps between two accumulator tiles and add them at the end",
-        ),
-        (
-            "micro_kernel.micro_kernel",
-            "unroll k by 4",
-            "replace the KU loop by four explicit rank1 calls per step of 4",
-        ),
         (
             "packing.pack_a",
             "pack A row by row",
             "in pack_a, walk each row of A with chunks_exact over kc instead of indexing",
-        ),
-        (
-            "loop_nest",
-            "reuse the A buffer",
-            "allocate the packed A block once per rayon task (for_each_init), not per block",
-        ),
-        (
-            "threading",
-            "split into 4 tasks",
-            "in the Split arm use at least 4 tasks so both cores stay busy",
         ),
         (
             "micro_kernel.rank1",
@@ -68,29 +49,15 @@ REQUESTS = {
             "load each B row into a local [f32; NR] array before the MR broadcasts",
         ),
     ],
-    "matmul_backward": [
-        (
-            "micro_kernel.micro_kernel",
-            "two accumulator sets",
-            "alternate even and odd k steps between two accumulator tiles and add them at the end",
-        ),
-        (
-            "micro_kernel.micro_kernel",
-            "unroll k by 2",
-            "call rank1_update twice per loop step, for k and k+1",
-        ),
-        (
-            "packing.pack_a_rows",
-            "pack A rows with chunks",
-            "in pack_a_rows, walk each row of A with chunks_exact instead of indexing",
-        ),
-        (
-            "threading",
-            "dinp and dweight in turn",
-            "run the two GEMMs one after the other, each parallel over its row blocks",
-        ),
-    ],
 }
+"""Requests beyond the recipes the Proposer is offered (`edits.RECIPES`), from earlier runs."""
+
+
+def requests_for(problem: str, source: str) -> list[tuple[str, str, str]]:
+    """(part, title, idea) of every recipe that fits `source` (as the Proposer is offered
+    them), then the problem's HAND_WRITTEN requests."""
+    offered = [(part, r.title, r.idea) for part, r in edits.recipes(source, [], len(edits.RECIPES))]
+    return offered + HAND_WRITTEN.get(problem, [])
 
 
 def best_template_kernel(problem: str) -> str:
@@ -144,7 +111,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--model", default="embedded")
-    ap.add_argument("--problem", default="sgemm", choices=sorted(REQUESTS))
+    ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
     ap.add_argument("--modes", default="free,grammar")
     ap.add_argument("--check", action="store_true", help="build and check the edits that apply")
     ap.add_argument(
@@ -169,7 +136,7 @@ def main() -> int:
     # every correctness case, then a short benchmark at the default shape (no baselines)
     quick = Options(baselines=False, bench_budget_ms=300, min_samples=3, max_samples=5)
     rows = []
-    requests = REQUESTS[args.problem][: args.limit or None]
+    requests = requests_for(args.problem, source)[: args.limit or None]
     for region_name, title, idea in requests:
         region = edits.find_region(source, region_name)
         for mode in args.modes.split(","):

@@ -305,10 +305,10 @@ RECIPES = (
 )
 
 
-def recipes(source: str, proposed: list[str], limit: int = 3) -> list[str]:
-    """Up to `limit` RECIPES whose function is a part of `source` and that no proposal in
-    `proposed` (title and idea of every earlier proposal) has named, as
-    `part: title (idea)`; [] when `source` has no parts or broken markers."""
+def recipes(source: str, proposed: list[str], limit: int = 3) -> list[tuple[str, Recipe]]:
+    """Up to `limit` (part, recipe) pairs: RECIPES whose function is a part of `source` and
+    that no proposal in `proposed` (title and idea of every earlier proposal) has named;
+    [] when `source` has no parts or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
@@ -317,9 +317,8 @@ def recipes(source: str, proposed: list[str], limit: int = 3) -> list[str]:
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
-        if part is None or any(recipe.title in text for text in said):
-            continue
-        out.append(f"{part}: {recipe.title} ({recipe.idea})")
+        if part is not None and not any(recipe.title in text for text in said):
+            out.append((part, recipe))
     return out[:limit]
 
 

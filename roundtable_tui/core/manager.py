@@ -890,7 +890,10 @@ class Manager:
             "regions": self._regions(),
             # concrete changes for the code path: a small model's own ideas were too vague
             # for its Coder ("reorder to reduce cache misses")
-            "recipes": edits.recipes(self._best_code(), s.proposed)
+            "recipes": [
+                f"{part}: {r.title} ({r.idea})"
+                for part, r in edits.recipes(self._best_code(), s.proposed)
+            ]
             if self.cfg.strategy == "code" and self._regions()
             else [],
         }
