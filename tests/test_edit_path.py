@@ -175,24 +175,27 @@ def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_
     tmp_path,
 ):
     """The Proposer on the code path sees concrete changes that fit the kernel's parts, minus
-    those already proposed; a Coder reply that writes its part back unchanged ends the
-    attempt at once (no repair: the embedded model repeated such parts twice more)."""
+    those already proposed; a proposal that names one gets its part and idea (the embedded
+    model named `rank1` with the micro-kernel's "unroll k by 4"); a Coder reply that writes
+    its part back unchanged ends the attempt at once (no repair: the embedded model repeated
+    such parts twice more)."""
     import json
 
     code = best()
     part = edits.find_region(code, "micro_kernel.micro_kernel")
     unchanged = {"tag": "coder", "text": f"```rust\n{part.text(code)}```"}
     pick = {
-        "title": "unroll k by 4",
+        "title": "micro_kernel.rank1",
         "kind": "code",
-        "region": "micro_kernel.micro_kernel",
-        "idea": "four explicit rank-1 calls per step",
+        "region": "micro_kernel.rank1",
+        "idea": "Unroll k by 4",
         "rationale": "fewer loop steps",
     }
+    other = {**pick, "title": "two accumulator sets", "idea": "more chains"}
     replies = [
         {"tag": "proposer", "text": json.dumps(pick)},
         unchanged,
-        {"tag": "proposer", "text": json.dumps({**pick, "title": "two accumulator sets"})},
+        {"tag": "proposer", "text": json.dumps(other)},
         unchanged,
     ]
     events, reason, backend = run_session(tmp_path, replies, iterations=2, repairs=2)
@@ -202,6 +205,11 @@ def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_
     first, second = prompts[0], prompts[2]
     assert "micro_kernel.micro_kernel: unroll k by 4" in first
     assert "unroll k by 4" not in second and "two accumulator sets" in second
+    coder_prompt = prompts[1]
+    assert "Region `micro_kernel.micro_kernel`" in coder_prompt
+    assert "Idea: take the packed panels four k steps at a time" in coder_prompt
+    proposals = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration > 0]
+    assert [p["region"] for p in proposals] == ["micro_kernel.micro_kernel"] * 2
     errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
     assert len(errors) == 2
     assert all("back unchanged" in e["message"] and not e["recoverable"] for e in errors)

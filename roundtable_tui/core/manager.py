@@ -188,6 +188,8 @@ class Manager:
         self._seed_of_search = zlib.crc32(session.id.encode())
         """The optimizer's seed: fixed per session, so resume and replay suggest the same."""
         self._candidates: list[Candidate] = []
+        self._recipes: list[tuple[str, edits.Recipe]] = []
+        """The (part, recipe) pairs the Proposer was last offered."""
         self._notes: list[dict[str, Any]] = []
         """With a template: the knowledge notes of the session, kept from their first retrieval
         (see `_knowledge`)."""
@@ -613,9 +615,22 @@ class Manager:
         self.emit(Event.of(c, Agent.TESTER, it))
 
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
+        if proposal.kind == "code" and self._recipes:
+            proposal = self._as_recipe(proposal)
         if self.space is None:
             return proposal, None
         return self.space.complete(self.state, proposal)
+
+    def _as_recipe(self, proposal: Proposal) -> Proposal:
+        """A code proposal that names an offered recipe (its title in the proposal's title or
+        idea), with the recipe's part, title and idea: the embedded model picked "unroll k by
+        4" as its idea but named `micro_kernel.rank1`, whose Coder then had nothing to
+        unroll."""
+        said = f"{proposal.title} {proposal.idea}".lower()
+        for part, recipe in self._recipes:
+            if recipe.title in said:
+                return replace(proposal, title=recipe.title, region=part, idea=recipe.idea)
+        return proposal
 
     def _knowledge(self, it: int, context: dict[str, Any]) -> list[dict[str, Any]]:
         """Chunks for the Proposer; a failing knowledge base is reported and skipped."""
@@ -872,6 +887,11 @@ class Manager:
             if e.passed and e.gflops and not (space and e.template == space.family.id)
         ][:4]
         fails = [f"{e.title}: {e.verdict} ({e.reason[:120]})" for e in s.failures[-4:]]
+        self._recipes = (
+            edits.recipes(self._best_code(), s.proposed)
+            if self.cfg.strategy == "code" and self._regions()
+            else []
+        )
         optimizer = self._optimizer()
         self._candidates = (
             optimizer.suggest(space.base(s), k=3) if optimizer is not None and space else []
@@ -890,12 +910,7 @@ class Manager:
             "regions": self._regions(),
             # concrete changes for the code path: a small model's own ideas were too vague
             # for its Coder ("reorder to reduce cache misses")
-            "recipes": [
-                f"{part}: {r.title} ({r.idea})"
-                for part, r in edits.recipes(self._best_code(), s.proposed)
-            ]
-            if self.cfg.strategy == "code" and self._regions()
-            else [],
+            "recipes": [f"{part}: {r.title} ({r.idea})" for part, r in self._recipes],
         }
 
     def _regions(self) -> list[str]:

@@ -23,7 +23,7 @@ from textual.widgets import Footer, Header, Input
 from textual.worker import Worker, WorkerState
 
 from roundtable_tui.config import Settings, settings
-from roundtable_tui.core.events import Agent, Event, Kind
+from roundtable_tui.core.events import Agent, Confirmed, Event, Kind
 from roundtable_tui.core.hints import Hints
 from roundtable_tui.core.review import Action, ReviewDecision
 from roundtable_tui.core.run import RunSpec, prepare
@@ -357,7 +357,7 @@ class RoundtableApp(App[None]):
             self.pane(Agent.MANAGER).note(
                 f"[b]hint[/b] ({d.get('source')}): {escape(str(d.get('text')))}"
             )
-        elif ev.kind is Kind.CONFIRMATION:
+        elif ev.kind is Kind.CONFIRMATION and isinstance(ev.payload, Confirmed):
             p = ev.payload
             colour = "green" if p.faster else "yellow"
             against = f" against kernel {p.against}" if p.against is not None else ""
