@@ -206,9 +206,17 @@ class Settings(BaseSettings):
 
     @property
     def n_threads(self) -> int:
-        import os
+        return self.threads or usable_cpus()
 
-        return self.threads or len(os.sched_getaffinity(0))
+
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on: its affinity mask where the OS has one (Linux:
+    a container or `taskset` limits it), else every CPU (macOS has no affinity call)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 @lru_cache(maxsize=1)

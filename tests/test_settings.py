@@ -45,3 +45,18 @@ def test_the_knowledge_package_uses_the_roots_section(monkeypatch):
     monkeypatch.setattr(knowledge_settings_module, "settings", lambda: root)
     assert knowledge_settings_module.knowledge_settings().chunk_min_chars == 300
     assert BuildSettings().memory_mb == Settings().build.memory_mb
+
+
+def test_threads_follow_the_affinity_mask_and_work_without_one(monkeypatch):
+    """A process limited to fewer CPUs than the host has (a container, taskset) uses as many
+    threads as it may run on; on an OS without an affinity call (macOS), every CPU."""
+    import os
+
+    from roundtable_tui.config import usable_cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert usable_cpus() == 2 and Settings(threads=0).n_threads == 2
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert usable_cpus() == 64
+    assert Settings(threads=3).n_threads == 3

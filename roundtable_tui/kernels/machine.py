@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from roundtable_tui.config import Settings, settings
+from roundtable_tui.config import Settings, settings, usable_cpus
 
 KIB, MIB = 2**10, 2**20
 
@@ -467,7 +467,7 @@ def host_caches() -> tuple[dict[str, int], str]:
 
 def physical_cores() -> int:
     """Cores (not SMT threads) this process may use."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cpus()
     physical = _sysctl("hw.perflevel0.physicalcpu") if platform.system() == "Darwin" else None
     if physical and physical.isdigit():
         return int(physical)

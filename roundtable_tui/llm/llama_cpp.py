@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
 import re
 import threading
 import time
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from roundtable_tui.config import usable_cpus
 from roundtable_tui.llm.backend import (
     Completion,
     ContextOverflow,
@@ -170,11 +170,16 @@ class LlamaCppBackend:
         self.name = name or model_path.stem
         self.path = model_path
         self._lock = threading.Lock()
+        # the cores this process may run on, for generation and for prompt batches alike:
+        # llama-cpp-python's batch default is os.cpu_count(), every core of the host, which
+        # oversubscribes a process limited to fewer (a container, taskset)
+        threads = n_threads or usable_cpus()
         try:
             self.llm = Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or len(os.sched_getaffinity(0)),
+                n_threads=threads,
+                n_threads_batch=threads,
                 seed=seed,
                 verbose=False,
             )
