@@ -191,7 +191,9 @@ def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_
         "idea": "Unroll k by 4",
         "rationale": "fewer loop steps",
     }
-    other = {**pick, "title": "two accumulator sets", "idea": "more chains"}
+    # the idea of another recipe, copied under a part's name
+    two_sets = next(r for r in edits.RECIPES if r.title == "two accumulator sets")
+    other = {**pick, "idea": "use a single accumulator set (" + two_sets.idea + ")"}
     replies = [
         {"tag": "proposer", "text": json.dumps(pick)},
         unchanged,

@@ -270,6 +270,12 @@ class Recipe:
     idea: str
     """What to change, in the kernel's own terms: one sentence a Coder can follow."""
 
+    def named_in(self, text: str) -> bool:
+        """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
+        start of its idea (the embedded model copied an idea under another title)."""
+        said = re.sub(r"\s+", " ", text.lower())
+        return self.title in said or self.idea[:40].lower() in said
+
 
 RECIPES = (
     Recipe(
@@ -313,11 +319,10 @@ def recipes(source: str, proposed: list[str], limit: int = 3) -> list[tuple[str,
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
         return []
-    said = [re.sub(r"\s+", " ", p.lower()) for p in proposed]
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
-        if part is not None and not any(recipe.title in text for text in said):
+        if part is not None and not any(recipe.named_in(text) for text in proposed):
             out.append((part, recipe))
     return out[:limit]
 

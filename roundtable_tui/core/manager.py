@@ -622,13 +622,12 @@ class Manager:
         return self.space.complete(self.state, proposal)
 
     def _as_recipe(self, proposal: Proposal) -> Proposal:
-        """A code proposal that names an offered recipe (its title in the proposal's title or
-        idea), with the recipe's part, title and idea: the embedded model picked "unroll k by
-        4" as its idea but named `micro_kernel.rank1`, whose Coder then had nothing to
-        unroll."""
-        said = f"{proposal.title} {proposal.idea}".lower()
+        """A code proposal that names an offered recipe (`Recipe.named_in`), with the
+        recipe's part, title and idea: the embedded model picked "unroll k by 4" as its idea
+        but named `micro_kernel.rank1`, whose Coder then had nothing to unroll."""
+        said = f"{proposal.title} {proposal.idea}"
         for part, recipe in self._recipes:
-            if recipe.title in said:
+            if recipe.named_in(said):
                 return replace(proposal, title=recipe.title, region=part, idea=recipe.idea)
         return proposal
 
