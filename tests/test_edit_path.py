@@ -171,19 +171,22 @@ def test_the_manager_edits_the_best_kernel_repairs_a_missed_block_and_checks_the
     assert result.data["region"] == "micro_kernel"
 
 
-def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_attempt(
-    tmp_path,
-):
-    """The Proposer on the code path sees concrete changes that fit the kernel's parts, minus
-    those already proposed; a proposal that names one gets its part and idea (the embedded
-    model named `rank1` with the micro-kernel's "unroll k by 4"); a Coder reply that writes
-    its part back unchanged ends the attempt at once (no repair: the embedded model repeated
-    such parts twice more)."""
+def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_replaced(tmp_path):
+    """The Proposer on the code path sees concrete changes that fit the kernel's parts, the
+    least tried first, and the iterations that gave no kernel; a proposal that names a recipe
+    gets its part and idea (the embedded model named `rank1` with the micro-kernel's "unroll
+    k by 4", or copied a recipe's idea under another title); one that repeats an earlier
+    title gets the least tried recipe; a Coder reply that writes its part back unchanged ends
+    the attempt at once (no repair: the embedded model repeated such parts twice more)."""
     import json
 
     code = best()
-    part = edits.find_region(code, "micro_kernel.micro_kernel")
-    unchanged = {"tag": "coder", "text": f"```rust\n{part.text(code)}```"}
+    micro = edits.find_region(code, "micro_kernel.micro_kernel")
+    rank1 = edits.find_region(code, "micro_kernel.rank1")
+    unchanged = {"tag": "coder", "text": f"```rust\n{micro.text(code)}```"}
+    unchanged_rank1 = {"tag": "coder", "text": f"```rust\n{rank1.text(code)}```"}
+    panels = edits.find_region(code, "loop_nest.macro_block")
+    unchanged_panels = {"tag": "coder", "text": f"```rust\n{panels.text(code)}```"}
     pick = {
         "title": "micro_kernel.rank1",
         "kind": "code",
@@ -193,27 +196,43 @@ def test_the_proposer_is_offered_untried_recipes_and_an_unchanged_part_ends_the_
     }
     # the idea of another recipe, copied under a part's name
     two_sets = next(r for r in edits.RECIPES if r.title == "two accumulator sets")
-    other = {**pick, "idea": "use a single accumulator set (" + two_sets.idea + ")"}
+    copied = {**pick, "idea": "use a single accumulator set (" + two_sets.idea + ")"}
+    own = {**pick, "title": "Register blocking with fixed arrays", "idea": "blocks"}
     replies = [
         {"tag": "proposer", "text": json.dumps(pick)},
         unchanged,
-        {"tag": "proposer", "text": json.dumps(other)},
+        {"tag": "proposer", "text": json.dumps(own)},
+        unchanged_rank1,
+        {"tag": "proposer", "text": json.dumps(own)},  # the same title again
         unchanged,
+        {"tag": "proposer", "text": json.dumps(copied)},
+        unchanged_panels,
     ]
-    events, reason, backend = run_session(tmp_path, replies, iterations=2, repairs=2)
+    events, reason, backend = run_session(tmp_path, replies, iterations=4, repairs=2)
     assert "iteration budget" in reason
     prompts = [c[1][-1].content for c in backend.calls]
-    assert len(prompts) == 4  # two proposals, one Coder reply each: no repair asked
-    first, second = prompts[0], prompts[2]
-    assert "micro_kernel.micro_kernel: unroll k by 4" in first
-    assert "unroll k by 4" not in second and "two accumulator sets" in second
-    coder_prompt = prompts[1]
-    assert "Region `micro_kernel.micro_kernel`" in coder_prompt
-    assert "Idea: take the packed panels four k steps at a time" in coder_prompt
+    assert len(prompts) == 8  # four proposals, one Coder reply each: no repair asked
+    offered = [p.split("Code changes known to fit this kernel")[1] for p in prompts[::2]]
+    assert offered[0].index("two accumulator sets") < offered[0].index("unroll k by 4")
+    assert "unroll k by 4" not in offered[1]  # tried once; three untried come first
+    assert "- unroll k by 4: no kernel (the Coder wrote" in prompts[2]
+    assert "Region `micro_kernel.micro_kernel`" in prompts[1]
+    assert "Idea: take the packed panels four k steps at a time" in prompts[1]
     proposals = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration > 0]
-    assert [p["region"] for p in proposals] == ["micro_kernel.micro_kernel"] * 2
+    assert [p["title"] for p in proposals] == [
+        "unroll k by 4",
+        "Register blocking with fixed arrays",
+        "two accumulator sets",  # the repeated title, replaced by the least tried recipe
+        "slice panels once",  # a recipe named by its idea, tried already: the least tried
+    ]
+    assert [p["region"] for p in proposals] == [
+        "micro_kernel.micro_kernel",
+        "micro_kernel.rank1",
+        "micro_kernel.micro_kernel",
+        "loop_nest.macro_block",
+    ]
     errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
-    assert len(errors) == 2
+    assert len(errors) == 4
     assert all("back unchanged" in e["message"] and not e["recoverable"] for e in errors)
     assert not [e for e in events if e.kind is Kind.KERNEL and e.iteration > 0]
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -311,20 +312,26 @@ RECIPES = (
 )
 
 
-def recipes(source: str, proposed: list[str], limit: int = 3) -> list[tuple[str, Recipe]]:
-    """Up to `limit` (part, recipe) pairs: RECIPES whose function is a part of `source` and
-    that no proposal in `proposed` (title and idea of every earlier proposal) has named;
-    [] when `source` has no parts or broken markers."""
+def recipes(
+    source: str, proposed: Sequence[str], passed: Sequence[str] = (), limit: int = 3
+) -> list[tuple[str, Recipe]]:
+    """Up to `limit` (part, recipe) pairs of RECIPES whose function is a part of `source`,
+    the least tried first (by the proposals in `proposed`, title and idea of each; RECIPES'
+    order among equals), leaving out those whose title is in `passed` (kernels that passed:
+    the change is made); [] when `source` has no parts or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
         return []
+    done = {t.strip().lower() for t in passed}
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
-        if part is not None and not any(recipe.named_in(text) for text in proposed):
-            out.append((part, recipe))
-    return out[:limit]
+        if part is not None and recipe.title not in done:
+            tries = sum(recipe.named_in(text) for text in proposed)
+            out.append((tries, part, recipe))
+    out.sort(key=lambda t: t[0])  # stable: RECIPES' order among equals
+    return [(part, recipe) for _tries, part, recipe in out[:limit]]
 
 
 def find_region(source: str, name: str) -> Region:

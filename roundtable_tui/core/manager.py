@@ -189,7 +189,8 @@ class Manager:
         """The optimizer's seed: fixed per session, so resume and replay suggest the same."""
         self._candidates: list[Candidate] = []
         self._recipes: list[tuple[str, edits.Recipe]] = []
-        """The (part, recipe) pairs the Proposer was last offered."""
+        """The (part, recipe) pairs that fit the best kernel, the least tried first (the
+        Proposer is offered the first few)."""
         self._notes: list[dict[str, Any]] = []
         """With a template: the knowledge notes of the session, kept from their first retrieval
         (see `_knowledge`)."""
@@ -622,13 +623,34 @@ class Manager:
         return self.space.complete(self.state, proposal)
 
     def _as_recipe(self, proposal: Proposal) -> Proposal:
-        """A code proposal that names an offered recipe (`Recipe.named_in`), with the
+        """A code proposal that names a recipe that fits (`Recipe.named_in`), with the
         recipe's part, title and idea: the embedded model picked "unroll k by 4" as its idea
-        but named `micro_kernel.rank1`, whose Coder then had nothing to unroll."""
+        but named `micro_kernel.rank1`, whose Coder then had nothing to unroll. A proposal
+        whose title repeats an earlier one's gets the least tried recipe instead: the model
+        proposed one title for the last 13 of 20 iterations, and its Coder repeated the same
+        failing reply."""
         said = f"{proposal.title} {proposal.idea}"
         for part, recipe in self._recipes:
             if recipe.named_in(said):
-                return replace(proposal, title=recipe.title, region=part, idea=recipe.idea)
+                proposal = replace(proposal, title=recipe.title, region=part, idea=recipe.idea)
+                break
+        title = proposal.title.strip().lower()
+        part, least = self._recipes[0]
+        if title and title != least.title and any(
+            p.lower().startswith(title) for p in self.state.proposed
+        ):
+            self.say(
+                f"The Proposer repeated '{proposal.title[:80]}'; the least tried recipe "
+                f"'{least.title}' takes its place.",
+                self.state.iteration,
+            )
+            proposal = replace(
+                proposal,
+                title=least.title,
+                region=part,
+                idea=least.idea,
+                rationale=f"the least tried recipe, in place of a repeated '{title[:60]}'",
+            )
         return proposal
 
     def _knowledge(self, it: int, context: dict[str, Any]) -> list[dict[str, Any]]:
@@ -885,9 +907,16 @@ class Manager:
             for e in s.leaderboard()
             if e.passed and e.gflops and not (space and e.template == space.family.id)
         ][:4]
-        fails = [f"{e.title}: {e.verdict} ({e.reason[:120]})" for e in s.failures[-4:]]
+        failed = [(e.iteration, e.title, f"{e.verdict} ({e.reason[:120]})") for e in s.failures]
+        failed += [(it, title, f"no kernel ({why[:120]})") for it, title, why in s.no_kernel]
+        fails = [f"{title}: {what}" for _it, title, what in sorted(failed)[-4:]]
         self._recipes = (
-            edits.recipes(self._best_code(), s.proposed)
+            edits.recipes(
+                self._best_code(),
+                s.proposed,
+                [e.title for e in s.entries if e.passed],
+                limit=len(edits.RECIPES),
+            )
             if self.cfg.strategy == "code" and self._regions()
             else []
         )
@@ -909,7 +938,7 @@ class Manager:
             "regions": self._regions(),
             # concrete changes for the code path: a small model's own ideas were too vague
             # for its Coder ("reorder to reduce cache misses")
-            "recipes": [f"{part}: {r.title} ({r.idea})" for part, r in self._recipes],
+            "recipes": [f"{part}: {r.title} ({r.idea})" for part, r in self._recipes[:3]],
         }
 
     def _regions(self) -> list[str]:

@@ -212,8 +212,9 @@ def proposer_messages(
         parts.append("Unmeasured valid changes: " + "; ".join(untried))
     if recipes:
         parts.append(
-            "Code changes known to fit this kernel, not tried yet (pick one: its part as "
-            "`region`, its words as title and idea):\n" + "\n".join(f"- {r}" for r in recipes)
+            "Code changes known to fit this kernel, the least tried first (pick one: its "
+            "part as `region`, its words as title and idea):\n"
+            + "\n".join(f"- {r}" for r in recipes)
         )
     if family is not None and strategy != "code":
         role = template_role(family, strategy)

@@ -16,6 +16,7 @@ from typing import Any
 from roundtable_tui.core.events import (
     CheckFinished,
     Confirmed,
+    ErrorRaised,
     Event,
     HintGiven,
     IterationFinished,
@@ -98,6 +99,10 @@ class SessionState:
     """Lines of the session's hints file already recorded as hints."""
     proposed: list[str] = field(default_factory=list)
     """Title and idea of every proposal, oldest first (recipes not yet named, edits.recipes)."""
+    no_kernel: list[tuple[int, str, str]] = field(default_factory=list)
+    """(iteration, title, why) of every iteration whose Coder gave no kernel, oldest first:
+    shown to the Proposer beside the failed kernels, so it does not propose them again."""
+    _coder_error: str = ""
     _proposal: Proposal = field(default_factory=Proposal)
     _kernels: dict[int, str] = field(default_factory=dict)
     _bests: list[tuple[int, int]] = field(default_factory=list)
@@ -154,6 +159,8 @@ class SessionState:
                 return  # a stray restart of a finished iteration changes nothing
             # an iteration a kill interrupted runs again: what it left is replaced by the rerun
             self.entries = [e for e in self.entries if e.iteration != ev.iteration]
+            self.no_kernel = [x for x in self.no_kernel if x[0] != ev.iteration]
+            self._coder_error = ""
             self._bests = [b for b in self._bests if b[0] != ev.iteration]
             self.iteration = max(self.iteration, ev.iteration)
         elif isinstance(p, Message):
@@ -194,7 +201,13 @@ class SessionState:
             )
             for name, b in p.baselines.items():
                 self.baselines[name] = float(b.get("gflops", 0.0) or 0.0)
+        elif isinstance(p, ErrorRaised):
+            if p.step == "code":
+                self._coder_error = p.message
         elif isinstance(p, IterationFinished):
+            if p.verdict is Outcome.NO_CODE and ev.iteration:
+                why = self._coder_error or "the Coder's replies held no kernel"
+                self.no_kernel.append((ev.iteration, p.title or "?", why))
             self.finished_iterations = max(self.finished_iterations, ev.iteration)
             self.since_improvement = p.since_improvement
             if ev.iteration == 0:
