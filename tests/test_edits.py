@@ -387,3 +387,18 @@ def test_the_line_format_prompt_numbers_the_part_and_its_grammar_is_valid():
     assert edits.budget(part.text(code), "lines") == edits.EditCoder.LINES_TOKENS
     llama_cpp = pytest.importorskip("llama_cpp")
     assert llama_cpp.LlamaGrammar.from_string(edits.LINES_GRAMMAR, verbose=False) is not None
+
+
+def test_recipes_come_least_tried_first_and_retire_when_made_or_tried_twice():
+    code = sgemm_template()
+    first = [r.title for _part, r in edits.recipes(code, [], limit=10)]
+    assert first == [r.title for r in edits.RECIPES]  # every recipe fits the template
+    once = ["unroll k by 4 (four rank-1 calls)", "x two accumulator sets"]
+    again = [r.title for _part, r in edits.recipes(code, once, limit=10)]
+    assert again[-2:] == ["two accumulator sets", "unroll k by 4"]
+    tried = [r.title for _part, r in edits.recipes(code, once * 2, ["at least 4 tasks"], 10)]
+    assert tried == ["slice panels once", "edge panel without a branch"]
+    parts = dict((r.title, part) for part, r in edits.recipes(code, [], limit=10))
+    assert parts["two accumulator sets"] == "micro_kernel.micro_kernel"
+    assert parts["at least 4 tasks"] == "threading"
+    assert edits.recipes("fn f() {\n    // @region x\n}\n", []) == []  # broken markers

@@ -312,13 +312,20 @@ RECIPES = (
 )
 
 
+RECIPE_TRIES = 2
+"""Proposals of a recipe after which it is no longer offered: in a 20-iteration session the
+embedded model's Coder never carried out the two hardest recipes, proposed 13 times in turn,
+while its own ideas had passed three times in an earlier session."""
+
+
 def recipes(
     source: str, proposed: Sequence[str], passed: Sequence[str] = (), limit: int = 3
 ) -> list[tuple[str, Recipe]]:
     """Up to `limit` (part, recipe) pairs of RECIPES whose function is a part of `source`,
     the least tried first (by the proposals in `proposed`, title and idea of each; RECIPES'
     order among equals), leaving out those whose title is in `passed` (kernels that passed:
-    the change is made); [] when `source` has no parts or broken markers."""
+    the change is made) and those proposed RECIPE_TRIES times; [] when `source` has no parts
+    or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
@@ -329,7 +336,8 @@ def recipes(
         part = next((found[f] for f in recipe.functions if f in found), None)
         if part is not None and recipe.title not in done:
             tries = sum(recipe.named_in(text) for text in proposed)
-            out.append((tries, part, recipe))
+            if tries < RECIPE_TRIES:
+                out.append((tries, part, recipe))
     out.sort(key=lambda t: t[0])  # stable: RECIPES' order among equals
     return [(part, recipe) for _tries, part, recipe in out[:limit]]
 

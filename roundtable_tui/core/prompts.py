@@ -212,8 +212,8 @@ def proposer_messages(
         parts.append("Unmeasured valid changes: " + "; ".join(untried))
     if recipes:
         parts.append(
-            "Code changes known to fit this kernel, the least tried first (pick one: its "
-            "part as `region`, its words as title and idea):\n"
+            "Code changes known to fit this kernel, the least tried first (to pick one, "
+            "give its part as `region` and its title as `title` and `idea`):\n"
             + "\n".join(f"- {r}" for r in recipes)
         )
     if family is not None and strategy != "code":
