@@ -337,3 +337,36 @@ def test_every_check_has_scaled_rows_at_the_shapes_large_in_every_dimension(name
             name, [(1, 31, 127, 129), (4, 16, 96, 80)]
         )
         assert scaled == sorted(want)
+
+
+def test_a_swap_can_stay_in_one_row_or_column_and_an_update_can_change_one_input_alone():
+    """A cache keyed on an order-blind digest per row of A (or per column of B), exactly on
+    the other input, is stale only when a swap stays inside that row (column) of that input
+    and nothing else changes."""
+    rng = np.random.default_rng(17)
+    m, n, k = 9, 7, 5
+    call = inputs.make_call(SGEMM, (m, n, k), rng, label="t", dists=("normal",))
+    b0 = call.inputs[1][: k * n].copy()
+    a0 = call.inputs[0][: m * k].reshape(m, k)
+    for _ in range(20):
+        row = inputs.updated_call(call, rng, "u", "swap", only=0, within="row")
+        a1 = row.inputs[0][: m * k].reshape(m, k)
+        assert np.array_equal(row.inputs[1][: k * n], b0)  # B untouched
+        moved = np.flatnonzero((a0 != a1).any(axis=1))
+        assert len(moved) == 1 and sorted(a0[moved[0]]) == sorted(a1[moved[0]])
+        col = inputs.updated_call(call, rng, "u", "swap", only=1, within="column")
+        b1 = col.inputs[1][: k * n].reshape(k, n)
+        assert np.array_equal(col.inputs[0], call.inputs[0])  # A untouched
+        moved = np.flatnonzero((b0.reshape(k, n) != b1).any(axis=0))
+        assert len(moved) == 1 and sorted(b0.reshape(k, n)[:, moved[0]]) == sorted(b1[:, moved[0]])
+
+
+def test_a_nudge_moves_a_few_elements_by_less_than_a_tolerant_cache_allows():
+    rng = np.random.default_rng(18)
+    call = inputs.make_call(SGEMM, (9, 7, 5), rng, label="t", dists=("normal",))
+    nxt = inputs.updated_call(call, rng, "u", "nudge")
+    for a, b in zip(call.inputs, nxt.inputs, strict=True):
+        changed = np.flatnonzero(a != b)
+        assert 1 <= len(changed) <= 3
+        rel = np.abs(b[changed] / a[changed] - 1)
+        assert (rel > 2**-13).all() and (rel < 2**-9).all()

@@ -326,7 +326,9 @@ class Checker:
                     dims = large[n % len(large)]
                 else:
                     dims = pick(mid if n else shapes)
-                cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), ("normal",), (kind,)))
+                # a zero times NaN also where zeros are most of A (a sparse path skips zeros)
+                how = ("sparse", "normal") if kind == "zero_times_nan" and n else ("normal",)
+                cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), how, (kind,)))
         for n in range(2):
             if len(problem.dims) == 3:
                 dims = tuple(int(x) for x in rng.integers(1, 160, size=3))
@@ -344,6 +346,24 @@ class Checker:
             cases.append(
                 Case(f"update-{how}-{base.label}", base.dims, base.bias, base.slack, update=how)
             )
+        # and one input alone, each in turn: a cache keyed exactly on one input and loosely
+        # on another (an order-blind digest, a tolerance) is stale only when the other changes
+        names = [s.name for s in inputs.layout(problem, base.dims)[0]]
+        for how, within in (("swap", "row"), ("swap", "column"), ("nudge", "")):
+            for i, name in enumerate(names):
+                if name != "bias" or (base.bias and problem.has_bias):
+                    label = f"update-{how}{'-' + within if within else ''}-{name}-only-{base.label}"
+                    cases.append(
+                        Case(
+                            label,
+                            base.dims,
+                            base.bias,
+                            base.slack,
+                            update=how,
+                            only=i,
+                            within=within,
+                        )
+                    )
         cases.append(Case(f"garbage-c-{base.label}", base.dims, True, slack(), garbage="large"))
         cases.append(Case(f"zeroed-c-{base.label}", base.dims, True, slack(), garbage="zeros"))
         # a reduction deeper than the benchmark's and any catalogue shape's (a K loop that
@@ -382,7 +402,13 @@ class Checker:
             run.running = f"the case {case.label}"
             if case.update and prev is not None:
                 call = inputs.visible_update(
-                    prev, rng, f"case {case.label}", case.update, run.error_growth
+                    prev,
+                    rng,
+                    f"case {case.label}",
+                    case.update,
+                    run.error_growth,
+                    case.only,
+                    case.within,
                 )
             else:
                 call = inputs.make_call(
@@ -457,7 +483,11 @@ class Checker:
             for b in range(min(size, opt.max_samples - len(run.samples))):
                 n = call_no + b
                 if b and prev is not None and rng.random() < 0.5:
-                    call = inputs.updated_call(prev, rng, f"call {n} (an update of call {n - 1})")
+                    # every input changed, or one alone (a cache keyed loosely on another)
+                    ins = [i for i, a in enumerate(prev.inputs) if a is not None]
+                    only = int(rng.choice(ins)) if ins and rng.random() < 0.5 else None
+                    label = f"call {n} (an update of call {n - 1})"
+                    call = inputs.updated_call(prev, rng, label, only=only)
                 else:
                     slack = int(rng.integers(0, BENCH_SLACK + 1))
                     call = inputs.make_call(
@@ -740,6 +770,10 @@ class Case:
     """The second input is the first one's buffer (inputs.Call.alias)."""
     update: str = ""
     """The previous case's inputs changed this way (inputs.UPDATES, inputs.updated_call)."""
+    only: int | None = None
+    """The one input the update changes (all when None)."""
+    within: str = ""
+    """Where a swap update's two elements lie ("row", "column"; anywhere when empty)."""
 
 
 @dataclass

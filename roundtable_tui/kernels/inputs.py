@@ -40,8 +40,10 @@ ALIGN = 64
 # distributions of finite inputs; each matrix of a call draws one
 TIMED_DISTRIBUTIONS = ("uniform", "normal", "positive", "integers", "scaled", "mixed", "away")
 """For timed calls: no subnormal products, nothing that changes the speed of honest code."""
-CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large")
-"""For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes."""
+CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large", "wide_integers", "sparse")
+"""For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes, integers
+whose products overflow 32-bit integer arithmetic (±2¹⁰…2¹⁶), and a matrix nine tenths
+zeros (a kernel that skips zeros, or takes a sparse path, meets it)."""
 VISIBLE = "away"
 """The distribution under which a single wrong product term shows in every element: every
 |a·b| ≥ 1/4 relative to the operands' scale, above the per-element bound up to K ≈ 4096.
@@ -62,6 +64,11 @@ def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
         return rng.random(n, dtype=f32)
     if dist == "integers":
         return rng.integers(-8, 9, n, dtype=np.int8).astype(f32)
+    if dist == "wide_integers":  # products up to 2^32: wrong in wrapping i32 arithmetic
+        v = rng.integers(2**10, 2**16, n).astype(f32)
+        return v * rng.choice(np.array([-1, 1], dtype=f32), n)
+    if dist == "sparse":  # nine tenths exact zeros, the rest normal
+        return np.where(rng.random(n) < 0.9, f32(0), rng.standard_normal(n, dtype=f32))
     if dist == "away":  # magnitudes in [0.5, 2), random signs: no product is near zero
         v = rng.random(n, dtype=f32) * f32(3.0) - f32(1.5)
         v += np.copysign(f32(0.5), v)
@@ -319,26 +326,42 @@ def is_visible(call: Call) -> bool:
     return bool(call.dists) and all(d == VISIBLE for d in call.dists)
 
 
-UPDATES = ("swap", "run", "few", "one")
+UPDATES = ("swap", "run", "few", "one", "nudge")
 """How an update changes the inputs: in every input, two elements of different values swapped
 (the same values, so an order-blind digest of them is unchanged), a run of √n elements
-redrawn, or one to three elements redrawn; or ("one") a single element of a single input (or
-a bit of a packed B), the rest untouched: a cache keyed on values sampled from every input
-(a small bias's samples are hit by most changes of every input) is stale there."""
+redrawn, one to three elements redrawn, or ("nudge") one to three elements scaled by a factor
+within 2⁻¹²…2⁻¹⁰ of 1 (a cache that reuses a result for inputs within a tolerance, or keyed
+on the leading bits of each value, is stale); or ("one") a single element of a single input
+(or a bit of a packed B), the rest untouched: a cache keyed on values sampled from every
+input (a small bias's samples are hit by most changes of every input) is stale there. Any
+mode can be given one input to change alone (`updated_call(only=...)`): a cache keyed
+exactly on one input and loosely on another is stale only when the other changes alone."""
 
 
-def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = "") -> Call:
+def updated_call(
+    prev: Call,
+    rng: np.random.Generator,
+    label: str,
+    how: str = "",
+    only: int | None = None,
+    within: str = "",
+) -> Call:
     """The previous call's inputs, every one with a small part changed (a run of elements or
     a few scattered ones; a few bits of a packed B), as a training loop's next step looks: a
     kernel that caches a packed operand or a result by pointer, shape or sampled values
     returns a stale product here, whichever input it keys on. Outputs start afresh (new
     poison, new priors and canaries). `how` (one of UPDATES) is the change for every input;
-    drawn at random when empty, the same for all inputs of the call."""
+    drawn at random when empty, the same for all inputs of the call. `only` (an input's
+    index, -1 for a packed B) changes that input alone; "one" picks one at random. `within`
+    ("row" or "column" of the matrix a buffer holds) keeps a swap's two elements there;
+    anywhere, in a row or in a column at random when empty."""
     mode = how or str(rng.choice(UPDATES))
     ins = [None if a is None else a.copy() for a in prev.inputs]
     present = [n for n, a in enumerate(ins) if a is not None]
     targets = [*present, -1] if prev.bits is not None else present  # -1: the packed bits
-    only = int(rng.choice(targets)) if mode == "one" and targets else None
+    if only is None and mode == "one" and targets:
+        only = int(rng.choice(targets))
+    rows = _row_lengths(prev)
     for n, arr in enumerate(ins):  # every input changes: a cache keyed on any one is stale
         if arr is None or (only is not None and n != only):
             continue
@@ -349,14 +372,33 @@ def updated_call(prev: Call, rng: np.random.Generator, label: str, how: str = ""
             # cache keyed on a sum, a sorted sample or any order-blind digest is stale
             # (j among the elements that differ from i's: an equal pair, changed to make
             # the swap show, would change the multiset and miss such a cache)
+            # the partner anywhere, in i's row or in i's column (of the matrix this buffer
+            # holds): a digest per row or per column, order-blind, is stale only then
             i = int(rng.integers(used))
-            others = np.flatnonzero(arr[:used] != arr[i])
+            width = rows.get(n, used)
+            where = within or ("", "row", "column")[int(rng.integers(3))]
+            if not 1 < width < used:
+                where = ""
+            if where == "row":
+                pool = np.arange(i - i % width, min(i - i % width + width, used))
+            elif where == "column":
+                pool = np.arange(i % width, used, width)
+            else:
+                pool = np.arange(used)
+            others = pool[arr[pool] != arr[i]]
+            if not others.size:
+                others = np.flatnonzero(arr[:used] != arr[i])
             if others.size:
                 j = int(others[rng.integers(others.size)])
             else:  # every element equal: no swap can show; change one instead
                 j = (i + 1) % used
                 arr[j] = -arr[j] - np.float32(1)
             arr[i], arr[j] = arr[j], arr[i]
+            continue
+        if mode == "nudge":  # one to three elements, by a relative 2^-12 … 2^-10 either way
+            idx = np.unique(rng.integers(0, used, int(rng.integers(1, 4))))
+            rel = rng.uniform(2.0**-12, 2.0**-10, len(idx)) * rng.choice([-1.0, 1.0], len(idx))
+            arr[idx] = (arr[idx].astype(np.float64) * (1.0 + rel)).astype(np.float32)
             continue
         if mode == "one":
             i = int(rng.integers(used))
@@ -439,16 +481,33 @@ def visible_update(
     label: str,
     how: str,
     growth: float = 1.0,
+    only: int | None = None,
+    within: str = "",
     tries: int = 32,
 ) -> Call:
     """updated_call, redrawn until a stale result fails its check (stale_caught), at most
     `tries` times (the last draw is returned then: inputs with no visible change left).
     Costs two float64 products per draw: for correctness cases, not timed calls."""
     for _ in range(tries):
-        call = updated_call(prev, rng, label, how)
+        call = updated_call(prev, rng, label, how, only, within)
         if stale_caught(prev, call, growth):
             break
     return call
+
+
+def _row_lengths(call: Call) -> dict[int, int]:
+    """Input index -> the row length of the matrix its buffer holds (row-major), as the
+    problem's products read it."""
+    out: dict[int, int] = {}
+    for pr in products(call):
+        for src in (pr.p_src, pr.q_src):
+            if src is None:
+                continue
+            arr, rs, cs = src
+            for n, buf in enumerate(call.inputs):
+                if buf is arr:
+                    out[n] = rs if cs == 1 else cs
+    return out
 
 
 def _rms(values: np.ndarray | None) -> float:
