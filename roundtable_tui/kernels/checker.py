@@ -327,8 +327,8 @@ class Checker:
                 else:
                     dims = pick(mid if n else shapes)
                 # a zero times NaN also where zeros are most of A (a sparse path skips zeros)
-                how = ("sparse", "normal") if kind == "zero_times_nan" and n else ("normal",)
-                cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), how, (kind,)))
+                drawn = ("sparse", "normal") if kind == "zero_times_nan" and n else ("normal",)
+                cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), drawn, (kind,)))
         for n in range(2):
             if len(problem.dims) == 3:
                 dims = tuple(int(x) for x in rng.integers(1, 160, size=3))
