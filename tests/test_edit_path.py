@@ -108,12 +108,12 @@ def test_the_applied_edit_builds_and_passes_the_checker():
 
 
 # --------------------------------------------------------------------------- through the Manager
-def run_session(tmp_path, replies, gate=None, iterations=1, **cfg):
+def run_session(tmp_path, replies, gate=None, iterations=1, backend=None, knowledge=None, **cfg):
     from roundtable_tui.core.manager import Manager, RunConfig
     from roundtable_tui.core.review import AutoPolicy
     from roundtable_tui.core.session import Session
 
-    backend = ScriptedBackend(replies)
+    backend = backend or ScriptedBackend(replies)
     session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "e")
     events: list = []
     config = RunConfig(
@@ -132,6 +132,7 @@ def run_session(tmp_path, replies, gate=None, iterations=1, **cfg):
         config,
         on_event=events.append,
         machine=MACHINE,
+        knowledge=knowledge,
     )
     reason = manager.run(threading.Event())
     session.close()
@@ -185,8 +186,8 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
     rank1 = edits.find_region(code, "micro_kernel.rank1")
     unchanged = {"tag": "coder", "text": f"```rust\n{micro.text(code)}```"}
     unchanged_rank1 = {"tag": "coder", "text": f"```rust\n{rank1.text(code)}```"}
-    panels = edits.find_region(code, "loop_nest.macro_block")
-    unchanged_panels = {"tag": "coder", "text": f"```rust\n{panels.text(code)}```"}
+    threading_part = edits.find_region(code, "threading")
+    unchanged_tasks = {"tag": "coder", "text": f"```rust\n{threading_part.text(code)}```"}
     pick = {
         "title": "micro_kernel.rank1",
         "kind": "code",
@@ -206,7 +207,7 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
         {"tag": "proposer", "text": json.dumps(own)},  # the same title again
         unchanged,
         {"tag": "proposer", "text": json.dumps(copied)},
-        unchanged_panels,
+        unchanged_tasks,
     ]
     events, reason, backend = run_session(tmp_path, replies, iterations=4, repairs=2)
     assert "iteration budget" in reason
@@ -223,18 +224,91 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
         "unroll k by 4",
         "Register blocking with fixed arrays",
         "two accumulator sets",  # the repeated title, replaced by the least tried recipe
-        "slice panels once",  # a recipe named by its idea, tried already: the least tried
+        "at least 4 tasks",  # a recipe named by its idea, tried already: the least tried
     ]
     assert [p["region"] for p in proposals] == [
         "micro_kernel.micro_kernel",
         "micro_kernel.rank1",
         "micro_kernel.micro_kernel",
-        "loop_nest.macro_block",
+        "threading",
     ]
     errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
     assert len(errors) == 4
     assert all("back unchanged" in e["message"] and not e["recoverable"] for e in errors)
     assert not [e for e in events if e.kind is Kind.KERNEL and e.iteration > 0]
+
+
+def test_a_recipe_is_picked_by_its_title_and_takes_its_part_and_idea(tmp_path):
+    """On the code path the Proposer may answer `{"recipe": TITLE}` (~10 tokens, where a
+    proposal written out was 90-160); the schema offers only the listed titles, and the
+    code path's schema asks no rationale."""
+    import json
+
+    schemas: list = []
+
+    class Capturing(ScriptedBackend):
+        def complete(self, messages, **kwargs):
+            if kwargs.get("json_schema"):
+                schemas.append(kwargs["json_schema"])
+            return super().complete(messages, **kwargs)
+
+    code = best()
+    micro = edits.find_region(code, "micro_kernel.micro_kernel").text(code)
+    unrolled = micro.replace("rank1(&mut acc, av, bv);\n", "rank1(&mut acc, av, bv); // x\n", 1)
+    assert unrolled != micro
+    replies = [
+        {"tag": "proposer", "text": json.dumps({"recipe": "unroll k by 4"})},
+        {"tag": "coder", "text": f"```rust\n{unrolled}```"},
+    ]
+    backend = Capturing(replies)
+    events, _reason, _ = run_session(tmp_path, replies, backend=backend)
+    (proposal,) = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration == 1]
+    assert proposal["title"] == "unroll k by 4"
+    assert proposal["region"] == "micro_kernel.micro_kernel"
+    assert proposal["idea"].startswith("take the packed panels four k steps at a time")
+    (schema,) = schemas
+    pick, written = schema["anyOf"]
+    offered = pick["properties"]["recipe"]["enum"]
+    assert "unroll k by 4" in offered and len(offered) == 3
+    assert "rationale" not in written["properties"] and "rationale" not in written["required"]
+    prompt = backend.calls[0][1][-1].content
+    assert 'answer {"recipe": "<its title>"}' in prompt
+    assert [e for e in events if e.kind is Kind.KERNEL and e.iteration == 1]
+
+
+def test_the_edit_paths_notes_stay_the_same_while_the_knowledge_base_grows(tmp_path):
+    """The notes open the Proposer's prompt: retrieved anew each iteration (the knowledge
+    base grows by every attempt), they broke llama.cpp's cached prefix right after the
+    system prompt."""
+    import json
+
+    class Growing:
+        def __init__(self) -> None:
+            self.attempts, self.queries = 0, []
+
+        def context(self, problem, query, budget_tokens):
+            self.queries.append(query)
+            return [{"id": f"a{i}", "text": f"past attempt {i}"} for i in range(self.attempts + 1)]
+
+        def record(self, attempt):
+            self.attempts += 1
+
+    code = best()
+    micro = edits.find_region(code, "micro_kernel.micro_kernel").text(code)
+    new_text = micro.replace("rank1(&mut acc, av, bv);\n", "rank1(&mut acc, av, bv); // x\n", 1)
+    changed = {"tag": "coder", "text": f"```rust\n{new_text}```"}
+    replies = [
+        {"tag": "proposer", "text": json.dumps({"recipe": "unroll k by 4"})},
+        changed,
+        {"tag": "proposer", "text": json.dumps({"recipe": "two accumulator sets"})},
+        changed,
+    ]
+    memory = Growing()
+    _events, _reason, backend = run_session(tmp_path, replies, iterations=2, knowledge=memory)
+    assert memory.attempts >= 1 and len(memory.queries) == 1
+    first, second = (c[1][-1].content for c in backend.calls if c[0] == "proposer")
+    notes = first.split("\n\n")[0]
+    assert "past attempt 0" in notes and notes == second.split("\n\n")[0]
 
 
 def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):

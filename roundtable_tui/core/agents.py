@@ -233,6 +233,12 @@ def parse_proposal(text: str) -> Proposal:
         raise AgentError(
             f"the proposal has parentheses nested {parens} deep (limit {MAX_PAREN_DEPTH})"
         )
+    recipe = obj.get("recipe")
+    if isinstance(recipe, str) and recipe.strip() and not obj.get("idea"):
+        # a recipe picked by its title (`prompts.recipe_schema`): the Manager fills in its
+        # part and idea (`Manager._as_recipe`)
+        title = recipe.strip()[:80]
+        return Proposal(title=title, kind="code", idea=title)
     raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
     raw_kind = obj.get("kind")
     kind = raw_kind if isinstance(raw_kind, str) and raw_kind in PROPOSAL_KINDS else "code"
@@ -319,6 +325,8 @@ class Proposer:
         kind = context.pop("kind", None)
         # a human's hint named the kind: only that kind's schema (when it is offered)
         self._schema = (prompts.kind_schema(self.schema, kind) if kind else None) or self.schema
+        # the code path's recipes: picked by title, or a proposal written out
+        self._schema = prompts.recipe_schema(self._schema, context.pop("recipe_titles", []))
         self.history = _msgs(
             prompts.proposer_messages(
                 self.problem, self.machine, family=self.family, strategy=self.strategy, **context

@@ -292,12 +292,6 @@ RECIPES = (
         "rank-1 calls per step, then the remaining steps one by one",
     ),
     Recipe(
-        ("macro_block",),
-        "slice panels once",
-        "slice the A micro-panel once per row of tiles and the B micro-panel once per column "
-        "of tiles, outside the inner loop",
-    ),
-    Recipe(
         ("threading",),
         "at least 4 tasks",
         "in the Split arm use at least 4 tasks (SPLIT_TASKS.max(4)), so a core that finishes "

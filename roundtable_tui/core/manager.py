@@ -192,8 +192,8 @@ class Manager:
         """The (part, recipe) pairs that fit the best kernel, the least tried first (the
         Proposer is offered the first few)."""
         self._notes: list[dict[str, Any]] = []
-        """With a template: the knowledge notes of the session, kept from their first retrieval
-        (see `_knowledge`)."""
+        """With a template or on the edit path: the knowledge notes of the session, kept from
+        their first retrieval (see `_knowledge`)."""
         self._best_number_before: int | None = None
         self.proposer = Proposer(backend, problem, self.machine, self.family, config.strategy)
         self.verifier = Verifier()
@@ -659,18 +659,27 @@ class Manager:
         # the model's cached prompt prefix: with a template, its family for the whole session
         # (the sets to choose are in the prompt itself); otherwise the best, while it stands
         family = self.family
-        if family is not None and self._notes:
+        # the edit path's proposals pick from recipes and parts shown in the prompt: its
+        # notes, too, stay the same for the session (a query on the best kernel, whose
+        # answer changed every iteration, cost ~8 s of prompt processing an iteration)
+        fixed = family is not None or bool(self._regions())
+        if fixed and self._notes:
             # the query is the same, but the knowledge base grows by every attempt, so its
             # answer would change (past attempts) and break the cached prefix from the notes
             # on; this session's attempts are in the prompt's measured sets already
             return self._notes
-        query = f"{family.id}: {family.summary}" if family is not None else context["best"]
-        # the parameter path has the measured sets and the moves to go on: fewer notes, so
-        # less prompt to process (the slowest part of an iteration on a CPU)
-        budget = 300 if self.family is not None else 600
+        if family is not None:
+            query = f"{family.id}: {family.summary}"
+        elif fixed:
+            query = f"{self.problem.name}: {self.problem.summary} micro-kernel, packing, loops"
+        else:
+            query = context["best"]
+        # the parameter and edit paths have the measured sets or recipes to go on: fewer
+        # notes, so less prompt to process (the slowest part of an iteration on a CPU)
+        budget = 300 if fixed else 600
         try:
             notes = list(self.knowledge.context(self.problem.name, query, budget))
-            if family is not None:
+            if fixed:
                 self._notes = notes
             return notes
         except Exception as exc:
@@ -939,6 +948,7 @@ class Manager:
             # concrete changes for the code path: a small model's own ideas were too vague
             # for its Coder ("reorder to reduce cache misses")
             "recipes": [f"{part}: {r.title} ({r.idea})" for part, r in self._recipes[:3]],
+            "recipe_titles": [r.title for _part, r in self._recipes[:3]],
         }
 
     def _regions(self) -> list[str]:
