@@ -186,8 +186,6 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
     rank1 = edits.find_region(code, "micro_kernel.rank1")
     unchanged = {"tag": "coder", "text": f"```rust\n{micro.text(code)}```"}
     unchanged_rank1 = {"tag": "coder", "text": f"```rust\n{rank1.text(code)}```"}
-    threading_part = edits.find_region(code, "threading")
-    unchanged_tasks = {"tag": "coder", "text": f"```rust\n{threading_part.text(code)}```"}
     pick = {
         "title": "micro_kernel.rank1",
         "kind": "code",
@@ -207,7 +205,7 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
         {"tag": "proposer", "text": json.dumps(own)},  # the same title again
         unchanged,
         {"tag": "proposer", "text": json.dumps(copied)},
-        unchanged_tasks,
+        unchanged_rank1,
     ]
     events, reason, backend = run_session(tmp_path, replies, iterations=4, repairs=2)
     assert "iteration budget" in reason
@@ -224,13 +222,13 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
         "unroll k by 4",
         "Register blocking with fixed arrays",
         "two accumulator sets",  # the repeated title, replaced by the least tried recipe
-        "at least 4 tasks",  # a recipe named by its idea, tried already: the least tried
+        "hoist the broadcast",  # a recipe named by its idea, tried already: the least tried
     ]
     assert [p["region"] for p in proposals] == [
         "micro_kernel.micro_kernel",
         "micro_kernel.rank1",
         "micro_kernel.micro_kernel",
-        "threading",
+        "micro_kernel.rank1",
     ]
     errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
     assert len(errors) == 4
@@ -309,6 +307,34 @@ def test_the_edit_paths_notes_stay_the_same_while_the_knowledge_base_grows(tmp_p
     first, second = (c[1][-1].content for c in backend.calls if c[0] == "proposer")
     notes = first.split("\n\n")[0]
     assert "past attempt 0" in notes and notes == second.split("\n\n")[0]
+
+
+def test_a_repeated_idea_with_no_recipe_left_is_asked_again_not_coded_again(
+    tmp_path, monkeypatch
+):
+    """With every recipe retired, the embedded model proposed one title for iterations 8-12
+    and its Coder wrote the same part back each time; a repeat now goes back to the Proposer
+    (a short reply) instead of to the Coder."""
+    import json
+
+    monkeypatch.setattr(edits, "RECIPES", ())
+    code = best()
+    rank1 = edits.find_region(code, "micro_kernel.rank1").text(code)
+    unchanged = {"tag": "coder", "text": f"```rust\n{rank1}```"}
+    own = {"title": "Avoid bounds checks", "kind": "code", "region": "micro_kernel.rank1"}
+    replies = [
+        {"tag": "proposer", "text": json.dumps({**own, "idea": "use iterators"})},
+        unchanged,
+        {"tag": "proposer", "text": json.dumps({**own, "idea": "use iterators again"})},
+        {"tag": "proposer", "text": json.dumps({**own, "title": "Zip rows", "idea": "zip"})},
+        unchanged,
+    ]
+    events, _reason, backend = run_session(tmp_path, replies, iterations=2)
+    proposals = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration > 0]
+    assert [p["title"] for p in proposals] == ["Avoid bounds checks", "Zip rows"]
+    asked = [c[1][-1].content for c in backend.calls if c[0] == "proposer"]
+    assert asked[-1].startswith("Refused: 'Avoid bounds checks' was proposed already")
+    assert [c[0] for c in backend.calls] == ["proposer", "coder", "proposer", "proposer", "coder"]
 
 
 def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):

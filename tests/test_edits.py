@@ -313,6 +313,41 @@ def test_a_reply_that_writes_its_part_back_unchanged_is_refused_as_unchanged():
         edits.apply_edit(code, edits.parse_edit(whole, part.name))
 
 
+def test_a_piece_of_the_part_sent_back_as_it_is_is_unchanged_not_a_fragment():
+    """The embedded model, asked to change pack_a's edge case, sent that `else` branch back
+    unchanged (one `}` too many for the part) three times; a changed fragment is still a
+    fragment."""
+    code = sgemm_template()
+    part = edits.find_region(code, "packing.pack_a")
+    lines = part.text(code).splitlines(keepends=True)
+    start = next(n for n, ln in enumerate(lines) if "} else {" in ln) + 1
+    piece = "".join(lines[start:-1])  # the branch's loop and its closing `}`
+    assert edits._brace_balance(piece) < 0
+    with pytest.raises(edits.Unchanged):
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n{piece}```", part.name))
+    changed = piece.replace("0.0", "0.0f32", 1)
+    with pytest.raises(EditError, match="fragment") as info:
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n{changed}```", part.name))
+    assert not isinstance(info.value, edits.Unchanged)
+
+
+def test_a_compiler_message_sent_as_code_is_refused_before_any_build():
+    """Asked to fix a build error, the embedded model replied with the error itself in a
+    Rust block; it reached the compiler as a kernel (`unknown start of token`)."""
+    code = sgemm_template()
+    reply = (
+        "```rust\nerror[E0277]: the size for values of type `[f32]` cannot be known\n"
+        "   --> kernel.rs:205:17\n```"
+    )
+    with pytest.raises(EditError, match="compiler's message"):
+        edits.parse_edit(reply, "micro_kernel.rank1")
+    with pytest.raises(EditError, match="compiler's message"):
+        edits.parse_edit("```rust\nwarning: unused variable: `x`\n```", "micro_kernel.rank1")
+    part = edits.find_region(code, "micro_kernel.rank1").text(code)
+    ok = part.replace("for i in 0..MR", "for i in 0..MR  // error: none", 1)
+    assert edits.parse_edit(f"```rust\n{ok}```", "micro_kernel.rank1").whole == ok
+
+
 # ------------------------------------------------------------------ line edits
 def test_a_line_edit_replaces_the_numbered_lines_of_its_part_only():
     code = sgemm_template()
@@ -396,7 +431,8 @@ def test_recipes_come_least_tried_first_and_retire_when_made_or_tried_twice():
     once = ["unroll k by 4 (four rank-1 calls)", "x two accumulator sets"]
     again = [r.title for _part, r in edits.recipes(code, once, limit=10)]
     assert again[-2:] == ["two accumulator sets", "unroll k by 4"]
-    tried = [r.title for _part, r in edits.recipes(code, once * 2, ["at least 4 tasks"], 10)]
+    made = ["at least 4 tasks", "hoist the broadcast", "tasks from the thread count"]
+    tried = [r.title for _part, r in edits.recipes(code, once * 2, made, 10)]
     assert tried == ["edge panel without a branch"]
     parts = dict((r.title, part) for part, r in edits.recipes(code, [], limit=10))
     assert parts["two accumulator sets"] == "micro_kernel.micro_kernel"

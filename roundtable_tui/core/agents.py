@@ -338,7 +338,7 @@ class Proposer:
     def again(self, talk: Talk, cancel: threading.Event, refusal: str) -> Proposal:
         """One more proposal after the last was refused for `refusal` (within the attempts
         `propose` started with; raises AgentError when none are left)."""
-        self.history.append(Message("user", f"Refused: {refusal}. Propose a different set."))
+        self.history.append(Message("user", f"Refused: {refusal}. Propose a different change."))
         return self._ask(talk, cancel)
 
     def _ask(self, talk: Talk, cancel: threading.Event) -> Proposal:

@@ -292,6 +292,18 @@ RECIPES = (
         "rank-1 calls per step, then the remaining steps one by one",
     ),
     Recipe(
+        ("rank1", "rank1_update"),
+        "hoist the broadcast",
+        "read a[i] into a local once per row (let ai = a[i];) before the loop over j, and "
+        "use ai in the FMA: one broadcast register per row",
+    ),
+    Recipe(
+        ("threading",),
+        "tasks from the thread count",
+        "in the Split arm use one task per rayon thread (rayon::current_num_threads()), at "
+        "least SPLIT_TASKS",
+    ),
+    Recipe(
         ("threading",),
         "at least 4 tasks",
         "in the Split arm use at least 4 tasks (SPLIT_TASKS.max(4)), so a core that finishes "
@@ -412,11 +424,21 @@ def parse_edit(text: str, region: str) -> Edit:
     fenced = re.findall(r"```[ \t]*(?:rust|rs)?[^\n]*\n(.*?)(?:```|\Z)", text, re.S)
     fenced = [f for f in fenced if f.strip()]
     if len(fenced) == 1:
+        if _DIAGNOSTIC.match(fenced[0]):
+            # asked to fix a build error, the embedded model sent the error back as its code
+            raise EditError(
+                "the code block is the compiler's message, not code; reply with the part's "
+                "corrected lines"
+            )
         return Edit(region, whole=fenced[0])
     raise EditError(
         "the reply has no `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` block"
         + (" (and more than one code block)" if fenced else "")
     )
+
+
+_DIAGNOSTIC = re.compile(r"\s*(error|warning)(\[E\d{4}\])?: ")
+"""The first line of a compiler diagnostic (`error[E0308]: mismatched types`)."""
 
 
 def _line_blocks(lines: list[str]) -> list[Block]:
@@ -620,6 +642,10 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     if edit.whole is not None:
         new = edit.whole if edit.whole.endswith("\n") or not edit.whole else edit.whole + "\n"
         problem = _whole_file(lines, region, new) or _unbalanced(region, source, new)
+        if problem and _excerpt(new, region.text(source)):
+            # a piece of the part copied as it is (the embedded model sent the `else`
+            # branch it was asked to change, unchanged, three times in a row)
+            raise Unchanged
         if problem:
             raise EditError(problem)
         lines = lines[:start] + new.splitlines(keepends=True) + lines[end:]
@@ -651,6 +677,15 @@ def apply_edit(source: str, edit: Edit) -> Applied:
                 "close every block within the new lines"
             )
     return Applied(code, Region(region.name, start, end, region.marked, region.function), matches)
+
+
+def _excerpt(new: str, text: str) -> bool:
+    """Whether `new`'s lines are a run of `text`'s lines, as they are (indentation aside)."""
+    want = [_norm(x) for x in new.splitlines() if x.strip()]
+    have = [_norm(x) for x in text.splitlines() if x.strip()]
+    return bool(want) and any(
+        have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1)
+    )
 
 
 def _whole_file(lines: list[str], region: Region, new: str) -> str | None:

@@ -618,9 +618,18 @@ class Manager:
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
         if proposal.kind == "code" and self._recipes:
             proposal = self._as_recipe(proposal)
+        elif proposal.kind == "code" and self._regions() and self._repeats(proposal.title):
+            # no recipe left to take its place: asked again (a ~10 s reply) rather than
+            # coded again (the embedded model's Coder repeated its failing reply, 30-90 s)
+            return proposal, f"'{proposal.title[:80]}' was proposed already"
         if self.space is None:
             return proposal, None
         return self.space.complete(self.state, proposal)
+
+    def _repeats(self, title: str) -> bool:
+        """Whether a proposal titled `title` was made before in this session."""
+        title = title.strip().lower()
+        return bool(title) and any(p.lower().startswith(title) for p in self.state.proposed)
 
     def _as_recipe(self, proposal: Proposal) -> Proposal:
         """A code proposal that names a recipe that fits (`Recipe.named_in`), with the
@@ -634,11 +643,8 @@ class Manager:
             if recipe.named_in(said):
                 proposal = replace(proposal, title=recipe.title, region=part, idea=recipe.idea)
                 break
-        title = proposal.title.strip().lower()
         part, least = self._recipes[0]
-        if title and title != least.title and any(
-            p.lower().startswith(title) for p in self.state.proposed
-        ):
+        if proposal.title.strip().lower() != least.title and self._repeats(proposal.title):
             self.say(
                 f"The Proposer repeated '{proposal.title[:80]}'; the least tried recipe "
                 f"'{least.title}' takes its place.",
@@ -649,7 +655,7 @@ class Manager:
                 title=least.title,
                 region=part,
                 idea=least.idea,
-                rationale=f"the least tried recipe, in place of a repeated '{title[:60]}'",
+                rationale=f"the least tried recipe, in place of a repeated '{proposal.title[:60]}'",
             )
         return proposal
 

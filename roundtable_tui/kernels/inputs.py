@@ -361,7 +361,7 @@ def updated_call(
     targets = [*present, -1] if prev.bits is not None else present  # -1: the packed bits
     if only is None and mode == "one" and targets:
         only = int(rng.choice(targets))
-    rows = _row_lengths(prev)
+    rows = _row_lengths(prev) if mode == "swap" else {}
     for n, arr in enumerate(ins):  # every input changes: a cache keyed on any one is stale
         if arr is None or (only is not None and n != only):
             continue
