@@ -269,6 +269,7 @@ def test_a_recipe_is_picked_by_its_title_and_takes_its_part_and_idea(tmp_path):
     offered = pick["properties"]["recipe"]["enum"]
     assert "unroll k by 4" in offered and len(offered) == 3
     assert "rationale" not in written["properties"] and "rationale" not in written["required"]
+    assert written["properties"]["kind"]["enum"] == ["code", "formulation"]  # no template
     prompt = backend.calls[0][1][-1].content
     assert 'answer {"recipe": "<its title>"}' in prompt
     assert [e for e in events if e.kind is Kind.KERNEL and e.iteration == 1]
@@ -329,9 +330,13 @@ def test_a_repeated_idea_with_no_recipe_left_is_asked_again_not_coded_again(
         {"tag": "proposer", "text": json.dumps({**own, "title": "Zip rows", "idea": "zip"})},
         unchanged,
     ]
+    # the second answer names kind "parameters", which the code path has no template for
+    replies[3]["text"] = replies[3]["text"].replace('"code"', '"parameters"')
     events, _reason, backend = run_session(tmp_path, replies, iterations=2)
     proposals = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration > 0]
     assert [p["title"] for p in proposals] == ["Avoid bounds checks", "Zip rows"]
+    assert [p["kind"] for p in proposals] == ["code", "code"]
+    assert [p["region"] for p in proposals] == ["micro_kernel.rank1"] * 2
     asked = [c[1][-1].content for c in backend.calls if c[0] == "proposer"]
     assert asked[-1].startswith("Refused: 'Avoid bounds checks' was proposed already")
     assert [c[0] for c in backend.calls] == ["proposer", "coder", "proposer", "proposer", "coder"]

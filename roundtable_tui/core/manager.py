@@ -616,6 +616,8 @@ class Manager:
         self.emit(Event.of(c, Agent.TESTER, it))
 
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
+        if proposal.kind == "parameters" and self.cfg.strategy == "code":
+            proposal = replace(proposal, kind="code")  # no template on the code path
         if proposal.kind == "code" and self._recipes:
             proposal = self._as_recipe(proposal)
         elif proposal.kind == "code" and self._regions() and self._repeats(proposal.title):

@@ -44,7 +44,9 @@ def proposal_schema(family: Family | None, strategy: str = "mixed") -> dict[str,
     if family is None or strategy == "code":
         free: dict[str, Any] = json.loads(json.dumps(PROPOSAL_SCHEMA))  # a deep copy
         free["properties"]["formulation"] = formulation_schema()
-        if family is not None:
+        if family is not None or strategy == "code":
+            # no template to fill in: a "parameters" reply would reach the Coder as a whole
+            # file to write (the embedded model answered one to a refused code idea)
             free["properties"]["kind"]["enum"] = ["code", "formulation"]
         if strategy == "code":
             # the code path's idea names the change; the embedded model's rationale ran to
