@@ -294,8 +294,8 @@ RECIPES = (
     Recipe(
         ("rank1", "rank1_update"),
         "hoist the broadcast",
-        "read a[i] into a local once per row (let ai = a[i];) before the loop over j, and "
-        "use ai in the FMA: one broadcast register per row",
+        "keep both loops; as the first line inside the loop over i, write let ai = a[i]; "
+        "and use ai instead of a[i] in the loop over j: one broadcast register per row",
     ),
     Recipe(
         ("threading",),
