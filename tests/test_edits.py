@@ -425,7 +425,8 @@ def test_the_line_format_prompt_numbers_the_part_and_its_grammar_is_valid():
 
 
 def test_recipes_come_least_tried_first_and_retire_when_made_or_tried_twice():
-    code = sgemm_template()
+    family = next(f for f in templates.families("sgemm") if f.name == "blis")
+    code = family.instantiate({"unroll_k": 2, "parallel": "split"})
     first = [r.title for _part, r in edits.recipes(code, [], limit=10)]
     assert first == [r.title for r in edits.RECIPES]  # every recipe fits the template
     once = ["unroll k by 4 (four rank-1 calls)", "x two accumulator sets"]
@@ -438,3 +439,18 @@ def test_recipes_come_least_tried_first_and_retire_when_made_or_tried_twice():
     assert parts["two accumulator sets"] == "micro_kernel.micro_kernel"
     assert parts["at least 4 tasks"] == "threading"
     assert edits.recipes("fn f() {\n    // @region x\n}\n", []) == []  # broken markers
+
+
+def test_recipes_whose_code_does_not_run_in_the_kernel_are_not_offered():
+    """At the template's defaults here (one k step at a time, parallel by blocks) the loop
+    over KU steps and the Split arm never run: an edit there passes and changes nothing."""
+    family = next(f for f in templates.families("sgemm") if f.name == "blis")
+    offered = {r.title for _p, r in edits.recipes(sgemm_template(), [], limit=10)}
+    assert offered == {"hoist the broadcast", "edge panel without a branch"}
+    unrolled = {r.title for _p, r in edits.recipes(family.instantiate({"unroll_k": 2}), [], [], 9)}
+    assert {"unroll k by 4", "two accumulator sets"} <= unrolled
+    assert not {"at least 4 tasks", "tasks from the thread count"} & unrolled
+    for problem in ("matmul_forward", "matmul_backward", "binary_gemm"):
+        fam = templates.families(problem)[0]
+        titles = {r.title for _p, r in edits.recipes(fam.instantiate({}), [], limit=10)}
+        assert "unroll k by 4" not in titles and "at least 4 tasks" not in titles, problem

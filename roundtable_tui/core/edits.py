@@ -270,6 +270,12 @@ class Recipe:
     title: str
     idea: str
     """What to change, in the kernel's own terms: one sentence a Coder can follow."""
+    dead: str = ""
+    """A pattern that, found in a kernel, says the code this recipe changes does not run
+    there (a template's `@param` constant choosing another branch): not offered then. The
+    embedded model's "unroll k by 4" changed the KU > 1 loop of a KU = 1 kernel, and both
+    threading recipes the `Split` arm of a `Blocks` kernel; they passed, changing nothing
+    that ran."""
 
     def named_in(self, text: str) -> bool:
         """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
@@ -278,18 +284,26 @@ class Recipe:
         return self.title in said or self.idea[:40].lower() in said
 
 
+_SINGLE_STEP = r"(?m)^const KU: usize = 1;"
+"""A template kernel that takes one k step at a time: its loop over groups of KU steps
+(the one the embedded model edited for the micro-kernel's recipes) never runs."""
+_NOT_SPLIT = r"(?m)^const PAR: Par = Par::(?!Split\b)"
+"""A template kernel parallel otherwise than by `Split`: its `Split` arm never runs."""
+
 RECIPES = (
     Recipe(
         ("micro_kernel",),
         "two accumulator sets",
         "keep two accumulator tiles, even k steps into the first and odd ones into the "
         "second, and return their sum (two independent FMA chains per register)",
+        _SINGLE_STEP,
     ),
     Recipe(
         ("micro_kernel",),
         "unroll k by 4",
         "take the packed panels four k steps at a time (chunks_exact(4)) with four explicit "
         "rank-1 calls per step, then the remaining steps one by one",
+        _SINGLE_STEP,
     ),
     Recipe(
         ("rank1", "rank1_update"),
@@ -302,12 +316,14 @@ RECIPES = (
         "tasks from the thread count",
         "in the Split arm use one task per rayon thread (rayon::current_num_threads()), at "
         "least SPLIT_TASKS",
+        _NOT_SPLIT,
     ),
     Recipe(
         ("threading",),
         "at least 4 tasks",
         "in the Split arm use at least 4 tasks (SPLIT_TASKS.max(4)), so a core that finishes "
         "early takes another task",
+        _NOT_SPLIT,
     ),
     Recipe(
         ("pack_a", "pack_a_rows"),
@@ -330,8 +346,8 @@ def recipes(
     """Up to `limit` (part, recipe) pairs of RECIPES whose function is a part of `source`,
     the least tried first (by the proposals in `proposed`, title and idea of each; RECIPES'
     order among equals), leaving out those whose title is in `passed` (kernels that passed:
-    the change is made) and those proposed RECIPE_TRIES times; [] when `source` has no parts
-    or broken markers."""
+    the change is made), those proposed RECIPE_TRIES times and those whose code does not run
+    in `source` (`Recipe.dead`); [] when `source` has no parts or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
@@ -340,6 +356,8 @@ def recipes(
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
+        if recipe.dead and re.search(recipe.dead, source):
+            continue  # it would change code that does not run
         if part is not None and recipe.title not in done:
             tries = sum(recipe.named_in(text) for text in proposed)
             if tries < RECIPE_TRIES:
