@@ -669,7 +669,7 @@ class Manager:
         family = self.family
         # the edit path's proposals pick from recipes and parts shown in the prompt: its
         # notes, too, stay the same for the session (a query on the best kernel, whose
-        # answer changed every iteration, cost ~8 s of prompt processing an iteration)
+        # answer grew by every attempt, changed the whole prompt after the system message)
         fixed = family is not None or bool(self._regions())
         if fixed and self._notes:
             # the query is the same, but the knowledge base grows by every attempt, so its
