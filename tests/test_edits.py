@@ -454,3 +454,8 @@ def test_recipes_whose_code_does_not_run_in_the_kernel_are_not_offered():
         fam = templates.families(problem)[0]
         titles = {r.title for _p, r in edits.recipes(fam.instantiate({}), [], limit=10)}
         assert "unroll k by 4" not in titles and "at least 4 tasks" not in titles, problem
+    # a change the kernel has already: matmul_backward's rank1_update reads each `ai` once
+    backward = templates.families("matmul_backward")[0].instantiate({})
+    assert "for (row, &ai) in acc.iter_mut().zip(a)" in backward
+    titles = {r.title for _p, r in edits.recipes(backward, [], limit=10)}
+    assert "hoist the broadcast" not in titles

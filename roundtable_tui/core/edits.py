@@ -276,6 +276,10 @@ class Recipe:
     embedded model's "unroll k by 4" changed the KU > 1 loop of a KU = 1 kernel, and both
     threading recipes the `Split` arm of a `Blocks` kernel; they passed, changing nothing
     that ran."""
+    made: str = ""
+    """A pattern that, found in a kernel, says the change is there already: not offered then
+    (matmul_backward's `rank1_update` reads each `ai` once by its iterators; asked to hoist
+    it, the embedded model broke the loop three times)."""
 
     def named_in(self, text: str) -> bool:
         """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
@@ -310,6 +314,7 @@ RECIPES = (
         "hoist the broadcast",
         "keep both loops; as the first line inside the loop over i, write let ai = a[i]; "
         "and use ai instead of a[i] in the loop over j: one broadcast register per row",
+        made=r"\bai\b",
     ),
     Recipe(
         ("threading",),
@@ -346,8 +351,9 @@ def recipes(
     """Up to `limit` (part, recipe) pairs of RECIPES whose function is a part of `source`,
     the least tried first (by the proposals in `proposed`, title and idea of each; RECIPES'
     order among equals), leaving out those whose title is in `passed` (kernels that passed:
-    the change is made), those proposed RECIPE_TRIES times and those whose code does not run
-    in `source` (`Recipe.dead`); [] when `source` has no parts or broken markers."""
+    the change is made), those proposed RECIPE_TRIES times, and those whose code does not run
+    in `source` or that it has already (`Recipe.dead`, `Recipe.made`); [] when `source` has
+    no parts or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
@@ -356,8 +362,8 @@ def recipes(
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
-        if recipe.dead and re.search(recipe.dead, source):
-            continue  # it would change code that does not run
+        if any(p and re.search(p, source) for p in (recipe.dead, recipe.made)):
+            continue  # it would change code that does not run, or it is made already
         if part is not None and recipe.title not in done:
             tries = sum(recipe.named_in(text) for text in proposed)
             if tries < RECIPE_TRIES:
