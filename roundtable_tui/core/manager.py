@@ -620,7 +620,7 @@ class Manager:
             proposal = replace(proposal, kind="code")  # no template on the code path
         if proposal.kind == "code" and self._recipes:
             proposal = self._as_recipe(proposal)
-        elif proposal.kind == "code" and self._regions() and self._repeats(proposal.title):
+        elif self.cfg.strategy == "code" and self._regions() and self._repeats(proposal.title):
             # no recipe left to take its place: asked again (a ~10 s reply) rather than
             # coded again (the embedded model's Coder repeated its failing reply, 30-90 s)
             return proposal, f"'{proposal.title[:80]}' was proposed already"
@@ -670,7 +670,7 @@ class Manager:
         # the edit path's proposals pick from recipes and parts shown in the prompt: its
         # notes, too, stay the same for the session (a query on the best kernel, whose
         # answer grew by every attempt, changed the whole prompt after the system message)
-        fixed = family is not None or bool(self._regions())
+        fixed = family is not None or (self.cfg.strategy == "code" and bool(self._regions()))
         if fixed and self._notes:
             # the query is the same, but the knowledge base grows by every attempt, so its
             # answer would change (past attempts) and break the cached prefix from the notes
