@@ -313,6 +313,22 @@ def test_a_reply_that_writes_its_part_back_unchanged_is_refused_as_unchanged():
         edits.apply_edit(code, edits.parse_edit(whole, part.name))
 
 
+def test_a_part_only_reindented_is_unchanged():
+    """The embedded model's threading "edit" moved the region's lines flush left and passed:
+    nothing that runs had changed. A change of a comment still counts."""
+    code = sgemm_template()
+    part = edits.find_region(code, "threading")
+    flush = "".join(ln.lstrip() + "\n" for ln in part.text(code).splitlines())
+    with pytest.raises(edits.Unchanged):
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n{flush}```", part.name))
+    spaced = part.text(code).replace("SPLIT_TASKS.max(1)", "SPLIT_TASKS.max( 1 )")
+    with pytest.raises(edits.Unchanged):
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n{spaced}```", part.name))
+    noted = part.text(code).replace("match PAR {", "match PAR { // by PAR", 1)
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{noted}```", part.name))
+    assert "// by PAR" in applied.code
+
+
 def test_a_piece_of_the_part_sent_back_as_it_is_is_unchanged_not_a_fragment():
     """The embedded model, asked to change pack_a's edge case, sent that `else` branch back
     unchanged (one `}` too many for the part) three times; a changed fragment is still a

@@ -691,6 +691,10 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     code = "".join(lines)
     if code == source or code == source + "\n":
         raise Unchanged
+    if _same_code(region.text(source), "".join(lines[start:end])):
+        # the part re-indented and nothing else (the embedded model's "parallelize with
+        # rayon" moved the threading region's match flush left; it passed, changing nothing)
+        raise Unchanged
     if edit.blocks:  # a whole new text was checked above
         was = _brace_balance(region.text(source))
         now = _brace_balance("".join(lines[start:end]))
@@ -701,6 +705,14 @@ def apply_edit(source: str, edit: Edit) -> Applied:
                 "close every block within the new lines"
             )
     return Applied(code, Region(region.name, start, end, region.marked, region.function), matches)
+
+
+def _same_code(old: str, new: str) -> bool:
+    """Whether `new` is `old` up to whitespace: the same lines, each the same but for its
+    spaces (blank lines aside)."""
+    return [_norm(x) for x in old.splitlines() if x.strip()] == [
+        _norm(x) for x in new.splitlines() if x.strip()
+    ]
 
 
 def _excerpt(new: str, text: str) -> bool:
