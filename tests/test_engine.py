@@ -294,6 +294,22 @@ def test_a_code_proposal_in_the_template_schema_is_named_by_its_idea():
     assert p.kind == "code" and p.title == "Unroll k by 4 with two accumulator sets"
 
 
+def test_a_candidate_is_picked_only_by_a_whole_number():
+    # {"candidate": N} names the optimizer's candidate N; true, a string or a set written out
+    # beside it are not picks (a bool is an int in Python)
+    from roundtable_tui.core.agents import AgentError, parse_proposal
+
+    assert parse_proposal('{"candidate": 3}').candidate == 3
+    with pytest.raises(AgentError):
+        parse_proposal('{"candidate": true}')
+    with pytest.raises(AgentError):
+        parse_proposal('{"candidate": "2"}')
+    own = parse_proposal(
+        '{"kind": "parameters", "candidate": 1, "changes": {"kc": 128}, "idea": "x"}'
+    )
+    assert own.candidate is None and own.changes == {"kc": 128}
+
+
 def test_a_proposal_cut_at_the_token_limit_keeps_its_whole_members():
     # the small model's reply in a real run: a long formulation cut off at the token limit
     from roundtable_tui.core.agents import AgentError, parse_proposal

@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from roundtable_tui.core.events import (
+    PICKED,
     CheckFinished,
     Confirmed,
     Event,
@@ -76,6 +77,56 @@ def test_a_repeated_set_is_filled_by_the_optimizer_not_vetoed(tmp_path):
     # the second prompt showed the optimizer's candidates
     prompt = backend.calls[1][1][-1].content
     assert "Optimizer's candidates" in prompt
+
+
+@pytest.mark.slow
+def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
+    pick = {"tag": "proposer", "text": json.dumps({"candidate": 2})}
+    seen: list[dict] = []
+
+    class Watching(ScriptedBackend):
+        def complete(self, messages, *args, **kwargs):
+            seen.append(kwargs.get("json_schema") or {})
+            return super().complete(messages, *args, **kwargs)
+
+    backend = Watching([said({"kc": 128}), pick, {"tag": "proposer", "text": '{"candidate": 9}'}])
+    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
+    events: list[Event] = []
+    m = Manager(
+        session,
+        backend,
+        SGEMM,
+        AutoPolicy(),
+        RunConfig(iterations=3, check=SMALL, strategy="parameters", confirm_rounds=0),
+        on_event=events.append,
+        machine={"cores": 2, "simd": "AVX2"},
+    )
+    shown = []
+    real = m._context
+
+    def context(*args, **kwargs):
+        got = real(*args, **kwargs)
+        shown.append(list(m._candidates))
+        return got
+
+    m._context = context  # type: ignore[method-assign]
+    m.run(threading.Event())
+    session.close()
+    second = of(events, Kind.PROPOSAL, 2)[0].payload
+    # the second candidate shown in iteration 2, as the optimizer made it, marked as picked
+    assert second.candidate == 2 and second.proposed_by == PICKED
+    assert dict(second.parameters) == dict(shown[1][1].parameters)
+    check = [e.payload for e in of(events, Kind.CHECK_RESULT, 2)][0]
+    assert dict(check.parameters) == dict(shown[1][1].parameters)
+    # the numbers shown are the numbers the schema allows, and the prompt numbers them
+    picks = [v for v in seen[1]["anyOf"] if "candidate" in v.get("properties", {})]
+    assert picks[0]["properties"]["candidate"]["enum"] == [1, 2, 3]
+    assert "2: " in backend.calls[1][1][-1].content
+    # a number with no candidate (a backend without the grammar) is refused, not guessed:
+    # the optimizer's first candidate fills the iteration (search both)
+    third = of(events, Kind.PROPOSAL, 3)[0].payload
+    assert third.proposed_by == "optimizer" and "no optimizer's candidate 9" in third.rationale
+    assert [e.proposed_by for e in m.state.entries if e.template] == ["model", PICKED, "optimizer"]
 
 
 class GrowingMemory:

@@ -235,10 +235,17 @@ def parse_proposal(text: str) -> Proposal:
         )
     recipe = obj.get("recipe")
     if isinstance(recipe, str) and recipe.strip() and not obj.get("idea"):
-        # a recipe picked by its title (`prompts.recipe_schema`): the Manager fills in its
+        # a recipe picked by its title (`prompts.pick_schema`): the Manager fills in its
         # part and idea (`Manager._as_recipe`)
         title = recipe.strip()[:80]
         return Proposal(title=title, kind="code", idea=title)
+    pick = obj.get("candidate")
+    if isinstance(pick, int) and not isinstance(pick, bool) and not obj.get("changes"):
+        # an optimizer's candidate picked by its number (`prompts.pick_schema`): the Manager
+        # puts in its set (`Manager._picked`)
+        return Proposal(
+            title=f"optimizer's candidate {pick}", kind="parameters", idea="", candidate=pick
+        )
     raw_params, raw_changes = obj.get("parameters"), obj.get("changes")
     raw_kind = obj.get("kind")
     kind = raw_kind if isinstance(raw_kind, str) and raw_kind in PROPOSAL_KINDS else "code"
@@ -326,7 +333,11 @@ class Proposer:
         # a human's hint named the kind: only that kind's schema (when it is offered)
         self._schema = (prompts.kind_schema(self.schema, kind) if kind else None) or self.schema
         # the code path's recipes: picked by title, or a proposal written out
-        self._schema = prompts.recipe_schema(self._schema, context.pop("recipe_titles", []))
+        self._schema = prompts.pick_schema(self._schema, "recipe", context.pop("recipe_titles", []))
+        if prompts.kind_schema(self._schema, "parameters"):
+            # the optimizer's candidates: picked by number, or a set written out
+            numbers = list(range(1, len(context.get("candidates") or []) + 1))
+            self._schema = prompts.pick_schema(self._schema, "candidate", numbers)
         self.history = _msgs(
             prompts.proposer_messages(
                 self.problem, self.machine, family=self.family, strategy=self.strategy, **context

@@ -253,6 +253,10 @@ class Message(Payload):
         return int(self.prompt_tokens or 0) + int(self.completion_tokens or 0)
 
 
+PICKED = "optimizer, picked by the model"
+"""`Proposal.proposed_by` of an optimizer's candidate the Proposer picked."""
+
+
 @payload(Kind.PROPOSAL)
 @dataclass(frozen=True)
 class Proposal(Payload):
@@ -265,7 +269,7 @@ class Proposal(Payload):
     code). `chunks` are the knowledge chunks the Proposer was shown (id, source, score, kind,
     page). Kinds this version does not know keep their fields in `extra`."""
 
-    OMIT_NONE = frozenset({"changes", "formulation", "region", "proposed_by"})
+    OMIT_NONE = frozenset({"changes", "formulation", "region", "proposed_by", "candidate"})
     title: str = ""
     kind: str = "code"
     idea: str = ""
@@ -277,8 +281,12 @@ class Proposal(Payload):
     """The region of the best kernel a code proposal edits (`core.edits`), as named."""
     chunks: tuple[Mapping[str, Any], ...] = ()
     proposed_by: str | None = None
-    """Who chose a parameter set: "model" (the Proposer) or "optimizer" (`core.optimizer`,
-    when the model's set was a repeat or invalid, or in an optimizer-only run)."""
+    """Who chose a parameter set: "model" (the Proposer), "optimizer" (`core.optimizer`,
+    when the model's set was a repeat or invalid, or in an optimizer-only run) or
+    `PICKED` (one of the optimizer's candidates, picked by the Proposer)."""
+    candidate: int | None = None
+    """The number (from 1, as shown to the Proposer) of the optimizer's candidate the
+    Proposer picked (`prompts.pick_schema`); None when it wrote its own proposal."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(self.chunks))

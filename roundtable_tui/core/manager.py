@@ -44,6 +44,7 @@ from roundtable_tui.core.agents import (
     Writer,
 )
 from roundtable_tui.core.events import (
+    PICKED,
     Agent,
     AgentStarted,
     CheckFinished,
@@ -518,6 +519,17 @@ class Manager:
             )
             return self.proposer.propose(talk, cancel, context)
 
+    def _picked(self, number: int) -> tuple[Proposal, str | None]:
+        """The optimizer's candidate `number` (from 1, as the Proposer was shown them),
+        complete and valid; a number with no candidate is refused."""
+        if not 1 <= number <= len(self._candidates):
+            shown = len(self._candidates)
+            return Proposal(f"optimizer's candidate {number}", "parameters"), (
+                f"there is no optimizer's candidate {number} ({shown} were shown)"
+            )
+        proposal = self._from_optimizer(self._candidates[number - 1])
+        return replace(proposal, proposed_by=PICKED, candidate=number), None
+
     def _from_optimizer(self, c: Candidate, refusal: str | None = None) -> Proposal:
         """The optimizer's candidate as a parameter proposal (complete and valid)."""
         assert self.space is not None and self.family is not None
@@ -616,6 +628,8 @@ class Manager:
         self.emit(Event.of(c, Agent.TESTER, it))
 
     def _complete(self, proposal: Proposal) -> tuple[Proposal, str | None]:
+        if proposal.candidate is not None:
+            return self._picked(proposal.candidate)
         if proposal.kind == "parameters" and self.cfg.strategy == "code":
             proposal = replace(proposal, kind="code")  # no template on the code path
         if proposal.kind == "code" and self._recipes:

@@ -86,16 +86,21 @@ def _variant(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def recipe_schema(schema: dict[str, Any], titles: list[str]) -> dict[str, Any]:
-    """`schema` with one more way to answer: `{"recipe": TITLE}`, a recipe of `titles`
-    (`core.edits.RECIPES`) picked whole. A pick is ~10 tokens where a proposal written out
-    was 90-160 on the code path (~10-15 s at the embedded model's ~9 tokens/s)."""
-    if not titles:
+def pick_schema(schema: dict[str, Any], key: str, choices: list[Any]) -> dict[str, Any]:
+    """`schema` with one more way to answer: `{key: CHOICE}`, one of `choices` picked whole.
+
+    On the code path the key is "recipe" and the choices are recipe titles
+    (`core.edits.RECIPES`); on the parameter path it is "candidate" and the choices the
+    numbers (from 1) of the optimizer's candidates shown. A pick is ~6-10 tokens, where a
+    proposal written out was 90-160 on the code path and ~48 on the parameter path (at the
+    embedded model's ~9 tokens/s on 2 cores: 5-15 s of each iteration)."""
+    if not choices:
         return schema
+    kind = "integer" if all(isinstance(c, int) for c in choices) else "string"
     pick = {
         "type": "object",
-        "properties": {"recipe": {"type": "string", "enum": list(titles)}},
-        "required": ["recipe"],
+        "properties": {key: {"type": kind, "enum": list(choices)}},
+        "required": [key],
     }
     return {"anyOf": [pick, *schema.get("anyOf", [schema])]}
 
@@ -157,9 +162,9 @@ def template_role(family: Family, strategy: str) -> str:
         f"exists. {how} In `changes` give only the one or two parameters that differ from "
         "the best set, guided by the results; never repeat a set already measured. Answer in "
         "JSON; the idea is one short sentence on why the change should be faster. Sets are "
-        "written as changes from the defaults below. \"Optimizer's candidates\" and "
-        "\"Unmeasured valid changes\" are valid sets not measured yet: pick one with its "
-        "change, or propose another valid change.\n"
+        'written as changes from the defaults below. "Optimizer\'s candidates" and '
+        '"Unmeasured valid changes" are valid sets not measured yet: pick an optimizer\'s '
+        'candidate by its number as {"candidate": N}, or propose another valid change.\n'
         + family.describe()
         + (f"\n{prompt_text(family.problem, written=False)}" if strategy == "mixed" else "")
     )
@@ -228,7 +233,10 @@ def proposer_messages(
             + "\n".join(f"- {h}" for h in hints)
         )
     if candidates:
-        parts.append("Optimizer's candidates: " + "; ".join(candidates))
+        parts.append(
+            'Optimizer\'s candidates (pick one as {"candidate": N}): '
+            + "; ".join(f"{n}: {c}" for n, c in enumerate(candidates, 1))
+        )
     if untried:
         parts.append("Unmeasured valid changes: " + "; ".join(untried))
     if recipes:

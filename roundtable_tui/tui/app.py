@@ -349,7 +349,7 @@ class RoundtableApp(App[None]):
                 f"→ [b]{escape(str(d.get('title')))}[/b] ({d.get('kind')}"
                 + (f", proposed by the {by}" if by else "")
                 + ")"
-                + (f"\n{escape(str(d.get('idea')))}" if by == "optimizer" else "")
+                + (f"\n{escape(str(d.get('idea')))}" if str(by).startswith("optimizer") else "")
                 + (f"\n{escape(str(d.get('rationale')))}" if d.get("rationale") else "")
                 + (f"\nknowledge: {escape(chunks)}" if chunks else "")
             )
