@@ -56,6 +56,14 @@ def test_suggestions_are_valid_unmeasured_and_have_reasons():
     assert len({tuple(sorted(c.parameters.items())) for c in got}) == len(got)
 
 
+def test_the_first_suggestion_is_the_machines_defaults_alone():
+    opt = ParameterOptimizer(BLIS, seed=1)
+    got = opt.suggest(None, k=3)
+    assert [c.parameters for c in got] == [BLIS.defaults] and got[0].changes == {}
+    opt.tell(BLIS.defaults, 0.3)
+    assert len(opt.suggest(BLIS.defaults, k=3)) == 3
+
+
 def test_register_tile_shapes_lead_until_three_are_measured():
     d = BLIS.defaults
     shapes = [T1, (5, 13), T2, T3]

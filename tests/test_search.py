@@ -45,7 +45,7 @@ def run(tmp_path, replies, iterations=1, session=None, hints=None, **cfg):
         backend,
         SGEMM,
         AutoPolicy(),
-        RunConfig(iterations=iterations, check=SMALL, strategy="parameters", **cfg),
+        RunConfig(**{"iterations": iterations, "check": SMALL, "strategy": "parameters", **cfg}),
         on_event=events.append,
         machine={"cores": 2, "simd": "AVX2"},
         hints=hints,
@@ -250,6 +250,32 @@ def test_the_best_changes_only_by_confirmation(tmp_path, monkeypatch):
     assert m.state.best.number == best
     improved = [e.payload.improved for e in of(events, Kind.ITERATION_FINISHED) if e.iteration]
     assert improved == [c.faster for c in confirmations[1:]]
+
+
+@pytest.mark.slow
+def test_a_best_known_by_one_check_is_compared_in_rounds(tmp_path, monkeypatch):
+    """A best whose figure is its first check alone is no bar to turn a candidate away
+    unseen (a lucky check did that to the defaults); once rounds timed it beside OpenBLAS,
+    a candidate clearly slower than that confirmed figure gets no rounds."""
+    from dataclasses import replace
+
+    from roundtable_tui.core import manager
+    from roundtable_tui.kernels import confirm
+
+    monkeypatch.setattr(manager, "CLEAR_MARGIN", float("inf"))
+    monkeypatch.setattr(confirm, "worth_confirming", lambda mine, best: False)
+    m, events, _, _ = run(
+        tmp_path,
+        [said({"kc": 128}), said({"kc": 136})],
+        iterations=2,
+        confirm_rounds=2,
+        check=replace(SMALL, anchor=True),
+    )
+    first, second = [e.payload for e in of(events, Kind.CONFIRMATION) if e.iteration]
+    assert first.rounds >= 1 and first.best_fraction is not None
+    assert m.state.confirmed_fraction(first.against) is not None
+    assert second.rounds == 0 and second.outcome == "slower"
+    assert "confirmed" in second.detail
 
 
 def test_the_fold_takes_the_confirmed_best_not_the_highest_figure():

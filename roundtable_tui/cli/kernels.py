@@ -266,4 +266,3 @@ def cmd_templates(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(source)
     return EXIT_OK
-

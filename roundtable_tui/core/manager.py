@@ -560,7 +560,8 @@ class Manager:
         """Whether this iteration's passed kernel beats `best` (the best when the iteration
         started) beyond noise; a Confirmed event records it (faster: the new best). The
         first passing kernel is the best; one a clear margin ahead needs no rounds; one
-        clearly slower in its check is recorded as slower without rounds."""
+        clearly slower in its check than the best's confirmed figure (or its check's, without
+        OpenBLAS) is recorded as slower without rounds."""
         new = next((e for e in reversed(self.state.entries) if e.iteration == it), None)
         if new is None or not new.passed or new.number is None:
             return
@@ -577,13 +578,17 @@ class Manager:
         # first check may have been a lucky one, which would turn equals away unseen
         steady = self.state.confirmed_fraction(best.number) if both else None
         bar = steady or theirs
+        # nor with a best whose figure is its one check (no rounds timed it yet): a lucky one
+        # turned the defaults away unseen (108.9 GFLOPS, 80% of OpenBLAS in their check,
+        # against a best at 83.2 GFLOPS, 89% in its own); rounds give the best a steady figure
+        unsteady = bool(both) and steady is None
         if ratio >= CLEAR_MARGIN:
             detail = f"{ratio:.1f}x the best's figure in one check, beyond its noise"
             self._record(it, Confirmed(new.number, outcome="faster", detail=detail, **one))
         elif self.cfg.confirm_rounds <= 0:
             outcome = "faster" if ratio > 1.0 else "slower"
             self._record(it, Confirmed(new.number, outcome=outcome, detail="one check", **one))
-        elif not confirmation.worth_confirming(mine, bar):
+        elif not unsteady and not confirmation.worth_confirming(mine, bar):
             detail = "clearly slower in its check; not compared further"
             if steady:
                 detail = (
@@ -595,9 +600,14 @@ class Manager:
             detail = "the same source as the best"
             self._record(it, Confirmed(new.number, outcome="within noise", detail=detail, **one))
         else:
+            why = (
+                "the best's figure is one check, with no rounds to steady it"
+                if unsteady
+                else f"it came within {confirmation.WORTH_MARGIN:.0%} of the best (or above) "
+                "in its check"
+            )
             self.say(
-                f"Kernel {new.number} came within {confirmation.WORTH_MARGIN:.0%} of the best "
-                f"(or above) in its check: {self.cfg.confirm_rounds} interleaved rounds decide.",
+                f"Kernel {new.number}: {why}; {self.cfg.confirm_rounds} interleaved rounds decide.",
                 it,
             )
 
@@ -616,7 +626,7 @@ class Manager:
                 shape=self.cfg.check.shape,
                 bench_budget_ms=min(400.0, self.cfg.check.bench_budget_ms),
                 # OpenBLAS beside the rounds only when the checks time it at all
-                anchor=self.cfg.check.baselines,
+                anchor=self.cfg.check.baselines or self.cfg.check.anchor,
             )
             data = got.to_dict()
             data.pop("interval", None)

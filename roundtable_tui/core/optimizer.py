@@ -135,9 +135,9 @@ class ParameterOptimizer:
 
     # ------------------------------------------------------------------ suggestions
     def suggest(self, base: dict[str, Any] | None = None, k: int = 3) -> list[Candidate]:
-        """Up to `k` valid, unmeasured sets, best first, each with its reason. `base` is
-        the set changes are named against (the session's best set; the family's defaults
-        when None)."""
+        """Up to `k` valid, unmeasured sets, best first, each with its reason; before any
+        set is measured, the family's defaults alone. `base` is the set changes are named
+        against (the session's best set; the family's defaults when None)."""
         base_values = self._valid(base or {}) or self.family.defaults
         out: list[Candidate] = []
         seen: list[Values] = []
@@ -150,9 +150,10 @@ class ParameterOptimizer:
             out.append(Candidate(values, changes, reason, source))
             return len(out) >= k
 
-        if not self.observations and add(
-            dict(self.family.defaults), "the template's defaults for this machine", "tile"
-        ):
+        if not self.observations:
+            # the machine's defaults alone: every mode's search starts from them (the model,
+            # shown three, picked a 2x32 tile first, and its lucky check held the defaults off)
+            add(dict(self.family.defaults), "the template's defaults for this machine", "tile")
             return out
         tiles_measured = {
             (o.parameters.get("mr"), o.parameters.get("nr")) for o in self.observations
