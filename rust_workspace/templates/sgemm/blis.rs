@@ -63,32 +63,44 @@ pub fn sgemm(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) 
 /// C[..m] = A[..m] · B for m rows, with rayon over MC blocks when `parallel`.
 fn gemm_rows(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], parallel: bool) {
     let panels = NC.min(n).div_ceil(NR);
-    let mut bpack = vec![0.0f32; panels * NR * KC.min(k)];
+    let b_len = panels * NR * KC.min(k);
+    let (mut b_store, b_at) = line_aligned(b_len);
+    let bpack = &mut b_store[b_at..b_at + b_len];
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_b(&b[pc * n..], n, jc, nc, kc, &mut bpack, parallel);
+            pack_b(&b[pc * n..], n, jc, nc, kc, bpack, parallel);
             let bp = &bpack[..];
             let first = pc == 0;
             // One packed A block per rayon task (for_each_init), reused across its blocks.
             let a_len = MC.min(m).div_ceil(MR) * MR * kc;
-            let block = |apack: &mut Vec<f32>, (blk, c_blk): (usize, &mut [f32])| {
+            let block = |a_store: &mut (Vec<f32>, usize), (blk, c_blk): (usize, &mut [f32])| {
                 let ic = blk * MC;
                 let mc = c_blk.len() / n;
-                let apack = &mut apack[..mc.div_ceil(MR) * MR * kc];
+                let at = a_store.1;
+                let apack = &mut a_store.0[at..at + mc.div_ceil(MR) * MR * kc];
                 pack_a(&a[ic * k + pc..], k, mc, kc, apack);
                 macro_block(apack, bp, c_blk, n, jc, mc, nc, kc, first);
             };
             if parallel {
                 let blocks = c[..m * n].par_chunks_mut(MC * n).enumerate();
-                blocks.for_each_init(|| vec![0.0f32; a_len], block);
+                blocks.for_each_init(|| line_aligned(a_len), block);
             } else {
-                let mut apack = vec![0.0f32; a_len];
-                c[..m * n].chunks_mut(MC * n).enumerate().for_each(|x| block(&mut apack, x));
+                let mut a_store = line_aligned(a_len);
+                c[..m * n].chunks_mut(MC * n).enumerate().for_each(|x| block(&mut a_store, x));
             }
         }
     }
+}
+
+/// A zeroed buffer for `len` packed floats and the index at which they start on a 64-byte
+/// cache line: a 16-float packed row then loads one line, not two (a large `Vec` from the
+/// allocator starts 16 bytes past a page).
+fn line_aligned(len: usize) -> (Vec<f32>, usize) {
+    let store = vec![0.0f32; len + 15];
+    let at = (64 - store.as_ptr() as usize % 64) % 64 / 4;
+    (store, at)
 }
 
 /// The two inner loops over micro-tiles of one MC×NC block of C.
