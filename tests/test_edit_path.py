@@ -310,9 +310,7 @@ def test_the_edit_paths_notes_stay_the_same_while_the_knowledge_base_grows(tmp_p
     assert "past attempt 0" in notes and notes == second.split("\n\n")[0]
 
 
-def test_a_repeated_idea_with_no_recipe_left_is_asked_again_not_coded_again(
-    tmp_path, monkeypatch
-):
+def test_a_repeated_idea_with_no_recipe_left_is_asked_again_not_coded_again(tmp_path, monkeypatch):
     """With every recipe retired, the embedded model proposed one title for iterations 8-12
     and its Coder wrote the same part back each time; a repeat now goes back to the Proposer
     (a short reply) instead of to the Coder."""
@@ -340,6 +338,28 @@ def test_a_repeated_idea_with_no_recipe_left_is_asked_again_not_coded_again(
     asked = [c[1][-1].content for c in backend.calls if c[0] == "proposer"]
     assert asked[-1].startswith("Refused: 'Avoid bounds checks' was proposed already")
     assert [c[0] for c in backend.calls] == ["proposer", "coder", "proposer", "proposer", "coder"]
+
+
+def test_a_run_whose_proposer_only_repeats_itself_stops_with_the_reason(tmp_path, monkeypatch):
+    """Three iterations in a row vetoed as repeats end the run (the embedded model repeated
+    one idea for 15 of 20 iterations); a vetoed repeat costs two Proposer replies each."""
+    import json
+
+    from roundtable_tui.core.manager import STALE_REPEATS
+
+    monkeypatch.setattr(edits, "RECIPES", ())
+    code = best()
+    rank1 = edits.find_region(code, "micro_kernel.rank1").text(code)
+    own = {"title": "Avoid bounds checks", "kind": "code", "region": "micro_kernel.rank1"}
+    again = {"tag": "proposer", "text": json.dumps({**own, "idea": "use iterators"})}
+    replies = [again, {"tag": "coder", "text": f"```rust\n{rank1}```"}]
+    replies += [again] * (2 * STALE_REPEATS)
+    events, reason, backend = run_session(tmp_path, replies, iterations=STALE_REPEATS + 4)
+    assert reason.startswith("out of new ideas") and f"last {STALE_REPEATS} proposals" in reason
+    finished = [e for e in events if e.kind is Kind.ITERATION_FINISHED and e.iteration > 0]
+    assert len(finished) == 1 + STALE_REPEATS
+    assert [e.data["verdict"] for e in finished[1:]] == ["vetoed"] * STALE_REPEATS
+    assert len(backend.calls) == len(replies)
 
 
 def test_an_edit_the_reviewer_changes_is_recorded_as_the_reviewers(tmp_path):

@@ -93,6 +93,13 @@ MAX_STEP_FAILURES = 3
 SEED_TITLE = "naive (starting point)"
 SEARCHES = ("both", "model", "optimizer")
 """Who picks template parameter sets (`RunConfig.search`)."""
+STALE_REPEATS = 3
+"""Iterations in a row vetoed as repeats of earlier proposals (the code path, no recipe left,
+no hint given meanwhile) after which a run stops: the embedded model repeated one idea for 15
+of 20 iterations on matmul_backward, ~15-23 s each for nothing."""
+REPEATED = "was proposed already"
+"""The end of a refusal of a repeated idea."""
+
 CLEAR_MARGIN = 1.5
 """A kernel whose single check is this many times the best's is faster beyond any noise of
 one check (±15% on a loaded machine): it becomes the best without interleaved rounds."""
@@ -184,6 +191,8 @@ class Manager:
             raise ValueError(f"unknown search {config.search!r} (one of {SEARCHES})")
         if config.search == "optimizer" and self.family is None:
             raise ValueError(f"search 'optimizer' needs a template; {problem.name} has none")
+        self._repeats_in_a_row = 0
+        """Iterations in a row vetoed as repeats (`STALE_REPEATS`); a hint resets it."""
         self.hints = hints or Hints()
         self.hints.follow(session.path, self.state.hint_file_lines)
         self._seed_of_search = zlib.crc32(session.id.encode())
@@ -381,6 +390,11 @@ class Manager:
             return f"token budget reached ({s.tokens} ≥ {c.max_tokens})"
         if c.patience is not None and s.since_improvement >= c.patience:
             return f"no improvement in {c.patience} iterations"
+        if self._repeats_in_a_row >= STALE_REPEATS:
+            return (
+                f"out of new ideas: the Proposer's last {self._repeats_in_a_row} proposals "
+                "repeated earlier ones (a hint can point it elsewhere when the session resumes)"
+            )
         return ""
 
     def _seed(self, it: int, cancel: threading.Event) -> None:
@@ -419,6 +433,9 @@ class Manager:
             self._finish(it, Outcome.NO_PROPOSAL, "", None)
             return
         verification = self._verify(it, proposal, refusal)
+        # proposals vetoed as repeats in a row since the last hint (`_budget_spent`)
+        repeat = bool(refusal) and refusal.endswith(REPEATED)
+        self._repeats_in_a_row = 0 if drained or not repeat else self._repeats_in_a_row + 1
         if not verification.ok:
             self._finish(it, Outcome.VETOED, proposal.title, None)
             return
@@ -647,7 +664,7 @@ class Manager:
         elif self.cfg.strategy == "code" and self._regions() and self._repeats(proposal.title):
             # no recipe left to take its place: asked again (a ~10 s reply) rather than
             # coded again (the embedded model's Coder repeated its failing reply, 30-90 s)
-            return proposal, f"'{proposal.title[:80]}' was proposed already"
+            return proposal, f"'{proposal.title[:80]}' {REPEATED}"
         if self.space is None:
             return proposal, None
         return self.space.complete(self.state, proposal)
