@@ -331,8 +331,8 @@ def test_a_part_only_reindented_is_unchanged():
 
 def test_a_piece_of_the_part_sent_back_as_it_is_is_unchanged_not_a_fragment():
     """The embedded model, asked to change pack_a's edge case, sent that `else` branch back
-    unchanged (one `}` too many for the part) three times; a changed fragment is still a
-    fragment."""
+    unchanged (one `}` too many for the part) three times; a changed fragment is put in
+    where it stands."""
     code = sgemm_template()
     part = edits.find_region(code, "packing.pack_a")
     lines = part.text(code).splitlines(keepends=True)
@@ -342,9 +342,45 @@ def test_a_piece_of_the_part_sent_back_as_it_is_is_unchanged_not_a_fragment():
     with pytest.raises(edits.Unchanged):
         edits.apply_edit(code, edits.parse_edit(f"```rust\n{piece}```", part.name))
     changed = piece.replace("0.0", "0.0f32", 1)
-    with pytest.raises(EditError, match="fragment") as info:
-        edits.apply_edit(code, edits.parse_edit(f"```rust\n{changed}```", part.name))
-    assert not isinstance(info.value, edits.Unchanged)
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{changed}```", part.name))
+    assert applied.matches == ["splice"]
+    assert applied.region.text(applied.code) == part.text(code).replace("0.0", "0.0f32", 1)
+
+
+def test_a_changed_fragment_is_put_in_where_its_first_line_stands():
+    """Asked for "edge panel without a branch", the embedded model sent the new `else`
+    branch alone. A fragment whose first line stands once in the part (or whose following
+    lines single one place out) replaces the lines from there to its matching end; one that
+    could stand in two places is still refused."""
+    code = sgemm_template()
+    part = edits.find_region(code, "packing.pack_a")
+    old = part.text(code)
+    branch = (
+        "} else {\n"
+        "    for (kk, col) in cols.iter_mut().enumerate() {\n"
+        "        for i in 0..h {\n"
+        "            col[i] = a[(i0 + i) * lda + kk];\n"
+        "        }\n"
+        "        col[h..].fill(0.0);\n"
+        "    }\n"
+        "}\n"
+    )  # flush left, as the model sends it
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{branch}```", part.name))
+    assert applied.matches == ["splice"]
+    new = applied.region.text(applied.code)
+    assert "col[h..].fill(0.0);" in new and "if i < h" not in new
+    # the full-panel branch is kept, and the new one takes the old one's indentation
+    assert "col[i] = rows[i][kk];" in new
+    was = next(ln for ln in old.splitlines() if "} else {" in ln)
+    assert next(ln for ln in new.splitlines() if "} else {" in ln) == was
+    assert "\n" + was.replace("} else {", "    for (kk, col)") in new
+    assert new.count("} else {") == 1 and edits._brace_balance(new) == edits._brace_balance(old)
+    assert edits.check(code, applied.code, part.name, SGEMM)["ok"]
+    # a balanced piece without the part's first line: the inner loop of the full branch
+    inner = "for i in 0..MR {\n    col[i] = rows[i][kk] * 1.0;\n}\n"
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{inner}```", part.name))
+    body = applied.region.text(applied.code)
+    assert "rows[i][kk] * 1.0" in body and "if i < h" in body  # the edge branch untouched
 
 
 def test_a_compiler_message_sent_as_code_is_refused_before_any_build():

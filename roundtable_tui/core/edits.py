@@ -23,6 +23,11 @@ changing a few lines of one that works. So the code path works on the current be
   indentation, inner spacing and blank lines, and in both cases only when the match is
   unique. A block that does not apply raises `EditError` with the block's number and the
   nearest line of the region, which goes back to the Coder as a repair.
+- **Fragments.** A fenced block that is a piece of the part, not all of it (its braces do
+  not balance as the part's, or it lacks the part's first line), is put in where it stands
+  (`_splice`): from the line equal to its first to the matching end. The embedded model sent
+  a rewritten `else` branch alone; refused, it came back the same. A piece that could stand
+  in two places alike still goes back as a repair.
 - **Line edits** (`FORMATS`: "lines"). The part is shown with its lines numbered, and the
   Coder replies with blocks that name lines instead of copying them::
 
@@ -665,16 +670,22 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     matches: list[str] = []
     if edit.whole is not None:
         new = edit.whole if edit.whole.endswith("\n") or not edit.whole else edit.whole + "\n"
-        problem = _whole_file(lines, region, new) or _unbalanced(region, source, new)
-        if problem and _excerpt(new, region.text(source)):
+        old = region.text(source)
+        whole_file = _whole_file(lines, region, new)
+        problem = whole_file or _unbalanced(region, source, new)
+        if problem and _excerpt(new, old):
             # a piece of the part copied as it is (the embedded model sent the `else`
             # branch it was asked to change, unchanged, three times in a row)
             raise Unchanged
+        # a piece of the part, changed, sent alone: put in where its first line stands
+        spliced = None if whole_file or not _fragment(old, new, problem) else _splice(old, new)
+        if spliced is not None:
+            new, problem = spliced, None
         if problem:
             raise EditError(problem)
         lines = lines[:start] + new.splitlines(keepends=True) + lines[end:]
         end = start + len(new.splitlines())
-        matches.append("whole")
+        matches.append("whole" if spliced is None else "splice")
     spans = [b for b in edit.blocks if b.span is not None]
     if spans:
         before = len(lines)
@@ -722,6 +733,69 @@ def _excerpt(new: str, text: str) -> bool:
     return bool(want) and any(
         have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1)
     )
+
+
+def _fragment(old: str, new: str, problem: str | None) -> bool:
+    """Whether `new`, sent as the whole of the part `old`, is rather a piece of it: its
+    braces do not balance as the part's do (`problem`), or it lacks the part's first line
+    of code."""
+    head = next((ln for ln in old.splitlines() if ln.strip() and not _is_comment(ln)), "")
+    return problem is not None or _norm(head) not in {_norm(x) for x in new.splitlines()}
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("//")
+
+
+def _splice(old: str, new: str) -> str | None:
+    """The part `old` with the fragment `new` put in place of the lines it stands for.
+
+    A place starts at a line equal to the fragment's first and ends at the first line after
+    it that equals the fragment's last, with the braces between as unbalanced as the
+    fragment's (lines compared as `_norm` does). Of several places, the one most like the
+    fragment (`difflib` ratio) is taken; None when two are alike within SPLICE_TIE, when
+    there is none, or when the result's braces do not balance as the part's do. The
+    fragment takes the indentation of the line it starts at."""
+    have = old.splitlines(keepends=True)
+    want = new.splitlines(keepends=True)
+    while want and not want[0].strip():
+        want.pop(0)
+    while want and not want[-1].strip():
+        want.pop()
+    if len(want) < 2:
+        return None
+    key = [_norm(x) for x in have]
+    wanted = [_norm(x) for x in want]
+    balance = _brace_balance("".join(want))
+    places = []
+    for a in (i for i, k in enumerate(key) if k == wanted[0]):
+        b = next(
+            (
+                j
+                for j in range(a, len(have))
+                if key[j] == wanted[-1] and _brace_balance("".join(have[a : j + 1])) == balance
+            ),
+            None,
+        )
+        if b is not None:
+            like = difflib.SequenceMatcher(
+                None, "\n".join(key[a : b + 1]), "\n".join(wanted), autojunk=False
+            ).ratio()
+            places.append((like, a, b))
+    places.sort(reverse=True)
+    if not places or (len(places) > 1 and places[0][0] - places[1][0] < SPLICE_TIE):
+        return None
+    _like, a, b = places[0]
+    body = _reindent("".join(want), _indent(want[0]), _indent(have[a]))
+    body += "" if body.endswith("\n") else "\n"
+    out = "".join(have[:a]) + body + "".join(have[b + 1 :])
+    return out if _brace_balance(out) == _brace_balance(old) else None
+
+
+SPLICE_TIE = 0.1
+"""Places for a fragment whose likeness to it (the share of characters in common, spaces
+aside) differs by less than this are a tie: the fragment is refused rather than put in at a
+guess."""
 
 
 def _whole_file(lines: list[str], region: Region, new: str) -> str | None:
