@@ -383,6 +383,31 @@ def test_a_changed_fragment_is_put_in_where_its_first_line_stands():
     assert "rows[i][kk] * 1.0" in body and "if i < h" in body  # the edge branch untouched
 
 
+def test_a_body_sent_with_its_functions_own_lines_is_taken_without_them():
+    """The embedded model sent `macro_block`'s body with the function's closing `}` (three
+    times in a row, each refused as a fragment); with its signature too, it read as a whole
+    file. Both are the body: here unchanged, so the attempt ends at once."""
+    code = sgemm_template()
+    part = edits.find_region(code, "loop_nest.macro_block")
+    body = part.text(code)
+    with pytest.raises(edits.Unchanged):
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n{body}}}\n```", part.name))
+    lines = code.splitlines(keepends=True)
+    head = next(i for i in range(part.start, -1, -1) if "fn macro_block" in lines[i])
+    whole = (
+        "".join(lines[head : part.start])
+        + body.replace("tile(c, ir, jr);", "tile(c, ir, jr); // x", 1)
+        + "}\n"
+    )
+    applied = edits.apply_edit(code, edits.parse_edit(f"```rust\n{whole}```", part.name))
+    assert applied.matches == ["whole"] and "// x" in applied.code
+    assert applied.code.count("fn macro_block") == 1
+    # a body whose braces are short for another reason (not a closing `}` at its end) is
+    # still refused
+    with pytest.raises(EditError, match="more `}`"):
+        edits.apply_edit(code, edits.parse_edit(f"```rust\n    }}\n{body}```", part.name))
+
+
 def test_a_compiler_message_sent_as_code_is_refused_before_any_build():
     """Asked to fix a build error, the embedded model replied with the error itself in a
     Rust block; it reached the compiler as a kernel (`unknown start of token`)."""

@@ -50,6 +50,7 @@ Line numbers in messages are 1-based lines of the kernel file the edit was made 
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -671,6 +672,8 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     if edit.whole is not None:
         new = edit.whole if edit.whole.endswith("\n") or not edit.whole else edit.whole + "\n"
         old = region.text(source)
+        if region.function and (region.within or not region.marked):
+            new = _unwrapped(new, old, region.function)
         whole_file = _whole_file(lines, region, new)
         problem = whole_file or _unbalanced(region, source, new)
         if problem and _excerpt(new, old):
@@ -735,6 +738,34 @@ def _excerpt(new: str, text: str) -> bool:
     )
 
 
+def _unwrapped(new: str, old: str, function: str) -> str:
+    """`new`, the reply for the body `old` of `function`, without the function's own lines
+    around it when the reply wrote them too: its `fn` line(s) up to the body's `{`, and the
+    closing `}` lines that leave the braces short of balancing as `old`'s do (the embedded
+    model sent `macro_block`'s body with the function's closing `}` three times in a row).
+    `new` as it is unless the result balances as `old` does and never closes a brace it
+    did not open."""
+    lines = new.splitlines(keepends=True)
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    head = rf"\s*(pub(\([^)]*\))?\s+)?fn\s+{re.escape(function)}\b"
+    if first is not None and re.match(head, lines[first]):
+        brace = next(
+            (i for i in range(first, len(lines)) if lines[i].rstrip().endswith("{")), None
+        )
+        if brace is not None:
+            lines = lines[brace + 1 :]
+    want = _brace_balance(old)
+    while _brace_balance("".join(lines)) < want:
+        last = max((i for i, ln in enumerate(lines) if ln.strip()), default=None)
+        if last is None or lines[last].strip() != "}":
+            break
+        del lines[last]
+    out = "".join(lines)
+    depths = itertools.accumulate(_brace_balance(ln) for ln in lines)
+    nested = all(d >= 0 for d in depths)  # a body never closes more than it opened
+    return out if out != new and nested and _brace_balance(out) == want else new
+
+
 def _fragment(old: str, new: str, problem: str | None) -> bool:
     """Whether `new`, sent as the whole of the part `old`, is rather a piece of it: its
     braces do not balance as the part's do (`problem`), or it lacks the part's first line
@@ -754,16 +785,17 @@ def _splice(old: str, new: str) -> str | None:
     it that equals the fragment's last, with the braces between as unbalanced as the
     fragment's (lines compared as `_norm` does). Of several places, the one most like the
     fragment (`difflib` ratio) is taken; None when two are alike within SPLICE_TIE, when
-    there is none, or when the result's braces do not balance as the part's do. The
-    fragment takes the indentation of the line it starts at."""
+    there is none, when the fragment's first line has no word in it (`}` stands anywhere),
+    or when the result's braces do not balance as the part's do. The fragment takes the
+    indentation of the line it starts at."""
     have = old.splitlines(keepends=True)
     want = new.splitlines(keepends=True)
     while want and not want[0].strip():
         want.pop(0)
     while want and not want[-1].strip():
         want.pop()
-    if len(want) < 2:
-        return None
+    if len(want) < 2 or not re.search(r"\w", want[0]):
+        return None  # a first line of braces alone stands anywhere
     key = [_norm(x) for x in have]
     wanted = [_norm(x) for x in want]
     balance = _brace_balance("".join(want))
