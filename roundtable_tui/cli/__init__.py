@@ -69,3 +69,4 @@ def _use_target_cpu(name: str) -> None:
     machine.check_target(name)
     os.environ["ROUNDTABLE_TARGET_CPU"] = name
     settings.cache_clear()
+

@@ -15,6 +15,7 @@ def _console(stderr: bool = False) -> Console:
     return c if c.is_terminal else Console(stderr=stderr, highlight=False, width=120)
 
 
+
 out = _console()
 err = _console(stderr=True)
 
@@ -37,3 +38,4 @@ def _settings_from(args: argparse.Namespace):
     if getattr(args, "memory_mb", None):
         updates["memory_limit_mb"] = args.memory_mb
     return cfg.model_copy(update=updates) if updates else cfg
+

@@ -266,3 +266,4 @@ def cmd_templates(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(source)
     return EXIT_OK
+

@@ -110,3 +110,4 @@ def cmd_papers(args: argparse.Namespace) -> int:
     if args.action == "search":
         return cli_papers.cmd_search(" ".join(args.query), args.k, out, args.json)
     return cli_papers.cmd_stats(out, args.json)
+

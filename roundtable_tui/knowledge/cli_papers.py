@@ -86,7 +86,9 @@ def cmd_index(
             def progress(done: int, total: int, source: str) -> None:
                 current = store.current if store is not None else None
                 chunks = f"{current.chunks} chunks · " if current is not None else ""
-                bar.update(task, completed=done, total=total, description=chunks + escape(source))
+                bar.update(
+                    task, completed=done, total=total, description=chunks + escape(source)
+                )
 
             if rebuild:
                 from roundtable_tui.knowledge.rebuild import rebuild as rebuild_store

@@ -250,7 +250,8 @@ class KnowledgeStore:
                 for kind in (PAPERS, ATTEMPTS):
                     name = self.collection_name(kind)
                     names = {
-                        c if isinstance(c, str) else c.name for c in self.client.list_collections()
+                        c if isinstance(c, str) else c.name
+                        for c in self.client.list_collections()
                     }
                     if name in names:
                         self.client.delete_collection(name)
