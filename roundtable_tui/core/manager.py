@@ -434,7 +434,7 @@ class Manager:
             return
         verification = self._verify(it, proposal, refusal)
         # proposals vetoed as repeats in a row since the last hint (`_budget_spent`)
-        repeat = bool(refusal) and refusal.endswith(REPEATED)
+        repeat = refusal is not None and refusal.endswith(REPEATED)
         self._repeats_in_a_row = 0 if drained or not repeat else self._repeats_in_a_row + 1
         if not verification.ok:
             self._finish(it, Outcome.VETOED, proposal.title, None)
