@@ -36,8 +36,11 @@ def said(changes: dict) -> dict:
     }
 
 
-def run(tmp_path, replies, iterations=1, session=None, hints=None, **cfg):
-    backend = ScriptedBackend(replies)
+def run(
+    tmp_path, replies, iterations=1, session=None, hints=None, backend=None, prepare=None, **cfg
+):
+    """A scripted session; `prepare(manager)` runs before it starts."""
+    backend = backend or ScriptedBackend(replies)
     session = session or Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
     events: list[Event] = []
     m = Manager(
@@ -50,6 +53,8 @@ def run(tmp_path, replies, iterations=1, session=None, hints=None, **cfg):
         machine={"cores": 2, "simd": "AVX2"},
         hints=hints,
     )
+    if prepare is not None:
+        prepare(m)
     reason = m.run(threading.Event())
     session.close()
     return m, events, reason, backend
@@ -89,29 +94,27 @@ def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
             seen.append(kwargs.get("json_schema") or {})
             return super().complete(messages, *args, **kwargs)
 
-    backend = Watching([said({"kc": 128}), pick, {"tag": "proposer", "text": '{"candidate": 9}'}])
-    session = Session.create(tmp_path, {"problem": "sgemm", "model": "scripted"}, "t")
-    events: list[Event] = []
-    m = Manager(
-        session,
-        backend,
-        SGEMM,
-        AutoPolicy(),
-        RunConfig(iterations=3, check=SMALL, strategy="parameters", confirm_rounds=0),
-        on_event=events.append,
-        machine={"cores": 2, "simd": "AVX2"},
-    )
+    replies = [said({"kc": 128}), pick, {"tag": "proposer", "text": '{"candidate": 9}'}]
     shown = []
-    real = m._context
 
-    def context(*args, **kwargs):
-        got = real(*args, **kwargs)
-        shown.append(list(m._candidates))
-        return got
+    def prepare(m):
+        real = m._context
 
-    m._context = context  # type: ignore[method-assign]
-    m.run(threading.Event())
-    session.close()
+        def context(*args, **kwargs):
+            got = real(*args, **kwargs)
+            shown.append(list(m._candidates))
+            return got
+
+        m._context = context
+
+    m, events, _, backend = run(
+        tmp_path,
+        replies,
+        iterations=3,
+        backend=Watching(replies),
+        prepare=prepare,
+        confirm_rounds=0,
+    )
     second = of(events, Kind.PROPOSAL, 2)[0].payload
     # the second candidate shown in iteration 2, as the optimizer made it, marked as picked
     assert second.candidate == 2 and second.proposed_by == PICKED
