@@ -721,18 +721,20 @@ def apply_edit(source: str, edit: Edit) -> Applied:
     return Applied(code, Region(region.name, start, end, region.marked, region.function), matches)
 
 
+def _code_lines(text: str) -> list[str]:
+    """`text`'s non-blank lines, each without its whitespace (`_norm`)."""
+    return [_norm(x) for x in text.splitlines() if x.strip()]
+
+
 def _same_code(old: str, new: str) -> bool:
     """Whether `new` is `old` up to whitespace: the same lines, each the same but for its
     spaces (blank lines aside)."""
-    return [_norm(x) for x in old.splitlines() if x.strip()] == [
-        _norm(x) for x in new.splitlines() if x.strip()
-    ]
+    return _code_lines(old) == _code_lines(new)
 
 
 def _excerpt(new: str, text: str) -> bool:
     """Whether `new`'s lines are a run of `text`'s lines, as they are (indentation aside)."""
-    want = [_norm(x) for x in new.splitlines() if x.strip()]
-    have = [_norm(x) for x in text.splitlines() if x.strip()]
+    want, have = _code_lines(new), _code_lines(text)
     return bool(want) and any(
         have[i : i + len(want)] == want for i in range(len(have) - len(want) + 1)
     )
