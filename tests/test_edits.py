@@ -528,9 +528,13 @@ def test_recipes_whose_code_does_not_run_in_the_kernel_are_not_offered():
     assert {"unroll k by 4", "two accumulator sets"} <= unrolled
     assert not {"at least 4 tasks", "tasks from the thread count"} & unrolled
     for problem in ("matmul_forward", "matmul_backward", "binary_gemm"):
+        # one loop over groups of KU steps, no branch for KU = 1: it runs at every KU
         fam = templates.families(problem)[0]
-        titles = {r.title for _p, r in edits.recipes(fam.instantiate({}), [], limit=10)}
-        assert "unroll k by 4" not in titles and "at least 4 tasks" not in titles, problem
+        code = fam.instantiate({"unroll_k": 1})
+        assert "const KU: usize = 1;" in code and "if KU == 1" not in code, problem
+        titles = {r.title for _p, r in edits.recipes(code, [], limit=10)}
+        assert {"unroll k by 4", "two accumulator sets"} <= titles, problem
+        assert "at least 4 tasks" not in titles, problem
     # a change the kernel has already: matmul_backward's rank1_update reads each `ai` once
     backward = templates.families("matmul_backward")[0].instantiate({})
     assert "for (row, &ai) in acc.iter_mut().zip(a)" in backward

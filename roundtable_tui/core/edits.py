@@ -294,9 +294,11 @@ class Recipe:
         return self.title in said or self.idea[:40].lower() in said
 
 
-_SINGLE_STEP = r"(?m)^const KU: usize = 1;"
-"""A template kernel that takes one k step at a time: its loop over groups of KU steps
-(the one the embedded model edited for the micro-kernel's recipes) never runs."""
+_SINGLE_STEP = r"(?ms)\A(?=.*^const KU: usize = 1;)(?=.*\bif KU == 1\b)"
+"""A template kernel that takes one k step at a time in a branch of its own (sgemm's
+`if KU == 1`): its loop over groups of KU steps (the one the embedded model edited for the
+micro-kernel's recipes) never runs. A kernel with one loop over groups (matmul_backward's)
+runs it at every KU, so the recipes stay live there."""
 _NOT_SPLIT = r"(?m)^const PAR: Par = Par::(?!Split\b)"
 """A template kernel parallel otherwise than by `Split`: its `Split` arm never runs."""
 
