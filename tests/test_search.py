@@ -79,13 +79,18 @@ def test_a_repeated_set_is_filled_by_the_optimizer_not_vetoed(tmp_path):
     checks = [e.payload for e in of(events, Kind.CHECK_RESULT) if e.iteration]
     assert len(checks) == 2 and checks[0].parameters != checks[1].parameters
     assert [e.proposed_by for e in m.state.entries if e.template] == ["model", "optimizer"]
-    # the second prompt showed the optimizer's candidates
-    prompt = backend.calls[1][1][-1].content
-    assert "Optimizer's candidates" in prompt
+    # the first prompt showed the optimizer's one candidate then, the defaults; the second
+    # asked for a set of the model's own (search both takes turns)
+    assert "Optimizer's candidates (pick one as" in backend.calls[0][1][-1].content
+    assert "defaults for this machine" in backend.calls[0][1][-1].content
+    assert "pick one as" not in backend.calls[1][1][-1].content
 
 
 @pytest.mark.slow
-def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
+def test_the_model_picks_a_candidate_and_writes_its_own_set_in_turn(tmp_path):
+    """Search both: odd iterations show the optimizer's candidates to pick by number, even
+    ones ask for a set of the model's own (shown candidates, the embedded model always
+    picked, so its own sets were never tried)."""
     pick = {"tag": "proposer", "text": json.dumps({"candidate": 2})}
     seen: list[dict] = []
 
@@ -94,7 +99,8 @@ def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
             seen.append(kwargs.get("json_schema") or {})
             return super().complete(messages, *args, **kwargs)
 
-    replies = [said({"kc": 128}), pick, {"tag": "proposer", "text": '{"candidate": 9}'}]
+    nine = {"tag": "proposer", "text": '{"candidate": 9}'}
+    replies = [said({"kc": 128}), said({"mc": 48}), pick, nine]
     shown = []
 
     def prepare(m):
@@ -102,7 +108,7 @@ def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
 
         def context(*args, **kwargs):
             got = real(*args, **kwargs)
-            shown.append(list(m._candidates))
+            shown.append(list(m._shown))
             return got
 
         m._context = context
@@ -110,26 +116,34 @@ def test_a_picked_candidate_is_measured_as_the_optimizers_set(tmp_path):
     m, events, _, backend = run(
         tmp_path,
         replies,
-        iterations=3,
+        iterations=4,
         backend=Watching(replies),
         prepare=prepare,
         confirm_rounds=0,
     )
-    second = of(events, Kind.PROPOSAL, 2)[0].payload
-    # the second candidate shown in iteration 2, as the optimizer made it, marked as picked
-    assert second.candidate == 2 and second.proposed_by == PICKED
-    assert dict(second.parameters) == dict(shown[1][1].parameters)
-    check = [e.payload for e in of(events, Kind.CHECK_RESULT, 2)][0]
-    assert dict(check.parameters) == dict(shown[1][1].parameters)
-    # the numbers shown are the numbers the schema allows, and the prompt numbers them
-    picks = [v for v in seen[1]["anyOf"] if "candidate" in v.get("properties", {})]
-    assert picks[0]["properties"]["candidate"]["enum"] == [1, 2, 3]
-    assert "2: " in backend.calls[1][1][-1].content
-    # a number with no candidate (a backend without the grammar) is refused, not guessed:
-    # the optimizer's first candidate fills the iteration (search both)
+
+    def picks(schema):
+        return [v for v in schema.get("anyOf", []) if "candidate" in v.get("properties", {})]
+
+    # iteration 2, the model's own turn: no candidate to pick, none in the prompt
+    assert shown[1] == [] and picks(seen[1]) == []
+    assert "pick one as" not in backend.calls[1][1][-1].content
+    assert of(events, Kind.PROPOSAL, 2)[0].payload.proposed_by == "model"
+    # iteration 3: the second candidate shown, as the optimizer made it, marked as picked
     third = of(events, Kind.PROPOSAL, 3)[0].payload
-    assert third.proposed_by == "optimizer" and "no optimizer's candidate 9" in third.rationale
-    assert [e.proposed_by for e in m.state.entries if e.template] == ["model", PICKED, "optimizer"]
+    assert third.candidate == 2 and third.proposed_by == PICKED
+    assert dict(third.parameters) == dict(shown[2][1].parameters)
+    check = [e.payload for e in of(events, Kind.CHECK_RESULT, 3)][0]
+    assert dict(check.parameters) == dict(shown[2][1].parameters)
+    # the numbers shown are the numbers the schema allows, and the prompt numbers them
+    assert picks(seen[2])[0]["properties"]["candidate"]["enum"] == [1, 2, 3]
+    assert "2: " in backend.calls[2][1][-1].content
+    # a number with no candidate shown (a backend without the grammar) is refused, not
+    # guessed: the optimizer's first candidate fills the iteration (search both)
+    fourth = of(events, Kind.PROPOSAL, 4)[0].payload
+    assert fourth.proposed_by == "optimizer" and "no optimizer's candidate 9" in fourth.rationale
+    by = [e.proposed_by for e in m.state.entries if e.template]
+    assert by == ["model", "model", PICKED, "optimizer"]
 
 
 class GrowingMemory:

@@ -43,8 +43,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--search",
         choices=["both", "model", "optimizer"],
         default="both",
-        help="who picks template parameter sets: both (default: the model's set when it is new "
-        "and valid, else the optimizer's), model (the Proposer alone), optimizer (no model)",
+        help="who picks template parameter sets: both (default: in turn, one of the "
+        "optimizer's candidates the model picks, the defaults first, and a set of the model's "
+        "own; the optimizer's when the model's repeats or is invalid), model (the Proposer "
+        "alone), optimizer (no model)",
     )
     p.add_argument(
         "--confirm-rounds",

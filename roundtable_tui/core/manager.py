@@ -97,6 +97,13 @@ STALE_REPEATS = 3
 """Iterations in a row vetoed as repeats of earlier proposals (the code path, no recipe left,
 no hint given meanwhile) after which a run stops: the embedded model repeated one idea for 15
 of 20 iterations on matmul_backward, ~15-23 s each for nothing."""
+OWN_TURN_EVERY = 2
+"""With search both, the Proposer writes a set of its own in every iteration whose number is
+a multiple of this, and picks one of the optimizer's candidates in the others (in the first,
+the defaults are the only candidate: `ParameterOptimizer.suggest`). Shown candidates in every
+iteration, the embedded model picked one in 30 of 30 iterations, so its own sets, drawn from
+the knowledge base's past attempts, were never tried: on AVX-512 its model-only runs reached
+97% of OpenBLAS in three of three, both-mode runs 86-95% (bench/RESULTS.md)."""
 REPEATED = "was proposed already"
 """The end of a refusal of a repeated idea."""
 
@@ -138,10 +145,11 @@ class RunConfig:
     start_title: str = ""
     """Its title on the leaderboard (with `start`)."""
     search: str = "both"
-    """Who picks template parameter sets: both (the model's set when it is new and valid,
-    the optimizer's when it repeats a measured set or is invalid; the Proposer is shown the
-    optimizer's candidates), model (the Proposer alone: a repeat or invalid set is vetoed),
-    optimizer (`core.optimizer` alone, no model call)."""
+    """Who picks template parameter sets: both (in turn, one of the optimizer's candidates
+    picked by the model, the defaults first, and a set of the model's own, `OWN_TURN_EVERY`;
+    the optimizer's best candidate when the model's set repeats a measured one or is
+    invalid), model (the Proposer alone: a repeat or invalid set is vetoed), optimizer
+    (`core.optimizer` alone, no model call)."""
     confirm_rounds: int = confirmation.ROUNDS
     """Interleaved rounds that decide whether a kernel close to the best beats it
     (`kernels.confirm`); 0: one check decides (faster when its figure is higher)."""
@@ -198,6 +206,9 @@ class Manager:
         self._seed_of_search = zlib.crc32(session.id.encode())
         """The optimizer's seed: fixed per session, so resume and replay suggest the same."""
         self._candidates: list[Candidate] = []
+        """The optimizer's best unmeasured sets for this iteration (a refused set's filler)."""
+        self._shown: list[Candidate] = []
+        """Those the Proposer is shown to pick from by number ([] on its own turns)."""
         self._recipes: list[tuple[str, edits.Recipe]] = []
         """The (part, recipe) pairs that fit the best kernel, the least tried first (the
         Proposer is offered the first few)."""
@@ -423,7 +434,7 @@ class Manager:
         drained = self.hints.drain()
         for hint in drained:
             self.emit(Event.of(HintGiven(hint.text, hint.source, hint.line), Agent.MANAGER, it))
-        context = self._context()
+        context = self._context(it)
         # a hint of this iteration that names a kind narrows the proposal to it
         context["kind"] = pinned_kind(h.text for h in drained)
         self.say(f"Iteration {it}: best so far {context['best']}.", it)
@@ -539,12 +550,12 @@ class Manager:
     def _picked(self, number: int) -> tuple[Proposal, str | None]:
         """The optimizer's candidate `number` (from 1, as the Proposer was shown them),
         complete and valid; a number with no candidate is refused."""
-        if not 1 <= number <= len(self._candidates):
-            shown = len(self._candidates)
+        if not 1 <= number <= len(self._shown):
+            shown = len(self._shown)
             return Proposal(f"optimizer's candidate {number}", "parameters"), (
                 f"there is no optimizer's candidate {number} ({shown} were shown)"
             )
-        proposal = self._from_optimizer(self._candidates[number - 1])
+        proposal = self._from_optimizer(self._shown[number - 1])
         return replace(proposal, proposed_by=PICKED, candidate=number), None
 
     def _from_optimizer(self, c: Candidate, refusal: str | None = None) -> Proposal:
@@ -945,8 +956,9 @@ class Manager:
         )
 
     # ------------------------------------------------------------------ helpers
-    def _context(self) -> dict[str, Any]:
-        """The Proposer's view of the session (`prompts.proposer_messages` keywords)."""
+    def _context(self, it: int = 0) -> dict[str, Any]:
+        """The Proposer's view of the session in iteration `it` (`prompts.proposer_messages`
+        keywords)."""
         s = self.state
         best = s.best
         if best and best.gflops:
@@ -982,9 +994,11 @@ class Manager:
         self._candidates = (
             optimizer.suggest(space.base(s), k=3) if optimizer is not None and space else []
         )
+        own = self.cfg.search == "both" and it % OWN_TURN_EVERY == 0
+        self._shown = [] if own else self._candidates
         return {
             "hints": prompt_lines(s.hints),
-            "candidates": [c.describe() for c in self._candidates],
+            "candidates": [c.describe() for c in self._shown],
             "best": best_text,
             "leaderboard": board,
             "failures": fails,
@@ -992,7 +1006,7 @@ class Manager:
             "tried": space.tried(s) if space else [],
             "best_parameters": space.changes_from_defaults(space.base(s)) if space else "",
             # the optimizer's candidates stand in for the one-parameter moves
-            "untried": space.untried(s) if space and not self._candidates else [],
+            "untried": space.untried(s) if space and not self._shown else [],
             "regions": self._regions(),
             # concrete changes for the code path: a small model's own ideas were too vague
             # for its Coder ("reorder to reduce cache misses")
