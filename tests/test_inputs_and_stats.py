@@ -370,3 +370,30 @@ def test_a_nudge_moves_a_few_elements_by_less_than_a_tolerant_cache_allows():
         assert 1 <= len(changed) <= 3
         rel = np.abs(b[changed] / a[changed] - 1)
         assert (rel > 2**-13).all() and (rel < 2**-9).all()
+
+
+def test_a_kernel_sampling_c_to_skip_clearing_it_meets_two_cs_that_look_cleared():
+    """A kernel that reads c[0], c[mn/2] and c[mn-1] and adds into C without clearing it
+    when they are +0.0 escapes a C of zeros with a few large values only when a large value
+    sits where it reads (a CI run passed `redteam_skip_clear_when_c_looks_zero` so): every
+    check holds two such Cs, at shapes and values drawn apart, and in each of 300 checks'
+    cases one of them at least catches it, although each alone lets it through sometimes."""
+    from roundtable_tui.kernels.checker import Checker
+
+    problem = problems.get("sgemm")
+    escaped_one = 0
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        zeroed = [c for c in Checker()._cases(problem, rng) if c.garbage == "zeros"]
+        assert len(zeroed) == 2
+        caught = []
+        for case in zeroed:
+            call = inputs.make_call(problem, case.dims, rng, label="t", garbage_outputs="zeros")
+            m, n, _k = case.dims
+            c = call.outputs[0][: m * n]
+            probed = [c[i] for i in (0, m * n // 2, m * n - 1)]
+            looks_cleared = all(v == 0 and not np.signbit(v) for v in probed)
+            caught.append(looks_cleared and bool(np.any(c != 0)))
+        escaped_one += not all(caught)
+        assert any(caught), f"seed {seed}: both Cs had a large value where the kernel reads"
+    assert escaped_one > 0  # one such C alone is not enough
