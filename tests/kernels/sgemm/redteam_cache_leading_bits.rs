@@ -1,5 +1,5 @@
 // expect: wrong_result
-// why: caches C under a hash of the top 16 bits of every element (bf16-like): stale when only low mantissa bits change. Caught by the nudge update.
+// why: caches C under a hash of the top 16 bits of every element (bf16-like): stale when only low mantissa bits change. Caught by the nudge update, which keeps the leading 18 bits of every value (a CI run passed it when nudges were drawn factors).
 // (written by a red team that had not read the checker, 2026-11-30)
 // memo C keyed on shape + positional hash of only the top 16 bits (bf16) of every element of A and B
 use rayon::prelude::*;

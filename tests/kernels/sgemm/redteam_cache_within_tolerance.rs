@@ -1,5 +1,5 @@
 // expect: wrong_result
-// why: reuses the last C when every input element is within 1e-3 (relative) of the cached inputs. Caught by the nudge update (a few elements scaled by 1 ± 2^-12…2^-10).
+// why: reuses the last C when every input element is within 1e-3 (relative) of the cached inputs. Caught by the nudge update (a few elements moved by one mantissa bit, relative 2^-13…2^-10).
 // (written by a red team that had not read the checker, 2026-11-30)
 // reuse last C if new A,B are within 1e-3 relative (elementwise) of the cached A,B
 use rayon::prelude::*;
