@@ -336,11 +336,12 @@ UPDATES = ("swap", "run", "few", "one", "nudge")
 (the same values, so an order-blind digest of them is unchanged), a run of √n elements
 redrawn, one to three elements redrawn, or ("nudge") one to three elements moved by one
 mantissa bit (NUDGE_BITS), a relative 2⁻¹³…2⁻¹⁰ (a cache that reuses a result for inputs
-within a tolerance, or keyed on up to the leading 18 bits of each value, is stale); or ("one") a single element of a single input
-(or a bit of a packed B), the rest untouched: a cache keyed on values sampled from every
-input (a small bias's samples are hit by most changes of every input) is stale there. Any
-mode can be given one input to change alone (`updated_call(only=...)`): a cache keyed
-exactly on one input and loosely on another is stale only when the other changes alone."""
+within a tolerance, or keyed on up to the leading 18 bits of each value, is stale); or
+("one") a single element of a single input (or a bit of a packed B), the rest untouched:
+a cache keyed on values sampled from every input (a small bias's samples are hit by most
+changes of every input) is stale there. Any mode can be given one input to change alone
+(`updated_call(only=...)`): a cache keyed exactly on one input and loosely on another is
+stale only when the other changes alone."""
 
 
 def updated_call(
