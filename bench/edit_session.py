@@ -5,7 +5,8 @@ it fits this machine, else the template's defaults for it); every later iteratio
 proposal the Coder writes as SEARCH/REPLACE edits of one region. Prints, per iteration, the
 region, how the edit matched, the verdict and GFLOPS, and then: the share of kernels that
 build and pass, the share of iterations that reach a kernel at all, the median iteration
-time, and whether an edit beat the starting kernel (with its diff).
+time, how many passing edits compiled to the start's instructions (nothing that runs
+changed), and whether an edit beat the starting kernel (with its diff).
 
     .venv/bin/python bench/edit_session.py [--model embedded] [--problem sgemm]
         [--iterations 10] [--minutes 40] [--grammar] [--format blocks|lines] [--keep DIR]
@@ -105,6 +106,16 @@ def main() -> int:
         if mine
         else "no kernel reached the checker"
     )
+    same = {
+        e.data.get("number")
+        for e in events
+        if e.kind is Kind.CONFIRMATION and e.data.get("same_code")
+    }
+    if passed:
+        print(
+            f"passed with the start's instructions (nothing that runs changed): "
+            f"{sum(e.data.get('number') in same for e in passed)} of {len(passed)}"
+        )
     print(f"iterations with a kernel: {with_kernel}/{iterations}")
     if times:
         print(

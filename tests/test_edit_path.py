@@ -492,3 +492,74 @@ def test_the_edit_format_is_a_run_option_and_an_unknown_one_is_refused():
     assert spec_from(build_parser().parse_args(["run", "--auto"])).edit_format == "blocks"
     with pytest.raises(ValueError, match="unknown edit format 'diff' \\(one of blocks, lines\\)"):
         RunSpec(edit_format="diff")
+
+
+# an edit that changes nothing that runs: LLVM keeps a[i] in a register already
+HOIST = """<<<<<<< SEARCH
+    for i in 0..MR {
+        for j in 0..NR {
+            acc[i][j] = a[i].mul_add(b[j], acc[i][j]);
+=======
+    for i in 0..MR {
+        let ai = a[i];
+        for j in 0..NR {
+            acc[i][j] = ai.mul_add(b[j], acc[i][j]);
+>>>>>>> REPLACE
+"""
+# and one that does: the tile updated column by column
+SWAPPED = """<<<<<<< SEARCH
+    for i in 0..MR {
+        for j in 0..NR {
+            acc[i][j] = a[i].mul_add(b[j], acc[i][j]);
+        }
+    }
+=======
+    for j in 0..NR {
+        for i in 0..MR {
+            acc[i][j] = a[i].mul_add(b[j], acc[i][j]);
+        }
+    }
+>>>>>>> REPLACE
+"""
+
+
+def test_an_edit_that_compiles_to_the_best_kernels_instructions_is_reported_as_changing_nothing(
+    tmp_path,
+):
+    """The embedded model's passing edits included a second tile it never read, which the
+    compiler removed: such an edit is "within noise" without rounds, said to change nothing
+    that runs, while an edit that changes the instructions is compared as usual."""
+    replies = [
+        proposer_reply(),
+        {"tag": "coder", "text": HOIST},
+        proposer_reply() | {"text": proposer_reply()["text"].replace("by hand", "by column")},
+        {"tag": "coder", "text": SWAPPED},
+    ]
+    events, _, _ = run_session(tmp_path, replies, iterations=2)
+    results = {e.iteration: e.data for e in events if e.kind is Kind.CHECK_RESULT}
+    assert results[1]["verdict"] == results[2]["verdict"] == "passed"
+    confirmed = {e.iteration: e.data for e in events if e.kind is Kind.CONFIRMATION}
+    assert confirmed[1]["same_code"] is True and confirmed[1]["rounds"] == 0
+    assert confirmed[1]["outcome"] == "within noise"
+    assert "changes nothing that runs" in confirmed[1]["detail"]
+    assert "same_code" not in confirmed[2]
+
+
+def test_instructions_leave_out_the_data_and_directives_an_edit_moves():
+    from roundtable_tui.kernels import asm
+
+    def listing(line: int, op: str) -> str:
+        return (
+            "_ZN9candidate6kernel5rank117h0123456789abcdefE:\n"
+            f"\t.loc\t1 {line} 9\n"
+            f"\t{op}\t%zmm1, %zmm2, %zmm3   # kernel.rs:{line}\n"
+            ".LBB0_2:\n\tret\n"
+            f'\t.asciz\t"\\027\\000{line}"\n'
+        )
+
+    assert asm.instructions(listing(40, "vfmadd231ps")) == asm.instructions(
+        listing(41, "vfmadd231ps")
+    )
+    assert asm.instructions(listing(40, "vfmadd231ps")) != asm.instructions(
+        listing(40, "vfmadd213ps")
+    )

@@ -475,6 +475,7 @@ class Confirmed(Payload):
     (0 rounds: decided from one check, the first kernel or a margin no noise explains). Only
     a "faster" confirmation makes a kernel the session's best."""
 
+    OMIT_NONE = frozenset({"same_code"})
     number: int = 0
     against: int | None = None
     outcome: str = "within noise"
@@ -491,6 +492,9 @@ class Confirmed(Payload):
     detail: str = ""
     seconds: float = 0.0
     ratios: tuple[float, ...] = ()
+    same_code: bool | None = None
+    """True when kernel `number` runs the best's code (the same source, or the same
+    compiled instructions): "within noise" without rounds."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ratios", tuple(self.ratios))

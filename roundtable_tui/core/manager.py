@@ -76,8 +76,8 @@ from roundtable_tui.core.prompts import STRATEGIES, repair_message
 from roundtable_tui.core.review import Action, ReviewGate, ReviewRequest
 from roundtable_tui.core.session import Session, SessionError
 from roundtable_tui.core.state import SessionState
+from roundtable_tui.kernels import asm, problems, schemes, templates
 from roundtable_tui.kernels import confirm as confirmation
-from roundtable_tui.kernels import problems, schemes, templates
 from roundtable_tui.kernels.checker import Checker, Options
 from roundtable_tui.kernels.problems import Problem
 from roundtable_tui.kernels.sandbox import Cancelled
@@ -209,6 +209,8 @@ class Manager:
         """The optimizer's best unmeasured sets for this iteration (a refused set's filler)."""
         self._shown: list[Candidate] = []
         """Those the Proposer is shown to pick from by number ([] on its own turns)."""
+        self._listings: dict[int, list[str]] = {}
+        """`_instructions` of recent kernels, by the CRC-32 of their source."""
         self._recipes: list[tuple[str, edits.Recipe]] = []
         """The (part, recipe) pairs that fit the best kernel, the least tried first (the
         Proposer is offered the first few)."""
@@ -610,7 +612,16 @@ class Manager:
         # turned the defaults away unseen (108.9 GFLOPS, 80% of OpenBLAS in their check,
         # against a best at 83.2 GFLOPS, 89% in its own); rounds give the best a steady figure
         unsteady = bool(both) and steady is None
-        if ratio >= CLEAR_MARGIN:
+        same = self._same_as(new, best)
+        if same:
+            # nothing that runs changed: no figure can tell them apart, and rounds would
+            # only measure noise (an unused variable, a second tile never read)
+            self.say(f"Kernel {new.number}: {same}; not compared further.", it)
+            self._record(
+                it,
+                Confirmed(new.number, outcome="within noise", detail=same, same_code=True, **one),
+            )
+        elif ratio >= CLEAR_MARGIN:
             detail = f"{ratio:.1f}x the best's figure in one check, beyond its noise"
             self._record(it, Confirmed(new.number, outcome="faster", detail=detail, **one))
         elif self.cfg.confirm_rounds <= 0:
@@ -624,9 +635,6 @@ class Manager:
                     f"confirmed {steady:.0%}); not compared further"
                 )
             self._record(it, Confirmed(new.number, outcome="slower", detail=detail, **one))
-        elif new.code.strip() == best.code.strip():
-            detail = "the same source as the best"
-            self._record(it, Confirmed(new.number, outcome="within noise", detail=detail, **one))
         else:
             why = (
                 "the best's figure is one check, with no rounds to steady it"
@@ -661,6 +669,37 @@ class Manager:
             self._record(
                 it, Confirmed.from_data({**data, "number": new.number, "against": best.number})
             )
+
+    def _same_as(self, new: Any, best: Any) -> str:
+        """Why kernel `new` runs what `best` runs ('' when it may not): the same source, or,
+        for a kernel not filled in from a template (an edit, a reviewer's code), the same
+        instructions in its compiled listing (`asm.instructions`, built as a check builds
+        it): matmul_backward's "two accumulator sets" by the embedded model updated a second
+        tile it never read, which LLVM removed, and passed. A listing that cannot be made
+        (a build error) says nothing: ''."""
+        if new.code.strip() == best.code.strip():
+            return "the same source as the best"
+        if new.template:
+            return ""  # another parameter set of a template: its code differs by design
+        try:
+            ours, theirs = (self._instructions(src) for src in (new.code, best.code))
+        except Exception as exc:  # a listing is a second build: it decides nothing alone
+            log.warning("no listing to compare kernel %s with the best: %s", new.number, exc)
+            return ""
+        if ours != theirs:
+            return ""
+        return "the same compiled instructions as the best: the edit changes nothing that runs"
+
+    def _instructions(self, source: str) -> list[str]:
+        """`asm.instructions` of a kernel's listing, kept for the last few sources (the
+        best's is asked for again at every edit)."""
+        key = zlib.crc32(source.encode())
+        if key not in self._listings:
+            listing = self.checker.builder.assembly(source, self.problem, self.cfg.allow_unsafe)
+            while len(self._listings) >= 4:
+                self._listings.pop(next(iter(self._listings)))
+            self._listings[key] = asm.instructions(listing)
+        return self._listings[key]
 
     def _record(self, it: int, c: Confirmed) -> None:
         self.emit(Event.of(c, Agent.TESTER, it))

@@ -81,3 +81,16 @@ def kernel_functions(assembly: str) -> list[FunctionAsm]:
     """The kernel file's own functions (those in `candidate::kernel`), most FMAs first."""
     mine = [f for n, f in analyse(assembly).items() if n.startswith("candidate::kernel::")]
     return sorted(mine, key=lambda f: -sum(f.fma.values()))
+
+
+def instructions(assembly: str) -> list[str]:
+    """The instructions and symbol labels of an assembly listing, in order, without
+    directives, local labels and comments: two kernels whose lists are equal run the same
+    machine code, though their data may differ (a panic message holds its source line, so
+    any edit that moves a line changes the data)."""
+    out = []
+    for line in assembly.splitlines():
+        text = line.split("#", 1)[0].strip()  # AT&T comments; no x86 operand holds a '#'
+        if text and not text.startswith("."):
+            out.append(" ".join(text.split()))
+    return out
