@@ -4,11 +4,16 @@ checked (every correctness case, a short benchmark). The embedded model samples 
 temperature 0.2, so one reply per wording says how that wording reads to it.
 
     .venv/bin/python bench/recipe_wording.py [--problem sgemm] [--model embedded]
+        [--recipes [--without-examples]] [--repeat N]
+
+`--recipes` asks the recipes as they stand in edits.RECIPES (the Coder's prompt shows a
+recipe's example below its idea) instead of the wordings below.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import threading
 import time
@@ -77,7 +82,18 @@ def main() -> int:
     )
     ap.add_argument("--model", default="embedded")
     ap.add_argument("--problem", default="sgemm", choices=list(problems.PROBLEMS))
+    ap.add_argument(
+        "--recipes",
+        action="store_true",
+        help="ask the recipes of edits.RECIPES as they stand (with their examples) instead",
+    )
+    ap.add_argument("--repeat", type=int, default=1, help="replies asked per wording")
+    ap.add_argument(
+        "--without-examples", action="store_true", help="the Coder's prompt without examples"
+    )
     args = ap.parse_args()
+    if args.without_examples:  # the A/B: the same recipes, their examples left out
+        edits.RECIPES = tuple(dataclasses.replace(r, example="") for r in edits.RECIPES)
     problem = problems.get(args.problem)
     source = best_template_kernel(args.problem)
     machine = machine_info.describe()
@@ -85,7 +101,13 @@ def main() -> int:
     checker = Checker()
     quick = Options(baselines=False, bench_budget_ms=300, min_samples=3, max_samples=5)
     parts = {r.name.rsplit(".", 1)[-1]: r.name for r in edits.targets(source)}
-    for function, title, idea in WORDINGS:
+    wordings = (
+        [(f, r.title, r.idea) for r in edits.RECIPES for f in r.functions[:1]]
+        if args.recipes
+        else WORDINGS
+    )
+    passed = asked = 0
+    for function, title, idea in [w for w in wordings for _ in range(args.repeat)]:
         name = next((parts[f] for f in parts if f.startswith(function)), None)
         if name is None:
             continue
@@ -104,12 +126,15 @@ def main() -> int:
                 raise edits.EditError(gate["detail"])
             result = checker.check(applied.code, problem, quick, threading.Event())
             outcome = f"{result.verdict}: {result.reason[:90]} ({result.gflops or 0:.1f} GFLOPS)"
+            passed += str(result.verdict) == "passed"
         except edits.EditError as exc:
             outcome = f"{type(exc).__name__}: {str(exc)[:110]}"
+        asked += 1
         seconds = time.monotonic() - start
         print(f"{title} | {idea[:60]}… | {seconds:.0f} s, {done.completion_tokens} tokens")
         print(f"    {outcome}", flush=True)
         print("    " + done.text.strip().replace("\n", "\n    "), flush=True)
+    print(f"passed: {passed} of {asked} replies")
     return 0
 
 

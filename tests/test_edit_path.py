@@ -186,6 +186,8 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
     rank1 = edits.find_region(code, "micro_kernel.rank1")
     unchanged = {"tag": "coder", "text": f"```rust\n{micro.text(code)}```"}
     unchanged_rank1 = {"tag": "coder", "text": f"```rust\n{rank1.text(code)}```"}
+    pack_a = edits.find_region(code, "packing.pack_a")
+    unchanged_pack_a = {"tag": "coder", "text": f"```rust\n{pack_a.text(code)}```"}
     pick = {
         "title": "micro_kernel.rank1",
         "kind": "code",
@@ -205,7 +207,7 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
         {"tag": "proposer", "text": json.dumps(own)},  # the same title again
         unchanged,
         {"tag": "proposer", "text": json.dumps(copied)},
-        unchanged_rank1,
+        unchanged_pack_a,
     ]
     events, reason, backend = run_session(tmp_path, replies, iterations=4, repairs=2)
     assert "iteration budget" in reason
@@ -213,22 +215,24 @@ def test_the_proposer_is_offered_recipes_least_tried_first_and_repeats_are_repla
     assert len(prompts) == 8  # four proposals, one Coder reply each: no repair asked
     offered = [p.split("Code changes known to fit this kernel")[1] for p in prompts[::2]]
     assert offered[0].index("two accumulator sets") < offered[0].index("unroll k by 4")
-    assert "unroll k by 4" not in offered[1]  # tried once; three untried come first
+    # tried once: after the two untried ones
+    assert offered[1].index("unroll k by 4") > offered[1].index("edge panel without a branch")
+    assert offered[1].index("unroll k by 4") > offered[1].index("two accumulator sets")
     assert "- unroll k by 4: no kernel (the Coder wrote" in prompts[2]
     assert "Region `micro_kernel.micro_kernel`" in prompts[1]
-    assert "Idea: take the packed panels four k steps at a time" in prompts[1]
+    assert "Idea: take the packed panels in groups of exactly four k steps" in prompts[1]
     proposals = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration > 0]
     assert [p["title"] for p in proposals] == [
         "unroll k by 4",
         "Register blocking with fixed arrays",
         "two accumulator sets",  # the repeated title, replaced by the least tried recipe
-        "hoist the broadcast",  # a recipe named by its idea, tried already: the least tried
+        "edge panel without a branch",  # a recipe named by its idea, tried: the least tried
     ]
     assert [p["region"] for p in proposals] == [
         "micro_kernel.micro_kernel",
         "micro_kernel.rank1",
         "micro_kernel.micro_kernel",
-        "micro_kernel.rank1",
+        "packing.pack_a",
     ]
     errors = [e.data for e in events if e.kind is Kind.ERROR and e.data.get("step") == "code"]
     assert len(errors) == 4
@@ -263,7 +267,11 @@ def test_a_recipe_is_picked_by_its_title_and_takes_its_part_and_idea(tmp_path):
     (proposal,) = [e.data for e in events if e.kind is Kind.PROPOSAL and e.iteration == 1]
     assert proposal["title"] == "unroll k by 4"
     assert proposal["region"] == "micro_kernel.micro_kernel"
-    assert proposal["idea"].startswith("take the packed panels four k steps at a time")
+    assert proposal["idea"].startswith("take the packed panels in groups of exactly four")
+    # the Coder sees how such a change reads on another loop, below the idea
+    coder_prompt = backend.calls[1][1][-1].content
+    assert "How such a change reads on another loop" in coder_prompt
+    assert "x4.remainder()" in coder_prompt
     (schema,) = schemas
     pick, written = schema["anyOf"]
     offered = pick["properties"]["recipe"]["enum"]

@@ -282,10 +282,12 @@ class Recipe:
     embedded model's "unroll k by 4" changed the KU > 1 loop of a KU = 1 kernel, and both
     threading recipes the `Split` arm of a `Blocks` kernel; they passed, changing nothing
     that ran."""
-    made: str = ""
-    """A pattern that, found in a kernel, says the change is there already: not offered then
-    (matmul_backward's `rank1_update` reads each `ai` once by its iterators; asked to hoist
-    it, the embedded model broke the loop three times)."""
+    example: str = ""
+    """The change made on another loop (its own names: `xs`, `t`, `step`), shown to the Coder
+    under the idea: how the Rust of such a change reads, not the kernel's answer. Without
+    one, the embedded model's "two accumulator sets" added two arrays with `+` (which Rust
+    arrays lack) and returned a tile it never summed; its "unroll k by 4" made four calls
+    per group of two steps (an index out of bounds)."""
 
     def named_in(self, text: str) -> bool:
         """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
@@ -302,27 +304,67 @@ runs it at every KU, so the recipes stay live there."""
 _NOT_SPLIT = r"(?m)^const PAR: Par = Par::(?!Split\b)"
 """A template kernel parallel otherwise than by `Split`: its `Split` arm never runs."""
 
+_TWO_SETS = """\
+// before: every step into one tile `t`
+for (x, y) in xs.iter().zip(ys) {
+    step(&mut t, x, y);
+}
+// after: even steps into `t`, odd steps into a second tile `t2`, then `t2` added into `t`
+// element by element (Rust arrays have no `+`)
+let mut t2 = [[0.0f32; W]; H];
+for (s, (x, y)) in xs.iter().zip(ys).enumerate() {
+    if s % 2 == 0 {
+        step(&mut t, x, y);
+    } else {
+        step(&mut t2, x, y);
+    }
+}
+for r in 0..H {
+    for c in 0..W {
+        t[r][c] += t2[r][c];
+    }
+}
+"""
+
+_UNROLL_4 = """\
+// before: one step per pass
+for (x, y) in xs.iter().zip(ys) {
+    step(&mut t, x, y);
+}
+// after: groups of exactly four steps, four calls per group, then the last steps one by one
+let mut x4 = xs.chunks_exact(4);
+let mut y4 = ys.chunks_exact(4);
+for (x, y) in (&mut x4).zip(&mut y4) {
+    step(&mut t, &x[0], &y[0]);
+    step(&mut t, &x[1], &y[1]);
+    step(&mut t, &x[2], &y[2]);
+    step(&mut t, &x[3], &y[3]);
+}
+for (x, y) in x4.remainder().iter().zip(y4.remainder()) {
+    step(&mut t, x, y);
+}
+"""
+
+# No recipe hoists the broadcast of a[i] out of the loop over j: LLVM keeps it in a register
+# already (a kernel with the hoist compiles to the template's instructions), and the embedded
+# model's two tries of it on sgemm dropped the loop over i.
 RECIPES = (
     Recipe(
         ("micro_kernel",),
         "two accumulator sets",
-        "keep two accumulator tiles, even k steps into the first and odd ones into the "
-        "second, and return their sum (two independent FMA chains per register)",
+        "keep a second accumulator tile, put every other k step into it, and add it into "
+        "the first tile element by element before returning (two independent FMA chains per "
+        "register)",
         _SINGLE_STEP,
+        example=_TWO_SETS,
     ),
     Recipe(
         ("micro_kernel",),
         "unroll k by 4",
-        "take the packed panels four k steps at a time (chunks_exact(4)) with four explicit "
-        "rank-1 calls per step, then the remaining steps one by one",
+        "take the packed panels in groups of exactly four k steps (chunks_exact(4)) with four "
+        "explicit rank-1 calls per group, then the remaining steps one by one",
         _SINGLE_STEP,
-    ),
-    Recipe(
-        ("rank1", "rank1_update"),
-        "hoist the broadcast",
-        "keep both loops; as the first line inside the loop over i, write let ai = a[i]; "
-        "and use ai instead of a[i] in the loop over j: one broadcast register per row",
-        made=r"\bai\b",
+        example=_UNROLL_4,
     ),
     Recipe(
         ("threading",),
@@ -360,8 +402,7 @@ def recipes(
     the least tried first (by the proposals in `proposed`, title and idea of each; RECIPES'
     order among equals), leaving out those whose title is in `passed` (kernels that passed:
     the change is made), those proposed RECIPE_TRIES times, and those whose code does not run
-    in `source` or that it has already (`Recipe.dead`, `Recipe.made`); [] when `source` has
-    no parts or broken markers."""
+    in `source` (`Recipe.dead`); [] when `source` has no parts or broken markers."""
     try:
         found = {r.name.rsplit(".", 1)[-1]: r.name for r in targets(source)}
     except RegionError:
@@ -370,8 +411,8 @@ def recipes(
     out = []
     for recipe in RECIPES:
         part = next((found[f] for f in recipe.functions if f in found), None)
-        if any(p and re.search(p, source) for p in (recipe.dead, recipe.made)):
-            continue  # it would change code that does not run, or it is made already
+        if recipe.dead and re.search(recipe.dead, source):
+            continue  # it would change code that does not run
         if part is not None and recipe.title not in done:
             tries = sum(recipe.named_in(text) for text in proposed)
             if tries < RECIPE_TRIES:
@@ -753,9 +794,7 @@ def _unwrapped(new: str, old: str, function: str) -> str:
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     head = rf"\s*(pub(\([^)]*\))?\s+)?fn\s+{re.escape(function)}\b"
     if first is not None and re.match(head, lines[first]):
-        brace = next(
-            (i for i in range(first, len(lines)) if lines[i].rstrip().endswith("{")), None
-        )
+        brace = next((i for i in range(first, len(lines)) if lines[i].rstrip().endswith("{")), None)
         if brace is not None:
             lines = lines[brace + 1 :]
     want = _brace_balance(old)
@@ -1012,6 +1051,12 @@ def edit_messages(
         f"Proposal: {proposal.get('title', '')}",
         f"Idea: {proposal.get('idea', '')}",
     ]
+    recipe = next((r for r in RECIPES if r.title == proposal.get("title")), None)
+    if recipe is not None and recipe.example:
+        lines.append(
+            "How such a change reads on another loop (other names; change the region's own "
+            f"lines the same way):\n```rust\n{recipe.example.rstrip()}\n```"
+        )
     if feedback:
         lines.append("Reviewer feedback: " + " ".join(feedback[-2:]))
     lines.append(
