@@ -287,7 +287,8 @@ class Recipe:
     under the idea: how the Rust of such a change reads, not the kernel's answer. Without
     one, the embedded model's "two accumulator sets" added two arrays with `+` (which Rust
     arrays lack) and returned a tile it never summed; its "unroll k by 4" made four calls
-    per group of two steps (an index out of bounds)."""
+    per group of two steps (an index out of bounds); its "edge panel without a branch" came
+    back unchanged."""
 
     def named_in(self, text: str) -> bool:
         """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
@@ -345,6 +346,22 @@ for (x, y) in x4.remainder().iter().zip(y4.remainder()) {
 }
 """
 
+_EDGE_FILL = """\
+// before: a test for every element of every column
+for (k, col) in cols.iter_mut().enumerate() {
+    for r in 0..R {
+        col[r] = if r < rows { src[r * ld + k] } else { 0.0 };
+    }
+}
+// after: the valid rows copied, the rest of the column zero-filled, no test per element
+for (k, col) in cols.iter_mut().enumerate() {
+    for r in 0..rows {
+        col[r] = src[r * ld + k];
+    }
+    col[rows..].fill(0.0);
+}
+"""
+
 # No recipe hoists the broadcast of a[i] out of the loop over j: LLVM keeps it in a register
 # already (a kernel with the hoist compiles to the template's instructions), and the embedded
 # model's two tries of it on sgemm dropped the loop over i.
@@ -385,6 +402,7 @@ RECIPES = (
         "edge panel without a branch",
         "in the last, partial micro-panel copy the valid rows as the full case does and fill "
         "the rows past the edge with zeros, instead of testing i < h for every element",
+        example=_EDGE_FILL,
     ),
 )
 
