@@ -271,7 +271,7 @@ def test_a_recipe_is_picked_by_its_title_and_takes_its_part_and_idea(tmp_path):
     # the Coder sees how such a change reads on another loop, below the idea
     coder_prompt = backend.calls[1][1][-1].content
     assert "How such a change reads on another loop" in coder_prompt
-    assert "x4.remainder()" in coder_prompt
+    assert "xs.chunks_exact(4)" in coder_prompt
     (schema,) = schemas
     pick, written = schema["anyOf"]
     offered = pick["properties"]["recipe"]["enum"]

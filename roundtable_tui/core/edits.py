@@ -306,18 +306,22 @@ _NOT_SPLIT = r"(?m)^const PAR: Par = Par::(?!Split\b)"
 """A template kernel parallel otherwise than by `Split`: its `Split` arm never runs."""
 
 _TWO_SETS = """\
-// before: every step into one tile `t`
-for (x, y) in xs.iter().zip(ys) {
-    step(&mut t, x, y);
+// before: every step of every group into one tile `t`
+for (xg, yg) in x_groups.zip(y_groups) {
+    for u in 0..G {
+        step(&mut t, &xg[u], &yg[u]);
+    }
 }
-// after: even steps into `t`, odd steps into a second tile `t2`, then `t2` added into `t`
-// element by element (Rust arrays have no `+`)
+// after: even steps into `t`, odd steps into a second tile `t2`; then `t2` is added into
+// `t` element by element (Rust arrays have no `+`), and `t` is returned as before
 let mut t2 = [[0.0f32; W]; H];
-for (s, (x, y)) in xs.iter().zip(ys).enumerate() {
-    if s % 2 == 0 {
-        step(&mut t, x, y);
-    } else {
-        step(&mut t2, x, y);
+for (xg, yg) in x_groups.zip(y_groups) {
+    for u in 0..G {
+        if u % 2 == 0 {
+            step(&mut t, &xg[u], &yg[u]);
+        } else {
+            step(&mut t2, &xg[u], &yg[u]);
+        }
     }
 }
 for r in 0..H {
@@ -328,20 +332,29 @@ for r in 0..H {
 """
 
 _UNROLL_4 = """\
-// before: one step per pass
-for (x, y) in xs.iter().zip(ys) {
+// before: groups of G steps, G calls per group, then the last steps one by one
+let x_groups = xs.chunks_exact(G);
+let y_groups = ys.chunks_exact(G);
+let (x_tail, y_tail) = (x_groups.remainder(), y_groups.remainder());
+for (xg, yg) in x_groups.zip(y_groups) {
+    for u in 0..G {
+        step(&mut t, &xg[u], &yg[u]);
+    }
+}
+for (x, y) in x_tail.iter().zip(y_tail) {
     step(&mut t, x, y);
 }
-// after: groups of exactly four steps, four calls per group, then the last steps one by one
-let mut x4 = xs.chunks_exact(4);
-let mut y4 = ys.chunks_exact(4);
-for (x, y) in (&mut x4).zip(&mut y4) {
-    step(&mut t, &x[0], &y[0]);
-    step(&mut t, &x[1], &y[1]);
-    step(&mut t, &x[2], &y[2]);
-    step(&mut t, &x[3], &y[3]);
+// after: groups of exactly four steps (4 in both chunks_exact calls), four calls per group
+let x_groups = xs.chunks_exact(4);
+let y_groups = ys.chunks_exact(4);
+let (x_tail, y_tail) = (x_groups.remainder(), y_groups.remainder());
+for (xg, yg) in x_groups.zip(y_groups) {
+    step(&mut t, &xg[0], &yg[0]);
+    step(&mut t, &xg[1], &yg[1]);
+    step(&mut t, &xg[2], &yg[2]);
+    step(&mut t, &xg[3], &yg[3]);
 }
-for (x, y) in x4.remainder().iter().zip(y4.remainder()) {
+for (x, y) in x_tail.iter().zip(y_tail) {
     step(&mut t, x, y);
 }
 """
