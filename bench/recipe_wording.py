@@ -4,7 +4,7 @@ checked (every correctness case, a short benchmark). The embedded model samples 
 temperature 0.2, so one reply per wording says how that wording reads to it.
 
     .venv/bin/python bench/recipe_wording.py [--problem sgemm] [--model embedded]
-        [--recipes [--without-examples]] [--repeat N]
+        [--recipes [--titles T ...] [--without-examples]] [--repeat N]
 
 `--recipes` asks the recipes as they stand in edits.RECIPES (the Coder's prompt shows a
 recipe's example below its idea) instead of the wordings below.
@@ -88,6 +88,7 @@ def main() -> int:
         help="ask the recipes of edits.RECIPES as they stand (with their examples) instead",
     )
     ap.add_argument("--repeat", type=int, default=1, help="replies asked per wording")
+    ap.add_argument("--titles", nargs="*", help="with --recipes: only these recipes")
     ap.add_argument(
         "--without-examples", action="store_true", help="the Coder's prompt without examples"
     )
@@ -102,7 +103,12 @@ def main() -> int:
     quick = Options(baselines=False, bench_budget_ms=300, min_samples=3, max_samples=5)
     parts = {r.name.rsplit(".", 1)[-1]: r.name for r in edits.targets(source)}
     wordings = (
-        [(f, r.title, r.idea) for r in edits.RECIPES for f in r.functions[:1]]
+        [
+            (f, r.title, r.idea)
+            for r in edits.RECIPES
+            for f in r.functions[:1]
+            if not args.titles or r.title in args.titles
+        ]
         if args.recipes
         else WORDINGS
     )

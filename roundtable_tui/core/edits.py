@@ -283,8 +283,9 @@ class Recipe:
     threading recipes the `Split` arm of a `Blocks` kernel; they passed, changing nothing
     that ran."""
     example: str = ""
-    """The change made on another loop (its own names: `xs`, `t`, `step`), shown to the Coder
-    under the idea: how the Rust of such a change reads, not the kernel's answer. Without
+    """The change made on another loop (its own variables: `xs`, `t`, `step`; the kernel's
+    constants MR, NR, KU, which the embedded model copied when the example had its own),
+    shown to the Coder under the idea: how the Rust of such a change reads. Without
     one, the embedded model's "two accumulator sets" added two arrays with `+` (which Rust
     arrays lack) and returned a tile it never summed; its "unroll k by 4" made four calls
     per group of two steps (an index out of bounds); its "edge panel without a branch" came
@@ -308,15 +309,15 @@ _NOT_SPLIT = r"(?m)^const PAR: Par = Par::(?!Split\b)"
 _TWO_SETS = """\
 // before: every step of every group into one tile `t`
 for (xg, yg) in x_groups.zip(y_groups) {
-    for u in 0..G {
+    for u in 0..KU {
         step(&mut t, &xg[u], &yg[u]);
     }
 }
 // after: even steps into `t`, odd steps into a second tile `t2`; then `t2` is added into
 // `t` element by element (Rust arrays have no `+`), and `t` is returned as before
-let mut t2 = [[0.0f32; W]; H];
+let mut t2 = [[0.0f32; NR]; MR];
 for (xg, yg) in x_groups.zip(y_groups) {
-    for u in 0..G {
+    for u in 0..KU {
         if u % 2 == 0 {
             step(&mut t, &xg[u], &yg[u]);
         } else {
@@ -324,20 +325,20 @@ for (xg, yg) in x_groups.zip(y_groups) {
         }
     }
 }
-for r in 0..H {
-    for c in 0..W {
+for r in 0..MR {
+    for c in 0..NR {
         t[r][c] += t2[r][c];
     }
 }
 """
 
 _UNROLL_4 = """\
-// before: groups of G steps, G calls per group, then the last steps one by one
-let x_groups = xs.chunks_exact(G);
-let y_groups = ys.chunks_exact(G);
+// before: groups of KU steps, KU calls per group, then the last steps one by one
+let x_groups = xs.chunks_exact(KU);
+let y_groups = ys.chunks_exact(KU);
 let (x_tail, y_tail) = (x_groups.remainder(), y_groups.remainder());
 for (xg, yg) in x_groups.zip(y_groups) {
-    for u in 0..G {
+    for u in 0..KU {
         step(&mut t, &xg[u], &yg[u]);
     }
 }
@@ -362,7 +363,7 @@ for (x, y) in x_tail.iter().zip(y_tail) {
 _EDGE_FILL = """\
 // before: a test for every element of every column
 for (k, col) in cols.iter_mut().enumerate() {
-    for r in 0..R {
+    for r in 0..MR {
         col[r] = if r < rows { src[r * ld + k] } else { 0.0 };
     }
 }
