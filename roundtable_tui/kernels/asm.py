@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 _LABEL = re.compile(r"^(_ZN[\w$.]+|_R[\w$]+|[A-Za-z_][\w$.]*):")
+_COMMENT = re.compile(r"(^|\s)#(\s.*)?$")
 _FMA = re.compile(r"^\s*v(?:fn?m(?:add|sub)(?:sub|add)?)(?:132|213|231)(ps|ss|pd|sd)\s+(.*)$")
 
 
@@ -90,7 +91,8 @@ def instructions(assembly: str) -> list[str]:
     any edit that moves a line changes the data)."""
     out = []
     for line in assembly.splitlines():
-        text = line.split("#", 1)[0].strip()  # AT&T comments; no x86 operand holds a '#'
+        # an x86 comment, `# ...`; never an AArch64 immediate, `#4`, which is an operand
+        text = _COMMENT.sub("", line).strip()
         if text and not text.startswith("."):
             out.append(" ".join(text.split()))
     return out
