@@ -313,16 +313,19 @@ for (xg, yg) in x_groups.zip(y_groups) {
         step(&mut t, &xg[u], &yg[u]);
     }
 }
-// after: even steps into `t`, odd steps into a second tile `t2`; then `t2` is added into
-// `t` element by element (Rust arrays have no `+`), and `t` is returned as before
+// after: even steps into `t`, odd steps into a second tile `t2` (counted across groups, so
+// it works for any KU); then `t2` is added into `t` element by element (Rust arrays have no
+// `+`), and `t` is returned as before
 let mut t2 = [[0.0f32; NR]; MR];
+let mut s = 0;
 for (xg, yg) in x_groups.zip(y_groups) {
     for u in 0..KU {
-        if u % 2 == 0 {
+        if s % 2 == 0 {
             step(&mut t, &xg[u], &yg[u]);
         } else {
             step(&mut t2, &xg[u], &yg[u]);
         }
+        s += 1;
     }
 }
 for r in 0..MR {
