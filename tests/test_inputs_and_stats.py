@@ -418,3 +418,22 @@ def test_a_kernel_sampling_c_to_skip_clearing_it_meets_two_cs_that_look_cleared(
         escaped_one += not all(caught)
         assert any(caught), f"seed {seed}: both Cs had a large value where the kernel reads"
     assert escaped_one > 0  # one such C alone is not enough
+
+
+def test_every_check_holds_integer_inputs_whose_sums_overflow_32_bit_integers():
+    """A kernel that computes integer-looking inputs in wrapping i32 arithmetic is wrong only
+    where a sum leaves the i32 range (wrapping is exact otherwise): a red-team kernel passed
+    1 check in 20 when only the distributions' own cases met it. Every check of 300 holds
+    a case of integers up to 2^16 in every input whose exact product has sums past 2^31."""
+    from roundtable_tui.kernels.checker import Checker
+
+    problem = problems.get("sgemm")
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        (case,) = [c for c in Checker()._cases(problem, rng) if c.label.startswith("wide-int")]
+        call = inputs.make_call(problem, case.dims, rng, label="t", dists=case.dists)
+        m, n, k = case.dims
+        a = call.inputs[0][: m * k].astype(np.int64).reshape(m, k)
+        b = call.inputs[1][: k * n].astype(np.int64).reshape(k, n)
+        assert (np.abs(a) <= 2**16).all() and (np.abs(b) <= 2**16).all()
+        assert (np.abs(a @ b) >= 2**31).any(), f"seed {seed}: every sum fits an i32 at {m}x{n}x{k}"

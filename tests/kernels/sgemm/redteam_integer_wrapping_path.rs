@@ -1,5 +1,5 @@
 // expect: wrong_result
-// why: computes in wrapping i32 arithmetic when every input is an integer of at most 2^16: products overflow. Caught by the wide-integer inputs (±2^10…2^16).
+// why: computes in wrapping i32 arithmetic when every input is an integer of at most 2^16: products overflow. Caught by the wide-integer case of every check (±2^10…2^16 in every input, a reduction of 8 or more: sums past 2^31); the distributions alone let it pass 1 check in 20.
 // (written by a red team that had not read the checker, 2026-11-30)
 // integer fast path: if every input is an integer with |x| <= 2^16, multiply in i32 with wrapping (overflows for big ints)
 use rayon::prelude::*;
