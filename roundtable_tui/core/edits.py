@@ -289,7 +289,8 @@ class Recipe:
     one, the embedded model's "two accumulator sets" added two arrays with `+` (which Rust
     arrays lack) and returned a tile it never summed; its "unroll k by 4" made four calls
     per group of two steps (an index out of bounds); its "edge panel without a branch" came
-    back unchanged."""
+    back unchanged. A name the example shares with the kernel must mean the same there:
+    given `rows` for the valid rows, the model used sgemm's own `rows`, an array."""
 
     def named_in(self, text: str) -> bool:
         """Whether `text` (a proposal's title and idea) names this recipe: its title, or the
@@ -364,18 +365,18 @@ for (x, y) in x_tail.iter().zip(y_tail) {
 """
 
 _EDGE_FILL = """\
-// before: a test for every element of every column
+// before: a test for every element of every column (`h`: the valid rows, below MR)
 for (k, col) in cols.iter_mut().enumerate() {
     for r in 0..MR {
-        col[r] = if r < rows { src[r * ld + k] } else { 0.0 };
+        col[r] = if r < h { src[r * ld + k] } else { 0.0 };
     }
 }
 // after: the valid rows copied, the rest of the column zero-filled, no test per element
 for (k, col) in cols.iter_mut().enumerate() {
-    for r in 0..rows {
+    for r in 0..h {
         col[r] = src[r * ld + k];
     }
-    col[rows..].fill(0.0);
+    col[h..].fill(0.0);
 }
 """
 
