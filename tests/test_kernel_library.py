@@ -70,11 +70,17 @@ def test_library_covers_every_cheat_and_style():
     assert set(Verdict) - {Verdict.IMPOSSIBLE} <= verdicts
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
-def test_verdict(path, checker, quick):
-    source, expected, flags = header(path)
-    options = quick(allow_unsafe="--allow-unsafe" in flags)
+def options_for(path, expected: Verdict, flags: list[str]) -> Options:
+    """The check options of `test_verdict` for the library kernel at `path` (its header's
+    verdict and flags): the quick test's, with a real check's timed calls for a kernel
+    expected not to pass. `bench/library_sweep.py` re-checks the library with them."""
+    options = Options(
+        baselines=False,
+        bench_budget_ms=50.0,
+        min_samples=2,
+        max_samples=3,
+        allow_unsafe="--allow-unsafe" in flags,
+    )
     if "--shape" in flags:
         problem = problems.get(path.parent.name)
         options.shape = problem.parse_shape(flags[flags.index("--shape") + 1])
@@ -89,7 +95,14 @@ def test_verdict(path, checker, quick):
         options.min_samples = real.min_samples
         options.max_samples = max(options.max_samples, real.min_samples)
         options.bench_budget_ms = real.bench_budget_ms
-    result = checker.check(source, path.parent.name, options)
+    return options
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_verdict(path, checker):
+    source, expected, flags = header(path)
+    result = checker.check(source, path.parent.name, options_for(path, expected, flags))
     assert result.verdict == expected, (
         f"{path.name}: got {result.verdict} ({result.reason}), expected {expected}"
     )
