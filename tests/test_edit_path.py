@@ -556,20 +556,30 @@ def test_an_edit_that_compiles_to_the_best_kernels_instructions_is_reported_as_c
 def test_instructions_leave_out_the_data_and_directives_an_edit_moves():
     from roundtable_tui.kernels import asm
 
-    def listing(line: int, op: str) -> str:
+    def listing(line: int, op: str, one: str = "0x3f800000") -> str:
         return (
+            '\t.section\t.rodata.cst4,"aM",@progbits,4\n'
+            f".LCPI0_0:\n\t.long\t{one}\n"
+            "\t.text\n"
             "_ZN9candidate6kernel5rank117h0123456789abcdefE:\n"
             f"\t.loc\t1 {line} 9\n"
+            "\tvbroadcastss\t.LCPI0_0(%rip), %zmm1\n"
             f"\t{op}\t%zmm1, %zmm2, %zmm3   # kernel.rs:{line}\n"
             ".LBB0_2:\n\tret\n"
+            '\t.section\t.data.rel.ro..Lanon.0,"aw",@progbits\n'
             f'\t.asciz\t"\\027\\000{line}"\n'
         )
 
+    # a moved line changes only the panic location's data and the .loc directive
     assert asm.instructions(listing(40, "vfmadd231ps")) == asm.instructions(
         listing(41, "vfmadd231ps")
     )
     assert asm.instructions(listing(40, "vfmadd231ps")) != asm.instructions(
         listing(40, "vfmadd213ps")
+    )
+    # a constant the code loads is part of what it does: 1.0 and 2.0 differ
+    assert asm.instructions(listing(40, "vfmadd231ps")) != asm.instructions(
+        listing(40, "vfmadd231ps", one="0x40000000")
     )
     # an AArch64 immediate is an operand, not a comment (Apple silicon's listings)
     assert asm.instructions("\tmov x0, #4\n") != asm.instructions("\tmov x0, #8\n")

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 
 _LABEL = re.compile(r"^(_ZN[\w$.]+|_R[\w$]+|[A-Za-z_][\w$.]*):")
 _COMMENT = re.compile(r"(^|\s)#(\s.*)?$")
+_DATA = re.compile(
+    r"\.(long|quad|byte|short|word|hword|octa|zero|float|double|ascii|asciz|string)\b"
+)
+_LINE_DATA = re.compile(r"\.data\.rel\.ro|gcc_except_table|debug")
+"""Sections whose data hold source line numbers (panic locations, unwinding tables). On
+macOS those are in `__DATA,__const`, kept: an edit that moves a line is then never the same
+code there (a no-op edit goes unsaid; different code is never called the same)."""
 _FMA = re.compile(r"^\s*v(?:fn?m(?:add|sub)(?:sub|add)?)(?:132|213|231)(ps|ss|pd|sd)\s+(.*)$")
 
 
@@ -85,14 +92,24 @@ def kernel_functions(assembly: str) -> list[FunctionAsm]:
 
 
 def instructions(assembly: str) -> list[str]:
-    """The instructions and symbol labels of an assembly listing, in order, without
-    directives, local labels and comments: two kernels whose lists are equal run the same
-    machine code, though their data may differ (a panic message holds its source line, so
-    any edit that moves a line changes the data)."""
+    """What a listing's machine code does, in order: its instructions and symbol labels, and
+    the values of its constant data (a float a vector is loaded with lives in a data
+    section, `.long 0x3f800000`), each value with its section's name. Left out: the other
+    directives, local labels, comments, and the data of panic locations and unwinding
+    tables (`.data.rel.ro…`, `.gcc_except_table…`), which hold source line numbers, so any
+    edit that moves a line changes them. Two kernels whose lists are equal run the same
+    code on the same constants."""
     out = []
+    section = ""
     for line in assembly.splitlines():
         # an x86 comment, `# ...`; never an AArch64 immediate, `#4`, which is an operand
         text = _COMMENT.sub("", line).strip()
-        if text and not text.startswith("."):
+        if not text:
+            continue
+        if text.startswith((".section", ".text", ".data", ".bss")):
+            section = " ".join(text.split()).split(",")[0]
+        elif not text.startswith("."):
             out.append(" ".join(text.split()))
+        elif _DATA.match(text) and not _LINE_DATA.search(section):
+            out.append(f"{section}: {' '.join(text.split())}")
     return out
