@@ -326,8 +326,10 @@ class Checker:
                     dims = large[n % len(large)]
                 else:
                     dims = pick(mid if n else shapes)
-                # a zero times NaN also where zeros are most of A (a sparse path skips zeros)
-                drawn = ("sparse", "normal") if kind == "zero_times_nan" and n else ("normal",)
+                # a zero times NaN (or Inf) also where zeros are most of A (a sparse path
+                # skips zeros)
+                zero_times = kind.startswith("zero_times_")
+                drawn = ("sparse", "normal") if zero_times and n else ("normal",)
                 cases.append(Case(f"{kind}-{n}", dims, bool(n % 2), slack(), drawn, (kind,)))
         for n in range(2):
             if len(problem.dims) == 3:
@@ -372,6 +374,18 @@ class Checker:
         # matmul_backward's longest reduction is dinp's, over oc
         deep[3 if problem.name == "matmul_backward" else red] = int(rng.integers(2049, 6145))
         cases.append(Case("deep-K-" + "x".join(map(str, deep)), tuple(deep), True, slack()))
+        # and positive inputs over such a reduction, where a path gated on the data (all
+        # positive, integer-valued, a long reduction) is wrong by a sum of thousands of terms
+        for dist in inputs.DEEP_DISTRIBUTIONS:
+            deep = list(pick(short))
+            # integer sums past 2^31 need 4096 terms; values near one, at most 1024, since
+            # beyond it an honest f32 sum's rounding, all one way on them, nears the bound
+            low, high = {"positive_integers_1024": (4096, 6144), "near_one": (512, 1024)}.get(
+                dist, (2049, 6144)
+            )
+            deep[3 if problem.name == "matmul_backward" else red] = int(rng.integers(low, high + 1))
+            label = f"long-K-{dist}-" + "x".join(map(str, deep))
+            cases.append(Case(label, tuple(deep), False, slack(), (dist,)))
         # magnitudes whose squares overflow f32 against tiny ones: finite products, so the
         # outputs must be finite (row norms or scales computed in f32 overflow)
         dims = pick(mid)

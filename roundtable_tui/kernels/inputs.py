@@ -44,17 +44,34 @@ CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large", "wide_integers", "s
 """For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes, integers
 whose products overflow 32-bit integer arithmetic (±2¹⁰…2¹⁶), and a matrix nine tenths
 zeros (a kernel that skips zeros, or takes a sparse path, meets it)."""
+DEEP_DISTRIBUTIONS = ("near_one", "positive_small_integers", "positive_integers_1024")
+"""For long-reduction cases only (512…1024 terms for values near one, 2049…6144 for the
+integers), all positive, where a fast path gated on the data goes wrong by a sum over many
+terms: values 1 + 2⁻ᵉ…1 + 2¹⁻ᵉ (e 13…15 per matrix), which any format of 11 fraction bits or
+fewer (bf16, f16, tf32, a 12-bit significand) rounds down to 1, all the same way (a rounding
+that cancels on random data shows here); integers 2ʲ⁻¹…2ʲ (j 3…6), whose sums pass 2¹⁵ (a
+narrow integer accumulator); integers 512…1024, whose sums pass 2³¹ at a reduction of 4096
+or more (wrapping i32). Red-team kernels of each kind passed every check before these cases."""
 VISIBLE = "away"
 """The distribution under which a single wrong product term shows in every element: every
 |a·b| ≥ 1/4 relative to the operands' scale, above the per-element bound up to K ≈ 4096.
 Every other fresh timed call draws all its operands from it (checker._benchmark)."""
-SPECIALS = ("nan", "inf", "zero_times_nan", "subnormal", "signed_zero", "scaled_rows")
+SPECIALS = (
+    "nan",
+    "inf",
+    "zero_times_nan",
+    "zero_times_inf",
+    "subnormal",
+    "signed_zero",
+    "scaled_rows",
+)
 """Special-value kinds a correctness case can carry."""
 
 
 # ----------------------------------------------------------------------------- generator
 def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
-    """`n` finite f32 values from distribution `dist` (one of CASE_DISTRIBUTIONS)."""
+    """`n` finite f32 values from distribution `dist` (one of CASE_DISTRIBUTIONS or
+    DEEP_DISTRIBUTIONS)."""
     f32 = np.float32
     if dist == "uniform":
         return rng.random(n, dtype=f32) * f32(2) - f32(1)
@@ -67,6 +84,14 @@ def draw(rng: np.random.Generator, dist: str, n: int) -> np.ndarray:
     if dist == "wide_integers":  # products up to 2^32: wrong in wrapping i32 arithmetic
         v = rng.integers(2**10, 2**16, n).astype(f32)
         return v * rng.choice(np.array([-1, 1], dtype=f32), n)
+    if dist == "near_one":
+        e = int(rng.integers(13, 16))
+        return (1.0 + 2.0**-e * (1.0 + 0.999 * rng.random(n))).astype(f32)
+    if dist == "positive_small_integers":
+        top = 2 ** int(rng.integers(3, 7))
+        return rng.integers(top // 2, top + 1, n).astype(f32)
+    if dist == "positive_integers_1024":
+        return rng.integers(512, 1025, n).astype(f32)
     if dist == "sparse":  # nine tenths exact zeros, the rest normal
         return np.where(rng.random(n) < 0.9, f32(0), rng.standard_normal(n, dtype=f32))
     if dist == "away":  # magnitudes in [0.5, 2), random signs: no product is near zero
@@ -187,7 +212,7 @@ class Call:
 
     @property
     def has_nonfinite(self) -> bool:
-        return any(s in ("nan", "inf", "zero_times_nan") for s in self.specials)
+        return any(s in ("nan", "inf", "zero_times_nan", "zero_times_inf") for s in self.specials)
 
     def describe(self) -> str:
         """The case in words, for a wrong_result reason."""
@@ -326,16 +351,18 @@ def is_visible(call: Call) -> bool:
     return bool(call.dists) and all(d == VISIBLE for d in call.dists)
 
 
-NUDGE_BITS = (11, 13)
+NUDGE_BITS = (8, 13)
 """The mantissa bits a nudge flips, lowest and highest (one for all elements of a call): a
-change of 2^11 … 2^13 units in the last place, relative 2⁻¹³…2⁻¹⁰, that keeps the leading
-18 bits of the value (a lower bit's change would rarely show against the check's bound)."""
+change of 2^8 … 2^13 units in the last place, relative 2⁻¹⁶…2⁻¹⁰, that keeps at least the
+leading 18 bits of the value. A correctness case takes the lowest bit whose change shows
+against the check's bound (`visible_update`): a cache keyed on the leading 20 bits passed 4
+checks in 5 when the bit was drawn, since the larger changes were the ones that showed."""
 
 UPDATES = ("swap", "run", "few", "one", "nudge")
 """How an update changes the inputs: in every input, two elements of different values swapped
 (the same values, so an order-blind digest of them is unchanged), a run of √n elements
 redrawn, one to three elements redrawn, or ("nudge") one to three elements moved by one
-mantissa bit (NUDGE_BITS), a relative 2⁻¹³…2⁻¹⁰ (a cache that reuses a result for inputs
+mantissa bit (NUDGE_BITS), a relative 2⁻¹⁶…2⁻¹⁰ (a cache that reuses a result for inputs
 within a tolerance, or keyed on up to the leading 18 bits of each value, is stale); or
 ("one") a single element of a single input (or a bit of a packed B), the rest untouched:
 a cache keyed on values sampled from every input (a small bias's samples are hit by most
@@ -351,6 +378,7 @@ def updated_call(
     how: str = "",
     only: int | None = None,
     within: str = "",
+    nudge_bit: int | None = None,
 ) -> Call:
     """The previous call's inputs, every one with a small part changed (a run of elements or
     a few scattered ones; a few bits of a packed B), as a training loop's next step looks: a
@@ -360,7 +388,8 @@ def updated_call(
     drawn at random when empty, the same for all inputs of the call. `only` (an input's
     index, -1 for a packed B) changes that input alone; "one" picks one at random. `within`
     ("row" or "column" of the matrix a buffer holds) keeps a swap's two elements there;
-    anywhere, in a row or in a column at random when empty."""
+    anywhere, in a row or in a column at random when empty. `nudge_bit` is the mantissa bit
+    a nudge flips (drawn from NUDGE_BITS when None)."""
     mode = how or str(rng.choice(UPDATES))
     ins = [None if a is None else a.copy() for a in prev.inputs]
     present = [n for n, a in enumerate(ins) if a is not None]
@@ -402,15 +431,17 @@ def updated_call(
             arr[i], arr[j] = arr[j], arr[i]
             continue
         if mode == "nudge":
-            # one to three elements, each by one bit of its mantissa, bit 11, 12 or 13 (the
-            # same for the call): a relative change within 2^-13 … 2^-10, and the leading 18
-            # bits (sign, exponent and 9 of the mantissa) kept, so a cache keyed on the
-            # leading bits of every value is stale whatever their number up to 18 (a change
-            # by a drawn factor moved them about 1 time in 16 per element: a CI run passed
-            # one keyed on 16 bits so); zeros and non-finite values stay as they are
+            # one to three elements, each by one bit of its mantissa (NUDGE_BITS, the same
+            # for the call): a relative change within 2^-16 … 2^-10, and the leading 18 bits
+            # (sign, exponent and 9 of the mantissa) kept, so a cache keyed on the leading
+            # bits of every value is stale whatever their number up to 18 (a change by a
+            # drawn factor moved them about 1 time in 16 per element: a CI run passed one
+            # keyed on 16 bits so); zeros and non-finite values stay as they are
             idx = np.unique(rng.integers(0, used, int(rng.integers(1, 4))))
             idx = idx[np.isfinite(arr[idx]) & (arr[idx] != 0)]
-            bit = np.uint32(1) << np.uint32(int(rng.integers(NUDGE_BITS[0], NUDGE_BITS[1] + 1)))
+            if nudge_bit is None:
+                nudge_bit = int(rng.integers(NUDGE_BITS[0], NUDGE_BITS[1] + 1))
+            bit = np.uint32(1) << np.uint32(nudge_bit)
             arr[idx] = (arr[idx].view(np.uint32) ^ bit).view(np.float32)
             continue
         if mode == "one":
@@ -501,10 +532,13 @@ def visible_update(
     """updated_call, redrawn until a stale result fails its check (stale_caught), at most
     `tries` times (the last draw is returned then: inputs with no visible change left).
     Costs two float64 products per draw: for correctness cases, not timed calls."""
-    for _ in range(tries):
-        call = updated_call(prev, rng, label, how, only, within)
-        if stale_caught(prev, call, growth):
-            break
+    # a nudge: the lowest bit that shows first, so the most leading bits are kept
+    bits = range(NUDGE_BITS[0], NUDGE_BITS[1] + 1) if how == "nudge" else [None]
+    for bit in bits:
+        for _ in range(max(1, tries // len(bits))):
+            call = updated_call(prev, rng, label, how, only, within, bit)
+            if stale_caught(prev, call, growth):
+                return call
     return call
 
 
@@ -586,13 +620,15 @@ def _insert_special(call: Call, rng: np.random.Generator, kind: str) -> None:
             put("q", int(rng.integers(k)), int(rng.integers(cols)), value)
         else:
             put("p", int(rng.integers(rows)), int(rng.integers(k)), value)
-    elif kind == "zero_times_nan":
-        # P[i, r] = 0 where Q[r, j] = NaN: 0·NaN is NaN, so skipping zeros is wrong
+    elif kind in ("zero_times_nan", "zero_times_inf"):
+        # P[i, r] = 0 where Q[r, j] = NaN (or ±Inf): 0·NaN and 0·Inf are NaN, so skipping
+        # zeros is wrong; both, since a sparse path that tests for NaN alone forgets Inf (a
+        # red-team kernel did, and passed every check)
         if pr.p_src is None or pr.q_src is None:
             return
         i, r, j = int(rng.integers(rows)), int(rng.integers(k)), int(rng.integers(cols))
         put("p", i, r, 0.0)
-        put("q", r, j, np.nan)
+        put("q", r, j, np.nan if kind == "zero_times_nan" else float(rng.choice([np.inf, -np.inf])))
     elif kind == "subnormal":
         # all of P subnormal (against a large Q): flushing them to zero loses every product;
         # all of it, because the bound's norm-wise term follows the largest rows
