@@ -209,8 +209,9 @@ class Manager:
         """The optimizer's best unmeasured sets for this iteration (a refused set's filler)."""
         self._shown: list[Candidate] = []
         """Those the Proposer is shown to pick from by number ([] on its own turns)."""
-        self._listings: dict[int, list[str]] = {}
-        """`_instructions` of recent kernels, by the CRC-32 of their source."""
+        self._listings: dict[str, list[str]] = {}
+        """`_instructions` of recent kernels, by their source (a hash could collide, and call
+        two kernels the same)."""
         self._recipes: list[tuple[str, edits.Recipe]] = []
         """The (part, recipe) pairs that fit the best kernel, the least tried first (the
         Proposer is offered the first few)."""
@@ -693,13 +694,12 @@ class Manager:
     def _instructions(self, source: str) -> list[str]:
         """`asm.instructions` of a kernel's listing, kept for the last few sources (the
         best's is asked for again at every edit)."""
-        key = zlib.crc32(source.encode())
-        if key not in self._listings:
+        if source not in self._listings:
             listing = self.checker.builder.assembly(source, self.problem, self.cfg.allow_unsafe)
             while len(self._listings) >= 4:
                 self._listings.pop(next(iter(self._listings)))
-            self._listings[key] = asm.instructions(listing)
-        return self._listings[key]
+            self._listings[source] = asm.instructions(listing)
+        return self._listings[source]
 
     def _record(self, it: int, c: Confirmed) -> None:
         self.emit(Event.of(c, Agent.TESTER, it))

@@ -372,18 +372,14 @@ class Checker:
         # stops at a block count, a fixed-size accumulator), on few rows and columns
         deep = list(pick(short))
         # matmul_backward's longest reduction is dinp's, over oc
-        deep[3 if problem.name == "matmul_backward" else red] = int(rng.integers(2049, 6145))
+        deep_axis = 3 if problem.name == "matmul_backward" else red
+        deep[deep_axis] = int(rng.integers(2049, 6145))
         cases.append(Case("deep-K-" + "x".join(map(str, deep)), tuple(deep), True, slack()))
         # and positive inputs over such a reduction, where a path gated on the data (all
         # positive, integer-valued, a long reduction) is wrong by a sum of thousands of terms
-        for dist in inputs.DEEP_DISTRIBUTIONS:
+        for dist, (low, high) in inputs.DEEP_DISTRIBUTIONS.items():
             deep = list(pick(short))
-            # integer sums past 2^31 need 4096 terms; values near one, at most 1024, since
-            # beyond it an honest f32 sum's rounding, all one way on them, nears the bound
-            low, high = {"positive_integers_1024": (4096, 6144), "near_one": (512, 1024)}.get(
-                dist, (2049, 6144)
-            )
-            deep[3 if problem.name == "matmul_backward" else red] = int(rng.integers(low, high + 1))
+            deep[deep_axis] = int(rng.integers(low, high + 1))
             label = f"long-K-{dist}-" + "x".join(map(str, deep))
             cases.append(Case(label, tuple(deep), False, slack(), (dist,)))
         # magnitudes whose squares overflow f32 against tiny ones: finite products, so the

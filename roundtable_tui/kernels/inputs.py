@@ -44,14 +44,20 @@ CASE_DISTRIBUTIONS = (*TIMED_DISTRIBUTIONS, "tiny", "large", "wide_integers", "s
 """For correctness cases: also tiny (2⁻⁶⁰…2⁻⁴⁰) and large (2²⁰…2⁴⁰) magnitudes, integers
 whose products overflow 32-bit integer arithmetic (±2¹⁰…2¹⁶), and a matrix nine tenths
 zeros (a kernel that skips zeros, or takes a sparse path, meets it)."""
-DEEP_DISTRIBUTIONS = ("near_one", "positive_small_integers", "positive_integers_1024")
-"""For long-reduction cases only (512…1024 terms for values near one, 2049…6144 for the
-integers), all positive, where a fast path gated on the data goes wrong by a sum over many
-terms: values 1 + 2⁻ᵉ…1 + 2¹⁻ᵉ (e 13…15 per matrix), which any format of 11 fraction bits or
-fewer (bf16, f16, tf32, a 12-bit significand) rounds down to 1, all the same way (a rounding
-that cancels on random data shows here); integers 2ʲ⁻¹…2ʲ (j 3…6), whose sums pass 2¹⁵ (a
-narrow integer accumulator); integers 512…1024, whose sums pass 2³¹ at a reduction of 4096
-or more (wrapping i32). Red-team kernels of each kind passed every check before these cases."""
+DEEP_DISTRIBUTIONS = {
+    "near_one": (512, 1024),
+    "positive_small_integers": (2049, 6144),
+    "positive_integers_1024": (4096, 6144),
+}
+"""Distribution -> the reduction (fewest, most terms) of its case. For long-reduction cases
+only (at most 1024 terms for values near one: beyond, an honest f32 sum's rounding, all one
+way on them, nears the bound; 4096 for integer sums past 2³¹), all positive, where a fast
+path gated on the data goes wrong by a sum over many terms: values 1 + 2⁻ᵉ…1 + 2¹⁻ᵉ (e 13…15
+per matrix), which any format of 11 fraction bits or fewer (bf16, f16, tf32, a 12-bit
+significand) rounds down to 1, all the same way (a rounding that cancels on random data
+shows here); integers 2ʲ⁻¹…2ʲ (j 3…6), whose sums pass 2¹⁵ (a narrow integer accumulator);
+integers 512…1024, whose sums pass 2³¹ at a reduction of 4096 or more (wrapping i32).
+Red-team kernels of each kind passed every check before these cases."""
 VISIBLE = "away"
 """The distribution under which a single wrong product term shows in every element: every
 |a·b| ≥ 1/4 relative to the operands' scale, above the per-element bound up to K ≈ 4096.
@@ -66,6 +72,8 @@ SPECIALS = (
     "scaled_rows",
 )
 """Special-value kinds a correctness case can carry."""
+NONFINITE_SPECIALS = ("nan", "inf", "zero_times_nan", "zero_times_inf")
+"""Those that put a NaN or an Inf into the inputs."""
 
 
 # ----------------------------------------------------------------------------- generator
@@ -212,7 +220,7 @@ class Call:
 
     @property
     def has_nonfinite(self) -> bool:
-        return any(s in ("nan", "inf", "zero_times_nan", "zero_times_inf") for s in self.specials)
+        return any(s in NONFINITE_SPECIALS for s in self.specials)
 
     def describe(self) -> str:
         """The case in words, for a wrong_result reason."""
